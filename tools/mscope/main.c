@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* mscope: one program, one subcommand per job (git style). */
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+struct command {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+};
+
+/* Keep alphabetical. */
+static const struct command commands[] = {
+	{ "dump", cmd_dump, "print trace files as text, JSON lines or statistics" },
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: mscope COMMAND [ARGS...]\n\n"
+		"Find why packets were slow or dropped in a chain of DPDK NFs.\n\n"
+		"commands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\n'mscope COMMAND --help' describes one command.\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("mscope %s\n", MSCOPE_VERSION);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "mscope: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,304 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/**
+ * @file
+ * mscope trace files: one file per *node* (an NF input queue, or a traffic
+ * source), written by the collector inside DPDK NFs and by the simulator, read
+ * by the analyzer and `mscope dump`.
+ *
+ * ## Layout on disk
+ * A trace file is a valid zstd stream:
+ *   1. a zstd *skippable* frame holding the header (magic "MSCOPE\0\0", format
+ *      version, node identity, TSC rate, wall-clock anchor, writer name);
+ *   2. a sequence of ordinary zstd frames, each independently decodable and
+ *      each ending on a record boundary. Every frame starts with its own
+ *      bases (time, packet sequence numbers), so a file cut anywhere is
+ *      readable up to its last complete frame.
+ * `zstdcat FILE` therefore prints the raw record stream (and skips the
+ * header). The exact byte layout lives in the private trace_proto.h.
+ *
+ * ## Records
+ * Times are raw TSC cycles of the writing host (see header tsc_hz and the
+ * clock anchors). Packets are identified by a 32-bit *wire ID* computed from
+ * their bytes (mscope_wire_id()): identical at the upstream NF's tx and the
+ * downstream NF's rx. Inside one NF, a tx'd packet is linked to the rx'd
+ * packet it came from by that packet's *rx sequence number* in this file
+ * (0 for the first packet of the first rx burst, counting every packet of
+ * every rx burst), so rewritten (NAT) or encapsulated (VPN) packets stay
+ * linked. Flows are referenced by a small per-file integer; each reference
+ * is defined once per file by a flow record that precedes its first use.
+ *
+ * ## Writing
+ *   w = mscope_writer_open(path, &hdr, &opts, &err);
+ *   mscope_writer_flow(w, ref, &key);   // before the first use of ref
+ *   mscope_writer_rx(w, &rx);           // rx.first_seq is ignored on write
+ *   mscope_writer_tx(w, &tx);
+ *   mscope_writer_flush(w);             // ends the current frame (call at least every 200 ms)
+ *   mscope_writer_close(w);             // flushes, closes; NULL is a no-op
+ * A frame also ends by itself when its raw size reaches opts.frame_bytes.
+ * Records must be written in non-decreasing TSC order.
+ *
+ * ## Reading
+ *   r = mscope_reader_open(path, &err);
+ *   while ((rc = mscope_reader_next(r, &rec, &err)) == 1) { ... }
+ *   // rc == 0: clean end of file; rc == -1: err says file, byte offset, what
+ *   mscope_reader_close(r);
+ * Arrays in a record point into reader-owned memory valid until the next call.
+ * The reader treats the file as untrusted: it never reads out of bounds,
+ * bounds every count, and reports truncation, corruption, bad magic and
+ * unknown versions as errors. Memory stays bounded (one frame window).
+ *
+ * ## Errors
+ * Functions returning a pointer return NULL and fill *err (if err is not
+ * NULL); functions returning int return 0 on success and -1 on failure, with
+ * the reason in *err or, for the writer, in mscope_writer_error().
+ * The library never prints.
+ */
+#ifndef MSCOPE_TRACE_H
+#define MSCOPE_TRACE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/** Format version written by this library; readers accept exactly this major. */
+#define MSCOPE_TRACE_VERSION 1
+
+/** rx_seq value meaning "not linked to any rx packet of this file". */
+#define MSCOPE_NO_LINK UINT64_MAX
+
+/** qdepth value meaning "rx queue depth unknown". */
+#define MSCOPE_QDEPTH_UNKNOWN (-1)
+
+/** Upper bound on packets in one burst record (reader rejects more). */
+#define MSCOPE_MAX_BURST 4096
+
+/** What kind of node a trace file describes. */
+enum mscope_node_role {
+	MSCOPE_ROLE_RXQ = 0,    /**< an NF input queue (port, queue) */
+	MSCOPE_ROLE_SOURCE = 1, /**< packets an NF emits without an rx link: a traffic source */
+};
+
+/** Trace file header. Strings are NUL-terminated and truncated to fit. */
+struct mscope_trace_header {
+	uint32_t version;            /**< filled by the reader; ignored on write */
+	uint8_t role;                /**< enum mscope_node_role */
+	uint16_t port;               /**< DPDK port id of the node (rx port, or tx port for a source) */
+	uint16_t queue;              /**< queue id on that port */
+	uint32_t pid;                /**< writing process id */
+	uint64_t tsc_hz;             /**< TSC cycles per second (the simulator writes 1e9: TSC == ns) */
+	uint64_t anchor_tsc;         /**< TSC value at anchor_realtime_ns */
+	int64_t anchor_realtime_ns;  /**< CLOCK_REALTIME in ns at anchor_tsc */
+	char nf_name[64];            /**< NF name, e.g. "fw1" or the program name */
+	char host[64];               /**< host name */
+	char run_id[64];             /**< identifies one run across all NFs ("" if unknown) */
+	char writer[32];             /**< "mscope-collector", "mscope-sim", ... */
+	char writer_version[16];     /**< writer's version string */
+};
+
+/** A flow's 5-tuple. family 0 is the catch-all for non-IP frames. */
+struct mscope_flow_key {
+	uint8_t family;   /**< 4, 6, or 0 (not IP) */
+	uint8_t proto;    /**< IP protocol number (6 TCP, 17 UDP, ...) */
+	uint16_t sport;   /**< host byte order; 0 when the protocol has no ports */
+	uint16_t dport;
+	uint8_t src[16];  /**< IPv4 uses the first 4 bytes, the rest are 0 */
+	uint8_t dst[16];
+};
+
+/** An rx_burst call that returned n > 0 packets. */
+struct mscope_rx_burst {
+	uint64_t tsc;             /**< time of the rx_burst call */
+	uint64_t first_seq;       /**< reader: rx sequence number of packet 0; ignored on write */
+	uint32_t n;               /**< packets returned */
+	int32_t qdepth;           /**< packets left in the rx queue after the call, or MSCOPE_QDEPTH_UNKNOWN */
+	const uint32_t *wire_id;  /**< [n] */
+	const uint32_t *flow;     /**< [n] flow references */
+	const uint64_t *hw_ts;    /**< [n] NIC rx timestamps in TSC units, or NULL if none */
+};
+
+/** A tx_burst call: `offered` packets given to the driver, `accepted` taken. */
+struct mscope_tx_burst {
+	uint64_t tsc;             /**< time of the tx_burst call */
+	uint16_t port;            /**< tx port id */
+	uint16_t queue;           /**< tx queue id */
+	uint32_t offered;         /**< packets offered (accepted + refused) */
+	uint32_t accepted;        /**< packets the driver accepted (the first `accepted` offered) */
+	const uint32_t *wire_id;  /**< [accepted] wire IDs as sent */
+	const uint64_t *rx_seq;   /**< [accepted] rx sequence number in this file, or MSCOPE_NO_LINK */
+	const uint32_t *flow;     /**< [accepted] flow refs of the packets as sent, or NULL (same as rx) */
+};
+
+/** Why packets were dropped. */
+enum mscope_drop_reason {
+	MSCOPE_DROP_UNKNOWN = 0,
+	MSCOPE_DROP_QUEUE_FULL = 1, /**< input queue overflow: never dequeued */
+	MSCOPE_DROP_TX_REFUSED = 2, /**< refused by the tx driver and freed */
+	MSCOPE_DROP_NF = 3,         /**< dropped by the NF's own decision (e.g. firewall) */
+	MSCOPE_DROP_REASON_MAX = 3,
+};
+
+/** Packets dropped at this node. */
+struct mscope_drop {
+	uint64_t tsc;
+	uint8_t reason;           /**< enum mscope_drop_reason */
+	uint32_t n;
+	const uint32_t *wire_id;  /**< [n] */
+	const uint32_t *flow;     /**< [n] flow refs, or NULL */
+	const uint64_t *rx_seq;   /**< [n] rx seq if the packet was dequeued here, or NULL */
+};
+
+/** Defines flow reference `ref` for the rest of the file. */
+struct mscope_flow_def {
+	uint32_t ref;
+	struct mscope_flow_key key;
+};
+
+/** The writer lost records (buffer full, disk full, ...): nothing is silently missing. */
+struct mscope_loss {
+	uint64_t tsc;             /**< when the loss was noticed */
+	uint64_t records;         /**< burst records lost */
+	uint64_t packets;         /**< packets in those records */
+};
+
+/** An additional TSC <-> CLOCK_REALTIME pair. */
+struct mscope_clock {
+	uint64_t tsc;
+	int64_t realtime_ns;
+};
+
+enum mscope_rec_type {
+	MSCOPE_REC_RX = 1,
+	MSCOPE_REC_TX = 2,
+	MSCOPE_REC_DROP = 3,
+	MSCOPE_REC_FLOW = 4,
+	MSCOPE_REC_LOSS = 5,
+	MSCOPE_REC_CLOCK = 6,
+};
+
+/** One decoded record. */
+struct mscope_record {
+	enum mscope_rec_type type;
+	union {
+		struct mscope_rx_burst rx;
+		struct mscope_tx_burst tx;
+		struct mscope_drop drop;
+		struct mscope_flow_def flow;
+		struct mscope_loss loss;
+		struct mscope_clock clock;
+	} u;
+};
+
+/** Where and why reading or writing failed. */
+struct mscope_trace_error {
+	char file[256];
+	uint64_t offset;          /**< byte offset in the file where the problem lies */
+	char text[192];
+};
+
+/* ------------------------------------------------------------------ writer */
+
+struct mscope_trace_writer;
+
+struct mscope_writer_opts {
+	int zstd_level;           /**< 0 = default (3) */
+	size_t frame_bytes;       /**< raw bytes per frame before it ends by itself; 0 = 1 MiB */
+};
+
+/**
+ * Create `path` (O_CREAT|O_EXCL|O_NOFOLLOW, mode 0644: never follows a
+ * symlink nor clobbers a file) and write the header.
+ * @param opts may be NULL for defaults.
+ * @return a writer, or NULL with *err filled.
+ */
+struct mscope_trace_writer *mscope_writer_open(const char *path,
+		const struct mscope_trace_header *hdr,
+		const struct mscope_writer_opts *opts,
+		struct mscope_trace_error *err);
+
+/** Same on an already open fd, which the writer then owns. `name` is for messages. */
+struct mscope_trace_writer *mscope_writer_fdopen(int fd, const char *name,
+		const struct mscope_trace_header *hdr,
+		const struct mscope_writer_opts *opts,
+		struct mscope_trace_error *err);
+
+int mscope_writer_flow(struct mscope_trace_writer *w, uint32_t ref,
+		const struct mscope_flow_key *key);
+int mscope_writer_rx(struct mscope_trace_writer *w, const struct mscope_rx_burst *rx);
+int mscope_writer_tx(struct mscope_trace_writer *w, const struct mscope_tx_burst *tx);
+int mscope_writer_drop(struct mscope_trace_writer *w, const struct mscope_drop *d);
+int mscope_writer_loss(struct mscope_trace_writer *w, const struct mscope_loss *l);
+int mscope_writer_clock(struct mscope_trace_writer *w, const struct mscope_clock *c);
+
+/** End the current frame and write it out (no-op if empty). */
+int mscope_writer_flush(struct mscope_trace_writer *w);
+
+/** Bytes written to the file so far (header and complete frames). */
+uint64_t mscope_writer_bytes(const struct mscope_trace_writer *w);
+
+/** Last error of this writer (valid after a call returned -1). */
+const struct mscope_trace_error *mscope_writer_error(const struct mscope_trace_writer *w);
+
+/** Flush, close the file and free. @return 0, or -1 if the final write failed. NULL is a no-op. */
+int mscope_writer_close(struct mscope_trace_writer *w);
+
+/* ------------------------------------------------------------------ reader */
+
+struct mscope_trace_reader;
+
+/** Open `path` and read its header. @return NULL with *err filled on failure. */
+struct mscope_trace_reader *mscope_reader_open(const char *path,
+		struct mscope_trace_error *err);
+
+/** Read from a memory buffer (not copied; must outlive the reader). For fuzzing and tests. */
+struct mscope_trace_reader *mscope_reader_open_mem(const void *buf, size_t len,
+		const char *name, struct mscope_trace_error *err);
+
+const struct mscope_trace_header *mscope_reader_header(const struct mscope_trace_reader *r);
+
+/**
+ * Decode the next record into *rec.
+ * @return 1 a record, 0 clean end of file, -1 error (*err: file, offset,
+ *   text). After -1 every complete frame before the offset has been returned.
+ */
+int mscope_reader_next(struct mscope_trace_reader *r, struct mscope_record *rec,
+		struct mscope_trace_error *err);
+
+/** Byte offset of the next unread frame. */
+uint64_t mscope_reader_offset(const struct mscope_trace_reader *r);
+
+/** NULL is a no-op. */
+void mscope_reader_close(struct mscope_trace_reader *r);
+
+/* ------------------------------------------------------------------ packets */
+
+/**
+ * The 32-bit wire ID of a frame: a hash of its first bytes (from the
+ * Ethernet header, at most 64 bytes of `data`) and its total length. Equal
+ * bytes give equal IDs in every process, so an upstream tx and the downstream
+ * rx of the same unchanged packet agree.
+ * @param data first segment of the frame; @param seg_len its length;
+ * @param pkt_len the frame's total length.
+ */
+uint32_t mscope_wire_id(const void *data, uint32_t seg_len, uint32_t pkt_len);
+
+/**
+ * Parse an Ethernet frame (optionally VLAN/QinQ tagged) into its 5-tuple.
+ * Non-IP frames give family 0 and zeros. Never reads past `len`.
+ * @return 0 (always succeeds; truncated headers yield what could be read).
+ */
+int mscope_flow_parse(const void *frame, uint32_t len, struct mscope_flow_key *key);
+
+/** Format a flow key as "proto src:sport > dst:dport" into buf. @return buf. */
+char *mscope_flow_format(const struct mscope_flow_key *key, char *buf, size_t len);
+
+/** Name of a drop reason ("queue_full", ...). */
+const char *mscope_drop_reason_name(uint8_t reason);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MSCOPE_TRACE_H */
