@@ -1,0 +1,440 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Seeded generator of random but valid trace record streams, and a record
+ * comparator, shared by the trace tests and corpus tools. Records own their
+ * arrays (freed by tgen_free).
+ */
+#ifndef MSCOPE_TGEN_H
+#define MSCOPE_TGEN_H
+
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mscope_trace.h"
+
+struct tgen_rng {
+	uint64_t s;
+};
+
+static inline uint64_t
+tgen_next(struct tgen_rng *r)
+{
+	/* splitmix64 */
+	uint64_t z = (r->s += 0x9E3779B97F4A7C15ULL);
+
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+	return z ^ (z >> 31);
+}
+
+static inline uint64_t
+tgen_below(struct tgen_rng *r, uint64_t n)
+{
+	return n ? tgen_next(r) % n : 0;
+}
+
+struct tgen {
+	struct tgen_rng rng;
+	size_t n, cap;
+	struct mscope_record *recs;
+	/* state to produce realistic links */
+	uint64_t tsc;
+	uint64_t next_rx;
+	uint64_t tx_next;      /* next rx seq a "forwarding" tx would send */
+	uint32_t *rx_wire;     /* wire ID of every rx seq so far */
+	size_t rx_wire_cap;
+	uint32_t nflows;
+};
+
+static inline void *
+tgen_xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+
+	if (p == NULL)
+		abort();
+	return p;
+}
+
+static inline uint64_t
+tgen_tsc_step(struct tgen *g)
+{
+	switch (tgen_below(&g->rng, 8)) {
+	case 0: return 0;
+	case 1: return tgen_below(&g->rng, 1ULL << 40); /* big jump */
+	default: return tgen_below(&g->rng, 3000);
+	}
+}
+
+static inline uint32_t
+tgen_count(struct tgen *g)
+{
+	switch (tgen_below(&g->rng, 20)) {
+	case 0: return 0;
+	case 1: return (uint32_t)tgen_below(&g->rng, MSCOPE_MAX_BURST + 1);
+	default: return 1 + (uint32_t)tgen_below(&g->rng, 32);
+	}
+}
+
+static inline uint32_t
+tgen_flow(struct tgen *g)
+{
+	if (tgen_below(&g->rng, 50) == 0)
+		return (uint32_t)tgen_next(&g->rng); /* any 32-bit ref */
+	return (uint32_t)tgen_below(&g->rng, g->nflows);
+}
+
+static inline uint32_t *
+tgen_flows(struct tgen *g, uint32_t n)
+{
+	uint32_t *f = tgen_xmalloc(n * 4);
+
+	for (uint32_t i = 0; i < n; i++)
+		f[i] = i > 0 && tgen_below(&g->rng, 2) ? f[i - 1] : tgen_flow(g);
+	return f;
+}
+
+/* A link (rx seq) and wire ID for a packet leaving the node. */
+static inline void
+tgen_link(struct tgen *g, uint64_t *seq, uint32_t *wire, bool forwarding)
+{
+	uint64_t s;
+
+	switch (forwarding ? 0 : tgen_below(&g->rng, 6)) {
+	case 0: /* next in rx order */
+		s = g->tx_next < g->next_rx ? g->tx_next++ : MSCOPE_NO_LINK;
+		break;
+	case 1:
+		s = MSCOPE_NO_LINK;
+		break;
+	case 2: /* any earlier rx packet */
+		s = g->next_rx ? tgen_below(&g->rng, g->next_rx) : MSCOPE_NO_LINK;
+		break;
+	case 3: /* arbitrary value, maybe never received */
+		s = tgen_next(&g->rng) >> tgen_below(&g->rng, 64);
+		if (s == MSCOPE_NO_LINK)
+			s--;
+		break;
+	default: /* near the expected one */
+		s = g->tx_next + tgen_below(&g->rng, 5);
+		s = s >= 2 ? s - 2 : s;
+		if (s >= g->next_rx)
+			s = MSCOPE_NO_LINK;
+		break;
+	}
+	*seq = s;
+	if (s != MSCOPE_NO_LINK && s < g->next_rx && tgen_below(&g->rng, 4) != 0)
+		*wire = g->rx_wire[s];
+	else
+		*wire = (uint32_t)tgen_next(&g->rng);
+}
+
+static inline struct mscope_record *
+tgen_add(struct tgen *g)
+{
+	if (g->n == g->cap) {
+		g->cap = g->cap ? 2 * g->cap : 256;
+		g->recs = realloc(g->recs, g->cap * sizeof(*g->recs));
+		if (g->recs == NULL)
+			abort();
+	}
+	memset(&g->recs[g->n], 0, sizeof(g->recs[0]));
+	return &g->recs[g->n++];
+}
+
+static inline void
+tgen_rand_key(struct tgen_rng *rng, struct mscope_flow_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	switch (tgen_below(rng, 4)) {
+	case 0:
+		break;
+	case 1:
+		k->family = 6;
+		for (int i = 0; i < 16; i++) {
+			k->src[i] = (uint8_t)tgen_next(rng);
+			k->dst[i] = (uint8_t)tgen_next(rng);
+		}
+		break;
+	default:
+		k->family = 4;
+		for (int i = 0; i < 4; i++) {
+			k->src[i] = (uint8_t)tgen_next(rng);
+			k->dst[i] = (uint8_t)tgen_next(rng);
+		}
+		break;
+	}
+	k->proto = (uint8_t)tgen_next(rng);
+	k->sport = (uint16_t)tgen_next(rng);
+	k->dport = (uint16_t)tgen_next(rng);
+}
+
+/* Append one random record. */
+static inline void
+tgen_one(struct tgen *g)
+{
+	struct mscope_record *rec = tgen_add(g);
+	const unsigned kind = (unsigned)tgen_below(&g->rng, 20);
+
+	g->tsc += tgen_tsc_step(g);
+	if (kind < 8) {
+		struct mscope_rx_burst *rx = &rec->u.rx;
+		uint32_t *w;
+		const uint32_t n = tgen_count(g);
+
+		rec->type = MSCOPE_REC_RX;
+		rx->tsc = g->tsc;
+		rx->n = n;
+		rx->first_seq = g->next_rx;
+		rx->qdepth = tgen_below(&g->rng, 3) == 0 ? MSCOPE_QDEPTH_UNKNOWN :
+			     (int32_t)tgen_below(&g->rng, tgen_below(&g->rng, 2) ? 100 : INT32_MAX);
+		w = tgen_xmalloc(n * 4);
+		for (uint32_t i = 0; i < n; i++)
+			w[i] = (uint32_t)tgen_next(&g->rng);
+		rx->wire_id = w;
+		rx->flow = tgen_flows(g, n);
+		if (n > 0 && tgen_below(&g->rng, 3) == 0) {
+			uint64_t *ts = tgen_xmalloc(n * 8);
+
+			for (uint32_t i = 0; i < n; i++)
+				ts[i] = tgen_below(&g->rng, 4) ? g->tsc - tgen_below(&g->rng, 500) :
+					tgen_next(&g->rng);
+			rx->hw_ts = ts;
+		}
+		while (g->next_rx + n > g->rx_wire_cap) {
+			g->rx_wire_cap = g->rx_wire_cap ? 2 * g->rx_wire_cap : 1024;
+			g->rx_wire = realloc(g->rx_wire, g->rx_wire_cap * 4);
+			if (g->rx_wire == NULL)
+				abort();
+		}
+		memcpy(g->rx_wire + g->next_rx, w, n * 4);
+		g->next_rx += n;
+	} else if (kind < 14) {
+		struct mscope_tx_burst *tx = &rec->u.tx;
+		const bool fwd = tgen_below(&g->rng, 2);
+		const uint32_t n = tgen_count(g);
+		uint32_t *w = tgen_xmalloc(n * 4);
+		uint64_t *s = tgen_xmalloc(n * 8);
+
+		rec->type = MSCOPE_REC_TX;
+		tx->tsc = g->tsc;
+		tx->port = tgen_below(&g->rng, 4) ? 1 : (uint16_t)tgen_next(&g->rng);
+		tx->queue = tgen_below(&g->rng, 4) ? 0 : (uint16_t)tgen_next(&g->rng);
+		tx->accepted = n;
+		tx->offered = n + (tgen_below(&g->rng, 3) ? 0 :
+				   (uint32_t)tgen_below(&g->rng, tgen_below(&g->rng, 10) ? 64 :
+							UINT32_MAX - n + 1ULL));
+		for (uint32_t i = 0; i < n; i++)
+			tgen_link(g, &s[i], &w[i], fwd);
+		tx->wire_id = w;
+		tx->rx_seq = s;
+		if (tgen_below(&g->rng, 3) == 0)
+			tx->flow = tgen_flows(g, n);
+	} else if (kind < 16) {
+		struct mscope_drop *d = &rec->u.drop;
+		const uint32_t n = tgen_count(g);
+		uint32_t *w = tgen_xmalloc(n * 4);
+		uint64_t *s = tgen_xmalloc(n * 8);
+
+		rec->type = MSCOPE_REC_DROP;
+		d->tsc = g->tsc;
+		d->reason = (uint8_t)(tgen_below(&g->rng, 5) ? tgen_below(&g->rng, 4) :
+				      tgen_next(&g->rng));
+		d->n = n;
+		for (uint32_t i = 0; i < n; i++)
+			tgen_link(g, &s[i], &w[i], false);
+		d->wire_id = w;
+		if (tgen_below(&g->rng, 2)) {
+			d->rx_seq = s;
+		} else {
+			free(s);
+		}
+		if (tgen_below(&g->rng, 2))
+			d->flow = tgen_flows(g, n);
+	} else if (kind < 18) {
+		rec->type = MSCOPE_REC_FLOW;
+		rec->u.flow.ref = tgen_flow(g);
+		tgen_rand_key(&g->rng, &rec->u.flow.key);
+		g->tsc -= 0; /* flow records carry no time */
+	} else if (kind < 19) {
+		rec->type = MSCOPE_REC_LOSS;
+		rec->u.loss.tsc = g->tsc;
+		rec->u.loss.records = tgen_next(&g->rng) >> tgen_below(&g->rng, 64);
+		rec->u.loss.packets = tgen_next(&g->rng) >> tgen_below(&g->rng, 64);
+	} else {
+		rec->type = MSCOPE_REC_CLOCK;
+		rec->u.clock.tsc = g->tsc;
+		rec->u.clock.realtime_ns = (int64_t)tgen_next(&g->rng);
+	}
+}
+
+static inline void
+tgen_init(struct tgen *g, uint64_t seed, size_t n)
+{
+	memset(g, 0, sizeof(*g));
+	g->rng.s = seed;
+	g->nflows = 1 + (uint32_t)tgen_below(&g->rng, 300);
+	g->tsc = tgen_below(&g->rng, 2) ? 0 : tgen_next(&g->rng) >> 20;
+	for (size_t i = 0; i < n; i++)
+		tgen_one(g);
+}
+
+static inline void
+tgen_free(struct tgen *g)
+{
+	for (size_t i = 0; i < g->n; i++) {
+		struct mscope_record *r = &g->recs[i];
+
+		switch (r->type) {
+		case MSCOPE_REC_RX:
+			free((void *)r->u.rx.wire_id);
+			free((void *)r->u.rx.flow);
+			free((void *)r->u.rx.hw_ts);
+			break;
+		case MSCOPE_REC_TX:
+			free((void *)r->u.tx.wire_id);
+			free((void *)r->u.tx.rx_seq);
+			free((void *)r->u.tx.flow);
+			break;
+		case MSCOPE_REC_DROP:
+			free((void *)r->u.drop.wire_id);
+			free((void *)r->u.drop.rx_seq);
+			free((void *)r->u.drop.flow);
+			break;
+		default:
+			break;
+		}
+	}
+	free(g->recs);
+	free(g->rx_wire);
+	memset(g, 0, sizeof(*g));
+}
+
+/* Write one record through the writer. */
+static inline int
+tgen_write(struct mscope_trace_writer *w, const struct mscope_record *r)
+{
+	switch (r->type) {
+	case MSCOPE_REC_RX: return mscope_writer_rx(w, &r->u.rx);
+	case MSCOPE_REC_TX: return mscope_writer_tx(w, &r->u.tx);
+	case MSCOPE_REC_DROP: return mscope_writer_drop(w, &r->u.drop);
+	case MSCOPE_REC_FLOW: return mscope_writer_flow(w, r->u.flow.ref, &r->u.flow.key);
+	case MSCOPE_REC_LOSS: return mscope_writer_loss(w, &r->u.loss);
+	case MSCOPE_REC_CLOCK: return mscope_writer_clock(w, &r->u.clock);
+	}
+	return -1;
+}
+
+static inline bool
+tgen_arr_eq(const void *a, const void *b, size_t n, size_t sz)
+{
+	if (n == 0)
+		return true;
+	if ((a == NULL) != (b == NULL))
+		return false;
+	return a == NULL || memcmp(a, b, n * sz) == 0;
+}
+
+/*
+ * Compare an expected record with a decoded one; on mismatch write what
+ * differs into why and return false.
+ */
+static inline bool
+tgen_rec_eq(const struct mscope_record *e, const struct mscope_record *g, char *why,
+	    size_t len)
+{
+#define DIFF(...) do { snprintf(why, len, __VA_ARGS__); return false; } while (0)
+	if (e->type != g->type)
+		DIFF("type %d != %d", e->type, g->type);
+	switch (e->type) {
+	case MSCOPE_REC_RX: {
+		const struct mscope_rx_burst *a = &e->u.rx, *b = &g->u.rx;
+
+		if (a->tsc != b->tsc || a->n != b->n || a->qdepth != b->qdepth ||
+		    a->first_seq != b->first_seq)
+			DIFF("rx scalar: tsc %" PRIu64 "/%" PRIu64 " n %u/%u q %d/%d seq %" PRIu64
+			     "/%" PRIu64, a->tsc, b->tsc, a->n, b->n, a->qdepth, b->qdepth,
+			     a->first_seq, b->first_seq);
+		if (!tgen_arr_eq(a->wire_id, b->wire_id, a->n, 4))
+			DIFF("rx wire");
+		if (!tgen_arr_eq(a->flow, b->flow, a->n, 4))
+			DIFF("rx flow");
+		if (a->n && (a->hw_ts == NULL) != (b->hw_ts == NULL))
+			DIFF("rx hw_ts presence");
+		if (!tgen_arr_eq(a->hw_ts, b->hw_ts, a->n, 8))
+			DIFF("rx hw_ts");
+		break;
+	}
+	case MSCOPE_REC_TX: {
+		const struct mscope_tx_burst *a = &e->u.tx, *b = &g->u.tx;
+
+		if (a->tsc != b->tsc || a->port != b->port || a->queue != b->queue ||
+		    a->offered != b->offered || a->accepted != b->accepted)
+			DIFF("tx scalar");
+		if (!tgen_arr_eq(a->wire_id, b->wire_id, a->accepted, 4))
+			DIFF("tx wire");
+		if (!tgen_arr_eq(a->rx_seq, b->rx_seq, a->accepted, 8))
+			DIFF("tx rx_seq");
+		if (a->accepted && (a->flow == NULL) != (b->flow == NULL))
+			DIFF("tx flow presence");
+		if (!tgen_arr_eq(a->flow, b->flow, a->accepted, 4))
+			DIFF("tx flow");
+		break;
+	}
+	case MSCOPE_REC_DROP: {
+		const struct mscope_drop *a = &e->u.drop, *b = &g->u.drop;
+
+		if (a->tsc != b->tsc || a->reason != b->reason || a->n != b->n)
+			DIFF("drop scalar");
+		if (!tgen_arr_eq(a->wire_id, b->wire_id, a->n, 4))
+			DIFF("drop wire");
+		if (a->n && ((a->rx_seq == NULL) != (b->rx_seq == NULL) ||
+			     (a->flow == NULL) != (b->flow == NULL)))
+			DIFF("drop array presence");
+		if (!tgen_arr_eq(a->rx_seq, b->rx_seq, a->n, 8))
+			DIFF("drop rx_seq");
+		if (!tgen_arr_eq(a->flow, b->flow, a->n, 4))
+			DIFF("drop flow");
+		break;
+	}
+	case MSCOPE_REC_FLOW:
+		if (e->u.flow.ref != g->u.flow.ref ||
+		    memcmp(&e->u.flow.key, &g->u.flow.key, sizeof(e->u.flow.key)))
+			DIFF("flow def");
+		break;
+	case MSCOPE_REC_LOSS:
+		if (memcmp(&e->u.loss, &g->u.loss, sizeof(e->u.loss)))
+			DIFF("loss");
+		break;
+	case MSCOPE_REC_CLOCK:
+		if (e->u.clock.tsc != g->u.clock.tsc ||
+		    e->u.clock.realtime_ns != g->u.clock.realtime_ns)
+			DIFF("clock");
+		break;
+	}
+	return true;
+#undef DIFF
+}
+
+static inline void
+tgen_header(struct mscope_trace_header *h, const char *nf)
+{
+	memset(h, 0, sizeof(*h));
+	h->role = MSCOPE_ROLE_RXQ;
+	h->port = 1;
+	h->queue = 2;
+	h->pid = 4242;
+	h->tsc_hz = 2000000000ULL;
+	h->anchor_tsc = 123456789;
+	h->anchor_realtime_ns = 1700000000000000000LL;
+	snprintf(h->nf_name, sizeof(h->nf_name), "%s", nf);
+	snprintf(h->host, sizeof(h->host), "testhost");
+	snprintf(h->run_id, sizeof(h->run_id), "run-1");
+	snprintf(h->writer, sizeof(h->writer), "mscope-test");
+	snprintf(h->writer_version, sizeof(h->writer_version), "0.1");
+}
+
+#endif /* MSCOPE_TGEN_H */

@@ -1,0 +1,547 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* `mscope dump`: print trace files as text, JSON lines or statistics. */
+#include <arpa/inet.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <jansson.h>
+
+#include "commands.h"
+#include "mscope_trace.h"
+
+struct dump_opts {
+	bool json;
+	bool stats;
+	bool brief;
+};
+
+struct dump_stats {
+	uint64_t recs[MSCOPE_REC_CLOCK + 1];
+	uint64_t rx_pkts, tx_offered, tx_accepted, drop_pkts;
+	uint64_t drops[256];
+	uint64_t loss_records, loss_packets;
+	uint64_t first_tsc, last_tsc;
+	bool have_tsc;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+		"usage: mscope dump [OPTIONS] FILE...\n"
+		"\n"
+		"Print mscope trace files: the header, then one line per record.\n"
+		"\n"
+		"output:\n"
+		"  -j, --json     JSON lines: one object for the header, one per record\n"
+		"  -s, --stats    only statistics: record counts, time range, packets\n"
+		"                 rx/tx/accepted/refused/dropped, bytes per packet, losses\n"
+		"  -b, --brief    text and JSON: leave out the per-packet arrays\n"
+		"  -h, --help     this help\n"
+		"\n"
+		"Exit status: 0 all files read to their end; 1 a file is missing,\n"
+		"truncated or corrupt (what could be read is printed first, then the\n"
+		"error with file and byte offset on stderr); 2 usage error.\n");
+}
+
+static double
+tsc_seconds(const struct mscope_trace_header *h, uint64_t dtsc)
+{
+	return h->tsc_hz ? (double)dtsc / (double)h->tsc_hz : 0.0;
+}
+
+static const char *
+role_name(uint8_t role)
+{
+	switch (role) {
+	case MSCOPE_ROLE_RXQ: return "rxq";
+	case MSCOPE_ROLE_SOURCE: return "source";
+	default: return "unknown";
+	}
+}
+
+static void
+addr_text(const struct mscope_flow_key *k, const uint8_t *a, char *buf, size_t len)
+{
+	if (k->family == 4)
+		inet_ntop(AF_INET, a, buf, (socklen_t)len);
+	else if (k->family == 6)
+		inet_ntop(AF_INET6, a, buf, (socklen_t)len);
+	else
+		snprintf(buf, len, "%s", "");
+}
+
+/* ------------------------------------------------------------------ text */
+
+static void
+text_header(const char *file, const struct mscope_trace_header *h)
+{
+	printf("# file %s\n", file);
+	printf("# version %u role %s nf %s port %u queue %u host %s pid %u\n", h->version,
+	       role_name(h->role), h->nf_name, h->port, h->queue, h->host, h->pid);
+	printf("# tsc_hz %" PRIu64 " anchor_tsc %" PRIu64 " anchor_realtime_ns %" PRId64 "\n",
+	       h->tsc_hz, h->anchor_tsc, h->anchor_realtime_ns);
+	printf("# run_id %s writer %s %s\n", h->run_id[0] ? h->run_id : "-", h->writer,
+	       h->writer_version);
+}
+
+static void
+text_seq(uint64_t s)
+{
+	if (s == MSCOPE_NO_LINK)
+		fputs("-", stdout);
+	else
+		printf("%" PRIu64, s);
+}
+
+static void
+text_record(const struct mscope_record *rec, const struct dump_opts *o)
+{
+	char buf[128];
+
+	switch (rec->type) {
+	case MSCOPE_REC_RX: {
+		const struct mscope_rx_burst *rx = &rec->u.rx;
+
+		printf("rx    tsc %" PRIu64 " seq %" PRIu64 " n %u qdepth ", rx->tsc,
+		       rx->first_seq, rx->n);
+		if (rx->qdepth == MSCOPE_QDEPTH_UNKNOWN)
+			fputs("-", stdout);
+		else
+			printf("%d", rx->qdepth);
+		if (!o->brief)
+			for (uint32_t i = 0; i < rx->n; i++) {
+				printf(" %08x/f%u", rx->wire_id[i], rx->flow[i]);
+				if (rx->hw_ts)
+					printf("@%" PRIu64, rx->hw_ts[i]);
+			}
+		putchar('\n');
+		break;
+	}
+	case MSCOPE_REC_TX: {
+		const struct mscope_tx_burst *tx = &rec->u.tx;
+
+		printf("tx    tsc %" PRIu64 " port %u queue %u offered %u accepted %u", tx->tsc,
+		       tx->port, tx->queue, tx->offered, tx->accepted);
+		if (!o->brief)
+			for (uint32_t i = 0; i < tx->accepted; i++) {
+				printf(" %08x<", tx->wire_id[i]);
+				text_seq(tx->rx_seq[i]);
+				if (tx->flow)
+					printf("/f%u", tx->flow[i]);
+			}
+		putchar('\n');
+		break;
+	}
+	case MSCOPE_REC_DROP: {
+		const struct mscope_drop *d = &rec->u.drop;
+
+		printf("drop  tsc %" PRIu64 " reason %s n %u", d->tsc,
+		       mscope_drop_reason_name(d->reason), d->n);
+		if (d->reason > MSCOPE_DROP_REASON_MAX)
+			printf(" (reason code %u)", d->reason);
+		if (!o->brief)
+			for (uint32_t i = 0; i < d->n; i++) {
+				printf(" %08x", d->wire_id[i]);
+				if (d->rx_seq) {
+					putchar('<');
+					text_seq(d->rx_seq[i]);
+				}
+				if (d->flow)
+					printf("/f%u", d->flow[i]);
+			}
+		putchar('\n');
+		break;
+	}
+	case MSCOPE_REC_FLOW:
+		printf("flow  f%u %s\n", rec->u.flow.ref,
+		       mscope_flow_format(&rec->u.flow.key, buf, sizeof(buf)));
+		break;
+	case MSCOPE_REC_LOSS:
+		printf("loss  tsc %" PRIu64 " records %" PRIu64 " packets %" PRIu64 "\n",
+		       rec->u.loss.tsc, rec->u.loss.records, rec->u.loss.packets);
+		break;
+	case MSCOPE_REC_CLOCK:
+		printf("clock tsc %" PRIu64 " realtime_ns %" PRId64 "\n", rec->u.clock.tsc,
+		       rec->u.clock.realtime_ns);
+		break;
+	}
+}
+
+/* ------------------------------------------------------------------ json */
+
+static void
+json_print(json_t *o)
+{
+	char *s = json_dumps(o, JSON_COMPACT | JSON_ENSURE_ASCII);
+
+	if (s) {
+		puts(s);
+		free(s);
+	}
+	json_decref(o);
+}
+
+static json_t *
+json_u32s(const uint32_t *a, uint32_t n)
+{
+	json_t *arr = json_array();
+
+	for (uint32_t i = 0; i < n; i++)
+		json_array_append_new(arr, json_integer(a[i]));
+	return arr;
+}
+
+static json_t *
+json_u64(uint64_t v)
+{
+	/* JSON integers are int64 in jansson: keep exactness for huge values */
+	if (v > (uint64_t)INT64_MAX) {
+		char b[24];
+
+		snprintf(b, sizeof(b), "%" PRIu64, v);
+		return json_string(b);
+	}
+	return json_integer((json_int_t)v);
+}
+
+static json_t *
+json_seqs(const uint64_t *a, uint32_t n)
+{
+	json_t *arr = json_array();
+
+	for (uint32_t i = 0; i < n; i++)
+		json_array_append_new(arr, a[i] == MSCOPE_NO_LINK ? json_null() : json_u64(a[i]));
+	return arr;
+}
+
+static void
+json_header(const char *file, const struct mscope_trace_header *h)
+{
+	json_print(json_pack("{s:s, s:s, s:i, s:s, s:s, s:i, s:i, s:s, s:i, s:o, s:o, s:I, s:s, s:s, s:s}",
+			     "type", "header", "file", file, "version", (int)h->version,
+			     "role", role_name(h->role), "nf_name", h->nf_name,
+			     "port", (int)h->port, "queue", (int)h->queue, "host", h->host,
+			     "pid", (int)h->pid, "tsc_hz", json_u64(h->tsc_hz),
+			     "anchor_tsc", json_u64(h->anchor_tsc),
+			     "anchor_realtime_ns", (json_int_t)h->anchor_realtime_ns,
+			     "run_id", h->run_id, "writer", h->writer,
+			     "writer_version", h->writer_version));
+}
+
+static void
+json_record(const struct mscope_record *rec, const struct dump_opts *o)
+{
+	json_t *j = json_object();
+	char buf[128];
+
+	switch (rec->type) {
+	case MSCOPE_REC_RX: {
+		const struct mscope_rx_burst *rx = &rec->u.rx;
+
+		json_object_set_new(j, "type", json_string("rx"));
+		json_object_set_new(j, "tsc", json_u64(rx->tsc));
+		json_object_set_new(j, "first_seq", json_u64(rx->first_seq));
+		json_object_set_new(j, "n", json_integer(rx->n));
+		json_object_set_new(j, "qdepth", rx->qdepth == MSCOPE_QDEPTH_UNKNOWN ?
+				    json_null() : json_integer(rx->qdepth));
+		if (!o->brief) {
+			json_object_set_new(j, "wire_id", json_u32s(rx->wire_id, rx->n));
+			json_object_set_new(j, "flow", json_u32s(rx->flow, rx->n));
+			if (rx->hw_ts) {
+				json_t *a = json_array();
+
+				for (uint32_t i = 0; i < rx->n; i++)
+					json_array_append_new(a, json_u64(rx->hw_ts[i]));
+				json_object_set_new(j, "hw_ts", a);
+			}
+		}
+		break;
+	}
+	case MSCOPE_REC_TX: {
+		const struct mscope_tx_burst *tx = &rec->u.tx;
+
+		json_object_set_new(j, "type", json_string("tx"));
+		json_object_set_new(j, "tsc", json_u64(tx->tsc));
+		json_object_set_new(j, "port", json_integer(tx->port));
+		json_object_set_new(j, "queue", json_integer(tx->queue));
+		json_object_set_new(j, "offered", json_integer(tx->offered));
+		json_object_set_new(j, "accepted", json_integer(tx->accepted));
+		if (!o->brief) {
+			json_object_set_new(j, "wire_id", json_u32s(tx->wire_id, tx->accepted));
+			json_object_set_new(j, "rx_seq", json_seqs(tx->rx_seq, tx->accepted));
+			if (tx->flow)
+				json_object_set_new(j, "flow", json_u32s(tx->flow, tx->accepted));
+		}
+		break;
+	}
+	case MSCOPE_REC_DROP: {
+		const struct mscope_drop *d = &rec->u.drop;
+
+		json_object_set_new(j, "type", json_string("drop"));
+		json_object_set_new(j, "tsc", json_u64(d->tsc));
+		json_object_set_new(j, "reason", json_string(mscope_drop_reason_name(d->reason)));
+		json_object_set_new(j, "reason_code", json_integer(d->reason));
+		json_object_set_new(j, "n", json_integer(d->n));
+		if (!o->brief) {
+			json_object_set_new(j, "wire_id", json_u32s(d->wire_id, d->n));
+			if (d->rx_seq)
+				json_object_set_new(j, "rx_seq", json_seqs(d->rx_seq, d->n));
+			if (d->flow)
+				json_object_set_new(j, "flow", json_u32s(d->flow, d->n));
+		}
+		break;
+	}
+	case MSCOPE_REC_FLOW: {
+		const struct mscope_flow_key *k = &rec->u.flow.key;
+		char s[64], dst[64];
+
+		addr_text(k, k->src, s, sizeof(s));
+		addr_text(k, k->dst, dst, sizeof(dst));
+		json_object_set_new(j, "type", json_string("flow"));
+		json_object_set_new(j, "ref", json_integer(rec->u.flow.ref));
+		json_object_set_new(j, "family", json_integer(k->family));
+		json_object_set_new(j, "proto", json_integer(k->proto));
+		json_object_set_new(j, "src", json_string(s));
+		json_object_set_new(j, "sport", json_integer(k->sport));
+		json_object_set_new(j, "dst", json_string(dst));
+		json_object_set_new(j, "dport", json_integer(k->dport));
+		json_object_set_new(j, "text", json_string(mscope_flow_format(k, buf, sizeof(buf))));
+		break;
+	}
+	case MSCOPE_REC_LOSS:
+		json_object_set_new(j, "type", json_string("loss"));
+		json_object_set_new(j, "tsc", json_u64(rec->u.loss.tsc));
+		json_object_set_new(j, "records", json_u64(rec->u.loss.records));
+		json_object_set_new(j, "packets", json_u64(rec->u.loss.packets));
+		break;
+	case MSCOPE_REC_CLOCK:
+		json_object_set_new(j, "type", json_string("clock"));
+		json_object_set_new(j, "tsc", json_u64(rec->u.clock.tsc));
+		json_object_set_new(j, "realtime_ns", json_integer(rec->u.clock.realtime_ns));
+		break;
+	}
+	json_print(j);
+}
+
+/* ------------------------------------------------------------------ stats */
+
+static void
+stats_add(struct dump_stats *st, const struct mscope_record *rec)
+{
+	uint64_t tsc = 0;
+	bool timed = true;
+
+	if ((unsigned)rec->type <= MSCOPE_REC_CLOCK)
+		st->recs[rec->type]++;
+	switch (rec->type) {
+	case MSCOPE_REC_RX:
+		st->rx_pkts += rec->u.rx.n;
+		tsc = rec->u.rx.tsc;
+		break;
+	case MSCOPE_REC_TX:
+		st->tx_offered += rec->u.tx.offered;
+		st->tx_accepted += rec->u.tx.accepted;
+		tsc = rec->u.tx.tsc;
+		break;
+	case MSCOPE_REC_DROP:
+		st->drop_pkts += rec->u.drop.n;
+		st->drops[rec->u.drop.reason] += rec->u.drop.n;
+		tsc = rec->u.drop.tsc;
+		break;
+	case MSCOPE_REC_LOSS:
+		st->loss_records += rec->u.loss.records;
+		st->loss_packets += rec->u.loss.packets;
+		tsc = rec->u.loss.tsc;
+		break;
+	case MSCOPE_REC_CLOCK:
+		tsc = rec->u.clock.tsc;
+		break;
+	default:
+		timed = false;
+	}
+	if (timed) {
+		if (!st->have_tsc)
+			st->first_tsc = tsc;
+		st->last_tsc = tsc;
+		st->have_tsc = true;
+	}
+}
+
+static const char *const rec_names[] = { "?", "rx", "tx", "drop", "flow", "loss", "clock" };
+
+static void
+stats_print(const char *file, const struct mscope_trace_header *h,
+	    const struct dump_stats *st, uint64_t bytes, bool complete, bool json)
+{
+	/* bytes per packet: per rx packet (its tx rides along); a source has only tx */
+	const uint64_t pkts = st->rx_pkts ? st->rx_pkts : st->tx_accepted;
+	const double bpp = pkts ? (double)bytes / (double)pkts : 0.0;
+	const double t0 = st->have_tsc ? tsc_seconds(h, st->first_tsc - h->anchor_tsc) : 0;
+	const double dur = st->have_tsc ? tsc_seconds(h, st->last_tsc - st->first_tsc) : 0;
+	const bool t0_neg = st->have_tsc && st->first_tsc < h->anchor_tsc;
+
+	if (json) {
+		json_t *o = json_object(), *c = json_object(), *d = json_object();
+
+		for (int i = 1; i <= MSCOPE_REC_CLOCK; i++)
+			json_object_set_new(c, rec_names[i], json_u64(st->recs[i]));
+		for (int i = 0; i < 256; i++)
+			if (st->drops[i])
+				json_object_set_new(d, mscope_drop_reason_name((uint8_t)i),
+						    json_u64(st->drops[i]));
+		json_object_set_new(o, "type", json_string("stats"));
+		json_object_set_new(o, "file", json_string(file));
+		json_object_set_new(o, "nf_name", json_string(h->nf_name));
+		json_object_set_new(o, "complete", json_boolean(complete));
+		json_object_set_new(o, "records", c);
+		json_object_set_new(o, "start_s", json_real(t0_neg ?
+			-tsc_seconds(h, h->anchor_tsc - st->first_tsc) : t0));
+		json_object_set_new(o, "duration_s", json_real(dur));
+		json_object_set_new(o, "rx_packets", json_u64(st->rx_pkts));
+		json_object_set_new(o, "tx_offered", json_u64(st->tx_offered));
+		json_object_set_new(o, "tx_accepted", json_u64(st->tx_accepted));
+		json_object_set_new(o, "tx_refused", json_u64(st->tx_offered - st->tx_accepted));
+		json_object_set_new(o, "dropped", json_u64(st->drop_pkts));
+		json_object_set_new(o, "drops", d);
+		json_object_set_new(o, "lost_records", json_u64(st->loss_records));
+		json_object_set_new(o, "lost_packets", json_u64(st->loss_packets));
+		json_object_set_new(o, "bytes", json_u64(bytes));
+		json_object_set_new(o, "bytes_per_packet", json_real(bpp));
+		json_print(o);
+		return;
+	}
+	printf("file         %s%s\n", file, complete ? "" : " (incomplete)");
+	printf("node         %s port %u queue %u (%s) on %s, pid %u, by %s %s\n", h->nf_name,
+	       h->port, h->queue, role_name(h->role), h->host, h->pid, h->writer,
+	       h->writer_version);
+	printf("records     ");
+	for (int i = 1; i <= MSCOPE_REC_CLOCK; i++)
+		printf(" %s %" PRIu64, rec_names[i], st->recs[i]);
+	putchar('\n');
+	if (st->have_tsc)
+		printf("time         %.6f s .. %.6f s after the anchor (%.6f s)\n",
+		       t0_neg ? -tsc_seconds(h, h->anchor_tsc - st->first_tsc) : t0,
+		       (t0_neg ? -tsc_seconds(h, h->anchor_tsc - st->first_tsc) : t0) + dur, dur);
+	else
+		printf("time         no timed records\n");
+	printf("packets      rx %" PRIu64 " tx offered %" PRIu64 " accepted %" PRIu64
+	       " refused %" PRIu64 " dropped %" PRIu64 "\n", st->rx_pkts, st->tx_offered,
+	       st->tx_accepted, st->tx_offered - st->tx_accepted, st->drop_pkts);
+	if (st->drop_pkts) {
+		printf("drops       ");
+		for (int i = 0; i < 256; i++)
+			if (st->drops[i])
+				printf(" %s %" PRIu64, mscope_drop_reason_name((uint8_t)i), st->drops[i]);
+		putchar('\n');
+	}
+	printf("size         %" PRIu64 " bytes, %.2f bytes per %s packet\n", bytes, bpp,
+	       st->rx_pkts ? "rx" : "tx");
+	printf("losses       %" PRIu64 " records, %" PRIu64 " packets\n", st->loss_records,
+	       st->loss_packets);
+}
+
+/* ------------------------------------------------------------------ main */
+
+static int
+dump_file(const char *path, const struct dump_opts *o)
+{
+	struct mscope_trace_error err;
+	struct mscope_trace_reader *r;
+	const struct mscope_trace_header *h;
+	struct mscope_record rec;
+	struct dump_stats st;
+	struct stat sb;
+	uint64_t bytes;
+	int rc;
+
+	r = mscope_reader_open(path, &err);
+	if (r == NULL) {
+		fflush(stdout);
+		fprintf(stderr, "mscope dump: %s: offset %" PRIu64 ": %s\n", err.file, err.offset,
+			err.text);
+		return 1;
+	}
+	h = mscope_reader_header(r);
+	memset(&st, 0, sizeof(st));
+	if (!o->stats) {
+		if (o->json)
+			json_header(path, h);
+		else
+			text_header(path, h);
+	}
+	while ((rc = mscope_reader_next(r, &rec, &err)) == 1) {
+		if (o->stats)
+			stats_add(&st, &rec);
+		else if (o->json)
+			json_record(&rec, o);
+		else
+			text_record(&rec, o);
+	}
+	if (o->stats) {
+		bytes = rc == 0 && stat(path, &sb) == 0 ? (uint64_t)sb.st_size :
+			mscope_reader_offset(r);
+		stats_print(path, h, &st, bytes, rc == 0, o->json);
+	}
+	mscope_reader_close(r);
+	if (rc < 0) {
+		fflush(stdout);
+		fprintf(stderr, "mscope dump: %s: offset %" PRIu64 ": %s\n", err.file, err.offset,
+			err.text);
+		return 1;
+	}
+	return 0;
+}
+
+int
+cmd_dump(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "brief", no_argument, NULL, 'b' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "stats", no_argument, NULL, 's' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct dump_opts o = { 0 };
+	int c, rc = 0;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "bhjs", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'b':
+			o.brief = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'j':
+			o.json = true;
+			break;
+		case 's':
+			o.stats = true;
+			break;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "mscope dump: no trace file given\n");
+		usage(stderr);
+		return 2;
+	}
+	for (int i = optind; i < argc; i++)
+		if (dump_file(argv[i], &o) != 0)
+			rc = 1;
+	if (fflush(stdout) != 0) {
+		fprintf(stderr, "mscope dump: cannot write output\n");
+		return 1;
+	}
+	return rc;
+}
