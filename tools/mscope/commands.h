@@ -5,5 +5,6 @@
 #define MSCOPE_COMMANDS_H
 
 int cmd_dump(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 
 #endif

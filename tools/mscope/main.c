@@ -14,6 +14,7 @@ struct command {
 /* Keep alphabetical. */
 static const struct command commands[] = {
 	{ "dump", cmd_dump, "print trace files as text, JSON lines or statistics" },
+	{ "eval", cmd_eval, "score diagnoses of simulated faults against ground truth" },
 };
 
 static void
