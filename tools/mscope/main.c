@@ -15,6 +15,7 @@ struct command {
 static const struct command commands[] = {
 	{ "dump", cmd_dump, "print trace files as text, JSON lines or statistics" },
 	{ "eval", cmd_eval, "score diagnoses of simulated faults against ground truth" },
+	{ "sim", cmd_sim, "simulate an NF graph: traces with known faults and their victims" },
 };
 
 static void
