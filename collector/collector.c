@@ -1,0 +1,593 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * libmscope-collector: preloaded into an unmodified, dynamically linked DPDK
+ * NF, it records every rx and tx burst of every started port into one trace
+ * file per rx queue (see docs/collector.md).
+ *
+ * rte_eth_rx_burst()/rte_eth_tx_burst() are static inline: they call
+ * through rte_eth_fp_ops[port]. We interpose rte_eth_dev_start() (which
+ * fills that table) and, after the real call succeeded, swap the port's
+ * burst functions and queue data arrays for ours; ours call the driver's
+ * and record. A stop resets the table, so every start installs them again.
+ *
+ * Nothing from DPDK is linked: the library is resolved with dlsym, so in a
+ * program without DPDK it loads, finds nothing, and stays inert.
+ */
+#include <dlfcn.h>
+#include <errno.h>
+#include <link.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_cycles.h>
+
+#include "collector_priv.h"
+
+#define EXPORT __attribute__((visibility("default")))
+
+struct mc_state mc = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.link_off = -1,
+};
+
+static int (*real_dev_start)(uint16_t);
+static int (*real_dev_stop)(uint16_t);
+static int (*real_dev_close)(uint16_t);
+static int (*real_eal_cleanup)(void);
+static int (*real_sigaction)(int, const struct sigaction *, struct sigaction *);
+static sighandler_t (*real_signal)(int, sighandler_t);
+
+/* ---------------------------------------------------------------- dead queues */
+
+static void *dead_data[1];
+static uint32_t dead_count(void *qd) { return 0; }
+static int dead_status(void *qd, uint16_t off) { return -ENODEV; }
+static uint16_t dead_prep(void *qd, struct rte_mbuf **p, uint16_t n) { return n; }
+static struct mc_rxq dead_rxq = {
+	.real_burst = mc_dead_rx_burst,
+	.real_data = dead_data,
+	.hwts_off = -1,
+	.real_count = dead_count,
+	.real_desc_status = dead_status,
+};
+static struct mc_txq dead_txq = {
+	.real_burst = mc_dead_tx_burst,
+	.real_data = dead_data,
+	.real_prep = dead_prep,
+	.real_desc_status = dead_status,
+};
+
+/* ---------------------------------------------------------------- activation */
+
+/* Does the program itself contain DPDK (linked statically)? */
+static int
+find_marker(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	bool *found = arg;
+
+	/* the first object is the program */
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		static const char marker[] = "lib.ethdev."; /* ethdev trace point names */
+
+		if (ph->p_type != PT_LOAD || (ph->p_flags & PF_W) || !(ph->p_flags & PF_R))
+			continue;
+		if (memmem((const void *)(info->dlpi_addr + ph->p_vaddr), ph->p_filesz, marker,
+			   sizeof(marker) - 1) != NULL)
+			*found = true;
+	}
+	return 1;
+}
+
+static bool
+static_dpdk(void)
+{
+	bool found = false;
+
+	dl_iterate_phdr(find_marker, &found);
+	return found;
+}
+
+__attribute__((constructor)) static void
+mc_init(void)
+{
+	void *def;
+
+	real_sigaction = dlsym(RTLD_NEXT, "sigaction");
+	real_signal = dlsym(RTLD_NEXT, "signal");
+	real_dev_start = dlsym(RTLD_NEXT, "rte_eth_dev_start");
+	real_dev_stop = dlsym(RTLD_NEXT, "rte_eth_dev_stop");
+	real_dev_close = dlsym(RTLD_NEXT, "rte_eth_dev_close");
+	real_eal_cleanup = dlsym(RTLD_NEXT, "rte_eal_cleanup");
+	def = dlsym(RTLD_DEFAULT, "rte_eth_dev_start");
+	if (real_dev_start == NULL || def != (void *)rte_eth_dev_start) {
+		/* a program without DPDK stays silent; one with its own copy is told */
+		if ((def != NULL && def != (void *)rte_eth_dev_start) || static_dpdk())
+			MC_LOG("%s: DPDK is linked statically into the program, so its ports "
+			       "cannot be hooked; collector inactive",
+			       program_invocation_short_name);
+		return;
+	}
+	mc_config_load(&mc.cfg);
+	if (mc.cfg.disabled)
+		return;
+	snprintf(mc.nf, sizeof(mc.nf), "%s", mc.cfg.nf);
+	mc.active = true;
+}
+
+#define RESOLVE(field, name)                                                                \
+	do {                                                                                \
+		*(void **)&mc.api.field = dlsym(RTLD_DEFAULT, name);                        \
+		if (mc.api.field == NULL && required) {                                     \
+			MC_LOG("DPDK symbol %s not found; collector inactive", name);        \
+			return false;                                                       \
+		}                                                                           \
+	} while (0)
+
+static bool
+resolve_api(void)
+{
+	bool required = true;
+
+	RESOLVE(fp_ops, "rte_eth_fp_ops");
+	RESOLVE(dev_info_get, "rte_eth_dev_info_get");
+	RESOLVE(stats_get, "rte_eth_stats_get");
+	RESOLVE(dynfield_register, "rte_mbuf_dynfield_register");
+	RESOLVE(get_tsc_hz, "rte_get_tsc_hz");
+	RESOLVE(ctrl_thread_create, "rte_ctrl_thread_create");
+	required = false; /* only for hardware timestamps */
+	RESOLVE(dev_conf_get, "rte_eth_dev_conf_get");
+	RESOLVE(read_clock, "rte_eth_read_clock");
+	RESOLVE(dynfield_lookup, "rte_mbuf_dynfield_lookup");
+	RESOLVE(dynflag_lookup, "rte_mbuf_dynflag_lookup");
+	return true;
+}
+
+static void install_signal_hooks(void);
+
+/* First port start: everything that needs an initialised EAL. */
+static bool
+setup_once(void)
+{
+	static int done; /* 0 not yet, 1 ok, -1 failed */
+	static const struct rte_mbuf_dynfield link_field = {
+		.name = "mscope_rx_link",
+		.size = sizeof(uint64_t),
+		.align = __alignof__(uint64_t),
+	};
+	struct stat st;
+
+	if (done != 0)
+		return done > 0;
+	done = -1;
+	if (!resolve_api())
+		return false;
+	mc.tsc_hz = mc.api.get_tsc_hz();
+	if (mc.tsc_hz == 0) {
+		MC_LOG("TSC rate unknown; collector inactive");
+		return false;
+	}
+	if (gethostname(mc.host, sizeof(mc.host) - 1) != 0)
+		snprintf(mc.host, sizeof(mc.host), "unknown");
+	if (stat(mc.cfg.dir, &st) != 0 || !S_ISDIR(st.st_mode) ||
+	    access(mc.cfg.dir, W_OK | X_OK) != 0) {
+		MC_LOG("MSCOPE_DIR \"%s\" is not a writable directory; collector disabled",
+		       mc.cfg.dir);
+		return false;
+	}
+	mc.link_off = mc.api.dynfield_register(&link_field);
+	if (mc.link_off < 0) {
+		MC_LOG("cannot register the mbuf dynamic field; collector inactive");
+		return false;
+	}
+	if (mc_writer_start() != 0) {
+		MC_LOG("cannot start the writer thread; collector inactive");
+		return false;
+	}
+	install_signal_hooks();
+	done = 1;
+	return true;
+}
+
+/* ---------------------------------------------------------------- hooking */
+
+static void *
+alloc_touched(size_t size)
+{
+	void *p = aligned_alloc(RTE_CACHE_LINE_SIZE,
+				(size + RTE_CACHE_LINE_SIZE - 1) & ~(size_t)(RTE_CACHE_LINE_SIZE - 1));
+
+	/* fault every page in now, not on the data path */
+	if (p != NULL)
+		memset(p, 0, size);
+	return p;
+}
+
+static bool
+ring_init(struct mc_ring *r)
+{
+	r->slots = alloc_touched((size_t)mc.cfg.buffer * sizeof(uint64_t));
+	r->mask = mc.cfg.buffer - 1;
+	return r->slots != NULL;
+}
+
+static struct mc_rxq *
+new_rxq(uint16_t port, uint16_t queue)
+{
+	struct mscope_trace_error err;
+	struct mc_rxq *q;
+	struct mc_node *n;
+
+	if (mc.nb_nodes >= MC_MAX_NODES) {
+		MC_LOG("more than %d rx queues; port %u queue %u is not recorded", MC_MAX_NODES,
+		       port, queue);
+		return NULL;
+	}
+	q = alloc_touched(sizeof(*q));
+	if (q == NULL || !ring_init(&q->ring) ||
+	    (q->flows = alloc_touched(sizeof(*q->flows))) == NULL) {
+		MC_LOG("out of memory for port %u queue %u; not recorded", port, queue);
+		return NULL; /* a few bytes leak on this path, once */
+	}
+	memset(&err, 0, sizeof(err));
+	n = mc_node_open(MSCOPE_ROLE_RXQ, port, queue, &err);
+	if (n == NULL) {
+		MC_LOG("cannot create %s: %s; collector disabled", err.file, err.text);
+		free(q->ring.slots);
+		free(q->flows);
+		free(q);
+		mc.active = false;
+		return NULL;
+	}
+	n->index = (uint16_t)mc.nb_nodes;
+	q->node = n;
+	q->port = port;
+	q->queue = queue;
+	q->hwts_off = -1;
+	q->link_base = (uint64_t)(n->index + 1) << 48;
+	mc.nodes[mc.nb_nodes++] = n;
+	mc.rxqs[mc.nb_rxqs++] = q;
+	return q;
+}
+
+static struct mc_txq *
+new_txq(uint16_t port, uint16_t queue)
+{
+	struct mc_txq *q;
+
+	if (mc.nb_txqs >= RTE_DIM(mc.txqs)) {
+		MC_LOG("too many tx queues; port %u queue %u is not recorded", port, queue);
+		return NULL;
+	}
+	q = alloc_touched(sizeof(*q));
+	if (q == NULL || !ring_init(&q->ring) ||
+	    (q->flows = alloc_touched(sizeof(*q->flows))) == NULL) {
+		MC_LOG("out of memory for port %u tx queue %u; not recorded", port, queue);
+		return NULL;
+	}
+	q->port = port;
+	q->queue = queue;
+	mc.txqs[mc.nb_txqs++] = q;
+	return q;
+}
+
+/* NIC rx timestamps: only if the port enabled the offload and its clock reads. */
+static void
+setup_hwts(uint16_t port, struct mc_port *mp)
+{
+	struct rte_eth_conf conf;
+	struct rte_mbuf_dynfield f;
+	struct rte_mbuf_dynflag fl;
+	const struct timespec nap = { 0, 20 * 1000 * 1000 };
+	uint64_t c0, c1, t0, t1;
+	int off, bit;
+
+	if (mc.api.dev_conf_get == NULL || mc.api.dev_conf_get(port, &conf) != 0 ||
+	    !(conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_TIMESTAMP))
+		return;
+	off = mc.api.dynfield_lookup ?
+		mc.api.dynfield_lookup(RTE_MBUF_DYNFIELD_TIMESTAMP_NAME, &f) : -1;
+	bit = mc.api.dynflag_lookup ?
+		mc.api.dynflag_lookup(RTE_MBUF_DYNFLAG_RX_TIMESTAMP_NAME, &fl) : -1;
+	if (off < 0 || bit < 0 || mc.api.read_clock == NULL ||
+	    mc.api.read_clock(port, &c0) != 0) {
+		MC_LOG("port %u: rx timestamps enabled but the device clock cannot be read; "
+		       "not recorded", port);
+		return;
+	}
+	/* map the device clock to TSC with two readings 20 ms apart */
+	t0 = rte_rdtsc();
+	nanosleep(&nap, NULL);
+	if (mc.api.read_clock(port, &c1) != 0 || c1 <= c0)
+		return;
+	t1 = rte_rdtsc();
+	for (uint16_t q = 0; q < mp->nb_rxq; q++) {
+		struct mc_rxq *r = mp->rxq[q];
+
+		if (r == NULL)
+			continue;
+		r->hw_clk0 = c0;
+		r->hw_tsc0 = t0;
+		r->hw_ratio = (double)(t1 - t0) / (double)(c1 - c0);
+		r->hwts_flag = UINT64_C(1) << bit;
+		r->hwts_off = off;
+	}
+}
+
+static void
+hook_port(uint16_t port)
+{
+	struct rte_eth_fp_ops *p = &mc.api.fp_ops[port];
+	struct mc_port *mp = &mc.port[port];
+	struct rte_eth_dev_info info;
+	const size_t arr = RTE_MAX_QUEUES_PER_PORT * sizeof(void *);
+
+	if (p->rx_pkt_burst == mc_rx_burst || p->tx_pkt_burst == mc_tx_burst)
+		return; /* started twice: our functions are still in place */
+	if (mc.api.dev_info_get(port, &info) != 0)
+		return;
+	if (mp->rx_data == NULL) {
+		mp->rx_data = alloc_touched(arr);
+		mp->tx_data = alloc_touched(arr);
+		mp->rxq = alloc_touched(arr);
+		mp->txq = alloc_touched(arr);
+		if (mp->rx_data == NULL || mp->tx_data == NULL || mp->rxq == NULL ||
+		    mp->txq == NULL) {
+			MC_LOG("out of memory; port %u not recorded", port);
+			return;
+		}
+	}
+	mp->nb_rxq = info.nb_rx_queues;
+	mp->nb_txq = info.nb_tx_queues;
+	for (uint16_t q = 0; q < mp->nb_rxq; q++)
+		if (mp->rxq[q] == NULL && (mp->rxq[q] = new_rxq(port, q)) == NULL)
+			return; /* nothing of this start is hooked */
+	for (uint16_t q = 0; q < mp->nb_txq; q++)
+		if (mp->txq[q] == NULL && (mp->txq[q] = new_txq(port, q)) == NULL)
+			return;
+	for (uint16_t q = 0; q < RTE_MAX_QUEUES_PER_PORT; q++) {
+		struct mc_rxq *r = q < mp->nb_rxq ? mp->rxq[q] : NULL;
+		struct mc_txq *t = q < mp->nb_txq ? mp->txq[q] : NULL;
+
+		if (r != NULL) {
+			r->real_burst = p->rx_pkt_burst;
+			r->real_data = p->rxq.data;
+			r->real_count = p->rx_queue_count;
+			r->real_desc_status = p->rx_descriptor_status;
+			r->qd_every = p->rx_queue_count != NULL ? mc.cfg.qdepth_every : 0;
+			r->qd_left = r->qd_every;
+		}
+		if (t != NULL) {
+			t->real_burst = p->tx_pkt_burst;
+			t->real_data = p->txq.data;
+			t->real_prep = p->tx_pkt_prepare;
+			t->real_desc_status = p->tx_descriptor_status;
+		}
+		mp->rx_data[q] = r != NULL ? (void *)r : (void *)&dead_rxq;
+		mp->tx_data[q] = t != NULL ? (void *)t : (void *)&dead_txq;
+	}
+	setup_hwts(port, mp);
+	/*
+	 * Swap. DPDK itself rewrites this table non-atomically at start, so the
+	 * NF does not poll the port meanwhile; the barrier orders our contexts
+	 * before the pointers that lead to them.
+	 */
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	if (p->rx_queue_count != NULL)
+		p->rx_queue_count = mc_rx_queue_count;
+	if (p->rx_descriptor_status != NULL)
+		p->rx_descriptor_status = mc_rx_desc_status;
+	if (p->tx_pkt_prepare != NULL)
+		p->tx_pkt_prepare = mc_tx_prepare;
+	if (p->tx_descriptor_status != NULL)
+		p->tx_descriptor_status = mc_tx_desc_status;
+	p->rxq.data = mp->rx_data;
+	p->txq.data = mp->tx_data;
+	p->rx_pkt_burst = mc_rx_burst;
+	p->tx_pkt_burst = mc_tx_burst;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	mp->hooked = true;
+	mp->started = true;
+}
+
+/* ---------------------------------------------------------------- interposed */
+
+EXPORT int
+rte_eth_dev_start(uint16_t port_id)
+{
+	int rc;
+
+	if (real_dev_start == NULL)
+		return -ENOTSUP;
+	rc = real_dev_start(port_id);
+	if (rc != 0 || !mc.active || port_id >= RTE_MAX_ETHPORTS)
+		return rc;
+	pthread_mutex_lock(&mc.lock);
+	if (mc.active && !mc.finalised) {
+		if (setup_once())
+			hook_port(port_id);
+		else
+			mc.active = false;
+	}
+	pthread_mutex_unlock(&mc.lock);
+	return rc;
+}
+
+static void
+port_going(uint16_t port_id)
+{
+	if (!mc.active || port_id >= RTE_MAX_ETHPORTS)
+		return;
+	pthread_mutex_lock(&mc.lock);
+	mc.port[port_id].started = false;
+	pthread_mutex_unlock(&mc.lock);
+}
+
+EXPORT int
+rte_eth_dev_stop(uint16_t port_id)
+{
+	if (real_dev_stop == NULL)
+		return -ENOTSUP;
+	port_going(port_id);
+	return real_dev_stop(port_id);
+}
+
+EXPORT int
+rte_eth_dev_close(uint16_t port_id)
+{
+	if (real_dev_close == NULL)
+		return -ENOTSUP;
+	port_going(port_id);
+	return real_dev_close(port_id);
+}
+
+/* Final drain and close of every trace file; idempotent. */
+static void
+finalise(void)
+{
+	pthread_mutex_lock(&mc.lock);
+	mc.finalised = true;
+	pthread_mutex_unlock(&mc.lock);
+	mc_writer_stop();
+}
+
+EXPORT int
+rte_eal_cleanup(void)
+{
+	finalise();
+	return real_eal_cleanup != NULL ? real_eal_cleanup() : 0;
+}
+
+__attribute__((destructor)) static void
+mc_fini(void)
+{
+	finalise();
+}
+
+/* ---------------------------------------------------------------- signals */
+
+/*
+ * SIGINT and SIGTERM: our handler asks the writer to write out everything
+ * so far, then runs what the NF installed (or the default action). The NF
+ * may install its handler before or after us; signal() and sigaction() are
+ * interposed so it lands in nf_act while ours stays in place.
+ */
+static struct sigaction nf_act[2];
+static volatile int sig_hooked;
+
+static int
+sig_slot(int sig)
+{
+	return sig == SIGINT ? 0 : sig == SIGTERM ? 1 : -1;
+}
+
+static void
+on_signal(int sig, siginfo_t *si, void *uc)
+{
+	const int saved = errno;
+	const int s = sig_slot(sig);
+	struct sigaction a;
+
+	mc_writer_flush_wait(1000);
+	a = nf_act[s];
+	if (a.sa_flags & SA_RESETHAND) {
+		memset(&nf_act[s], 0, sizeof(nf_act[s]));
+		nf_act[s].sa_handler = SIG_DFL;
+	}
+	if (a.sa_flags & SA_SIGINFO) {
+		if (a.sa_sigaction != NULL)
+			a.sa_sigaction(sig, si, uc);
+	} else if (a.sa_handler == SIG_DFL) {
+		struct sigaction dfl;
+
+		/* finish the trace files, then die of the signal as the NF would have */
+		memset(&dfl, 0, sizeof(dfl));
+		dfl.sa_handler = SIG_DFL;
+		real_sigaction(sig, &dfl, NULL);
+		raise(sig);
+	} else if (a.sa_handler != SIG_IGN) {
+		a.sa_handler(sig);
+	}
+	errno = saved;
+}
+
+static int
+install_ours(int sig)
+{
+	const int s = sig_slot(sig);
+	struct sigaction ours;
+
+	if (!(nf_act[s].sa_flags & SA_SIGINFO) && nf_act[s].sa_handler == SIG_IGN)
+		return real_sigaction(sig, &nf_act[s], NULL);
+	memset(&ours, 0, sizeof(ours));
+	ours.sa_sigaction = on_signal;
+	ours.sa_mask = nf_act[s].sa_mask;
+	ours.sa_flags = SA_SIGINFO | (nf_act[s].sa_flags & (SA_RESTART | SA_ONSTACK | SA_NODEFER));
+	return real_sigaction(sig, &ours, NULL);
+}
+
+static void
+install_signal_hooks(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM };
+
+	if (real_sigaction == NULL)
+		return;
+	for (unsigned i = 0; i < RTE_DIM(sigs); i++)
+		if (real_sigaction(sigs[i], NULL, &nf_act[i]) != 0 || install_ours(sigs[i]) != 0)
+			return;
+	sig_hooked = 1;
+}
+
+EXPORT int
+sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	const int s = sig_slot(sig);
+	struct sigaction prev;
+
+	if (real_sigaction == NULL) {
+		real_sigaction = dlsym(RTLD_NEXT, "sigaction");
+		if (real_sigaction == NULL) {
+			errno = ENOSYS;
+			return -1;
+		}
+	}
+	if (!sig_hooked || s < 0)
+		return real_sigaction(sig, act, old);
+	prev = nf_act[s];
+	if (act != NULL) {
+		nf_act[s] = *act;
+		if (install_ours(sig) != 0) {
+			nf_act[s] = prev;
+			return -1;
+		}
+	}
+	if (old != NULL)
+		*old = prev;
+	return 0;
+}
+
+EXPORT sighandler_t
+signal(int sig, sighandler_t handler)
+{
+	struct sigaction a, old;
+
+	if (real_signal == NULL)
+		real_signal = dlsym(RTLD_NEXT, "signal");
+	if (!sig_hooked || sig_slot(sig) < 0)
+		return real_signal != NULL ? real_signal(sig, handler) : SIG_ERR;
+	/* BSD semantics, as glibc's signal() */
+	memset(&a, 0, sizeof(a));
+	a.sa_handler = handler;
+	a.sa_flags = SA_RESTART;
+	sigemptyset(&a.sa_mask);
+	if (sigaction(sig, &a, &old) != 0)
+		return SIG_ERR;
+	return (old.sa_flags & SA_SIGINFO) ? (sighandler_t)(void *)old.sa_sigaction :
+					     old.sa_handler;
+}

@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Private structures of libmscope-collector (never installed).
+ *
+ * Three parties share these:
+ *  - the control path (rte_eth_dev_start and friends, any NF thread, under
+ *    mc_ctl_lock) creates nodes, rings and queue contexts and swaps the
+ *    port's fast-path function pointers in rte_eth_fp_ops;
+ *  - the data path (NF lcores, inside rx/tx bursts) fills one
+ *    single-producer ring per queue, never locking, never allocating;
+ *  - the writer thread (one pthread, not an lcore) merges the rings in TSC
+ *    order and encodes records with the trace library.
+ */
+#ifndef MSCOPE_COLLECTOR_PRIV_H
+#define MSCOPE_COLLECTOR_PRIV_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_ethdev.h>
+#include <rte_mbuf_dyn.h>
+
+#include "mscope_trace.h"
+
+#define MC_LOG(fmt, ...) fprintf(stderr, "mscope-collector: " fmt "\n", ##__VA_ARGS__)
+
+#define MC_MAX_NODES 512          /* rx nodes per process (link field: 16 bits) */
+#define MC_FLOW_SLOTS 8192        /* flow cache entries per node (power of 2) */
+#define MC_FLOW_PROBES 8          /* linear probes before evicting */
+#define MC_DEFAULT_BUFFER (1u << 17) /* ring slots (8 bytes) per queue */
+#define MC_DEFAULT_QDEPTH_EVERY 16
+#define MC_DEFAULT_ZSTD 3
+
+/* ---------------------------------------------------------------- config */
+
+struct mc_config {
+	char dir[PATH_MAX];
+	char nf[64];
+	char run_id[64];
+	int zstd_level;
+	uint32_t buffer;          /* ring slots, power of 2 */
+	uint32_t qdepth_every;    /* 0: never sample */
+	bool disabled;
+};
+
+/* Parse the MSCOPE_* environment; prints one warning line per bad value. */
+void mc_config_load(struct mc_config *c);
+
+/* ---------------------------------------------------------------- ring */
+
+/*
+ * Single-producer single-consumer ring of 8-byte slots. An entry is a
+ * header slot, a TSC slot and a payload (see MC_E_* below); entries wrap
+ * around the end by masking, so any free space is usable.
+ */
+struct mc_ring {
+	/* producer's cache line */
+	uint64_t head;            /* next slot to write (producer private) */
+	uint64_t cons_cache;      /* last seen consumer position */
+	uint64_t lost_records;    /* written by the producer only */
+	uint64_t lost_packets;
+	uint64_t mask;
+	uint64_t *slots;
+	uint64_t pad0[2];
+	/* published positions, one line each */
+	uint64_t tail __rte_cache_aligned; /* producer: entries before this are complete */
+	uint64_t cons __rte_cache_aligned; /* consumer: slots before this are free */
+};
+
+/* Entry header slot: bits 0-7 kind, 8-15 flags, 16-31 n, 32-47 nflow, 48-63 aux. */
+#define MC_E_RX 1u  /* aux: qdepth + 1 (0 unknown); payload: n x (wire | ref << 32),
+		      [n x hw ts if MC_EF_HWTS], nflow x 6 slots (ref, key[5]) */
+#define MC_E_TX 2u  /* aux: accepted; payload: n x link, n x (wire | ref << 32),
+		      nflow x 6 slots */
+#define MC_EF_HWTS 1u
+#define MC_FLOW_ENTRY_SLOTS 6u
+
+static inline uint64_t
+mc_hdr(unsigned kind, unsigned flags, unsigned n, unsigned nflow, unsigned aux)
+{
+	return kind | (uint64_t)flags << 8 | (uint64_t)n << 16 | (uint64_t)nflow << 32 |
+	       (uint64_t)aux << 48;
+}
+
+/*
+ * Link carried from rx to tx in the mbuf dynamic field: 0 = none, else
+ * (node + 1) << 48 | rx seq; seq MC_SEQ_UNKNOWN when the rx record was lost.
+ */
+#define MC_SEQ_MASK ((UINT64_C(1) << 48) - 1)
+#define MC_SEQ_UNKNOWN MC_SEQ_MASK
+
+/* ---------------------------------------------------------------- flows */
+
+union mc_fkey {
+	struct mscope_flow_key k;
+	uint64_t w[5];
+};
+
+struct mc_flow_slot {
+	union mc_fkey key;
+	uint32_t ref_plus1;       /* 0: empty */
+	uint32_t pad;
+};
+
+struct mc_flow_table {
+	uint32_t next_ref;
+	uint32_t last_ref;        /* one-entry cache for runs of one flow */
+	union mc_fkey last;
+	bool have_last;
+	struct mc_flow_slot slot[MC_FLOW_SLOTS];
+};
+
+/* ---------------------------------------------------------------- nodes */
+
+/* One trace file: an rx queue, or the unlinked traffic of a tx queue. */
+struct mc_node {
+	uint16_t index;           /* rx nodes: index in mc_nodes; sources: MC_MAX_NODES + n */
+	uint8_t role;
+	uint16_t port, queue;
+	char path[PATH_MAX];
+	/* writer thread only below */
+	struct mscope_trace_writer *w;
+	uint64_t last_tsc;        /* records are clamped to stay in order */
+	uint64_t clamped;
+	uint64_t pend_loss_rec, pend_loss_pkt; /* loss not yet written */
+	uint64_t written_rec;
+	bool dirty, failed;
+};
+
+struct mc_rxq {
+	/* hot, read by every burst */
+	eth_rx_burst_t real_burst;
+	void **real_data;
+	uint16_t queue;
+	uint16_t port;
+	int32_t hwts_off;         /* -1: no hardware timestamps */
+	uint64_t hwts_flag;
+	eth_rx_queue_count_t real_count;
+	uint32_t qd_every, qd_left;
+	uint64_t link_base;       /* (node + 1) << 48 */
+	uint64_t seq;             /* next rx sequence number */
+	struct mc_ring ring;
+	/* cold */
+	eth_rx_descriptor_status_t real_desc_status;
+	struct mc_node *node;
+	struct mc_flow_table *flows;
+	uint64_t lost_rec_seen, lost_pkt_seen; /* writer */
+	/* hw timestamp -> TSC: tsc = hw_tsc0 + (ts - hw_clk0) * hw_ratio */
+	double hw_ratio;
+	uint64_t hw_clk0, hw_tsc0;
+};
+
+struct mc_txq {
+	eth_tx_burst_t real_burst;
+	void **real_data;
+	uint16_t queue;
+	uint16_t port;
+	struct mc_ring ring;
+	uint64_t lost_total;      /* packets lost, all origins (producer) */
+	struct mc_flow_table *flows; /* unlinked packets: the source node's flows */
+	eth_tx_prep_t real_prep;
+	eth_tx_descriptor_status_t real_desc_status;
+	struct mc_node *src;      /* created by the writer thread on first need */
+	bool src_failed;          /* writer: the source file could not be created */
+	uint64_t lost_seen;       /* writer: lost_total already accounted */
+	uint64_t lost_seen_by[MC_MAX_NODES + 1][2];
+	/* [0]: unlinked (source), [node + 1]: origin rx node; records, packets */
+	uint64_t lost[MC_MAX_NODES + 1][2];
+};
+
+struct mc_port {
+	bool hooked;              /* contexts exist */
+	bool started;             /* between our start and stop hooks */
+	uint16_t nb_rxq, nb_txq;
+	struct mc_rxq **rxq;      /* [RTE_MAX_QUEUES_PER_PORT] */
+	struct mc_txq **txq;
+	void **rx_data;           /* installed as rte_eth_fp_ops[port].rxq.data */
+	void **tx_data;
+	uint64_t imissed_seen;
+};
+
+/* ---------------------------------------------------------------- globals */
+
+/* DPDK entry points, resolved with dlsym so that the library loads (and
+ * stays inert) in programs without DPDK. */
+struct mc_api {
+	struct rte_eth_fp_ops *fp_ops;
+	int (*dev_info_get)(uint16_t, struct rte_eth_dev_info *);
+	int (*dev_conf_get)(uint16_t, struct rte_eth_conf *);
+	int (*stats_get)(uint16_t, struct rte_eth_stats *);
+	int (*read_clock)(uint16_t, uint64_t *);
+	int (*dynfield_register)(const struct rte_mbuf_dynfield *);
+	int (*dynfield_lookup)(const char *, struct rte_mbuf_dynfield *);
+	int (*dynflag_lookup)(const char *, struct rte_mbuf_dynflag *);
+	uint64_t (*get_tsc_hz)(void);
+	int (*ctrl_thread_create)(pthread_t *, const char *, const pthread_attr_t *,
+			void *(*)(void *), void *);
+};
+
+struct mc_state {
+	struct mc_config cfg;
+	struct mc_api api;
+	bool active;              /* hooks may be installed */
+	int link_off;             /* mbuf dynfield offset of the link */
+	uint64_t tsc_hz;
+	char host[64];
+	char nf[64];
+
+	pthread_mutex_t lock;     /* control path and writer's ring list */
+	struct mc_port port[RTE_MAX_ETHPORTS];
+	struct mc_node *nodes[MC_MAX_NODES];
+	unsigned nb_nodes;
+	struct mc_rxq *rxqs[MC_MAX_NODES];
+	unsigned nb_rxqs;
+	struct mc_txq *txqs[RTE_MAX_ETHPORTS * 64];
+	unsigned nb_txqs;
+
+	pthread_t writer;
+	bool writer_running;
+	volatile int stop;        /* writer: final drain and close */
+	volatile int flush_req;   /* writer: drain and flush now (signal handler) */
+	volatile int flush_ack;
+	bool finalised;
+};
+
+extern struct mc_state mc;
+
+/* datapath.c */
+uint16_t mc_rx_burst(void *qd, struct rte_mbuf **pkts, uint16_t n);
+uint16_t mc_tx_burst(void *qd, struct rte_mbuf **pkts, uint16_t n);
+uint16_t mc_tx_prepare(void *qd, struct rte_mbuf **pkts, uint16_t n);
+uint32_t mc_rx_queue_count(void *qd);
+int mc_rx_desc_status(void *qd, uint16_t off);
+int mc_tx_desc_status(void *qd, uint16_t off);
+uint16_t mc_dead_rx_burst(void *qd, struct rte_mbuf **pkts, uint16_t n);
+uint16_t mc_dead_tx_burst(void *qd, struct rte_mbuf **pkts, uint16_t n);
+/* Flow key of a frame (same result as mscope_flow_parse, faster for IPv4). */
+void mc_flow_key(const uint8_t *d, uint32_t len, union mc_fkey *k);
+
+/* writer.c */
+int mc_writer_start(void);
+void mc_writer_stop(void);
+/* Ask the writer for a flush and wait for it (at most timeout_ms). Signal-safe. */
+void mc_writer_flush_wait(unsigned timeout_ms);
+struct mc_node *mc_node_open(uint8_t role, uint16_t port, uint16_t queue,
+		struct mscope_trace_error *err);
+
+#endif /* MSCOPE_COLLECTOR_PRIV_H */

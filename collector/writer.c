@@ -1,0 +1,608 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The writer thread: drains every queue's ring, merging them in TSC order so
+ * each file's records stay in order even though a file gets rx records from
+ * one lcore and tx records from others, splits tx bursts by the rx node the
+ * packets came from, and encodes everything with the trace writer. It
+ * flushes a frame at least every 100 ms (a killed NF leaves a file readable
+ * to its last frame) and writes the data path's losses into the traces.
+ *
+ * Entries newer than now - MERGE_LAG stay in their ring until the next
+ * round, so an entry whose TSC was read just before a slower producer
+ * published it is still merged in order; a later straggler is clamped to
+ * its file's last TSC (counted, never reordered).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <rte_cycles.h>
+
+#include "collector_priv.h"
+
+#define MERGE_LAG_US 2000
+#define FLUSH_MS 100
+#define STATS_MS 100
+#define CLOCK_MS 1000
+#define SLEEP_US 1000
+#define MAX_SRC (MC_MAX_NODES + RTE_MAX_ETHPORTS * 64)
+#define MAX_SOURCES (RTE_MAX_ETHPORTS * 64)
+
+struct src {
+	struct mc_ring *r;
+	struct mc_rxq *rxq;
+	struct mc_txq *txq;
+	uint64_t cons, tail;
+};
+
+/* writer thread state (only this thread touches it) */
+static struct src srcs[MAX_SRC];
+static unsigned nsrc, known_rx, known_tx;
+static struct mc_node *sources[MAX_SOURCES];
+static unsigned nsources;
+static unsigned nb_nodes_seen;
+
+/* scratch for one burst */
+static uint32_t s_wire[65536], s_flow[65536];
+static uint64_t s_u64[65536];
+static uint32_t s_grp[65536];
+static uint32_t g_stamp[MC_MAX_NODES + 1], g_id[MC_MAX_NODES + 1], g_burst;
+static uint32_t g_origin[MC_MAX_NODES + 1], g_off[MC_MAX_NODES + 1], g_acc[MC_MAX_NODES + 1],
+	g_start[MC_MAX_NODES + 1], g_fill[MC_MAX_NODES + 1];
+static uint32_t zero_wire[MSCOPE_MAX_BURST];
+
+static uint64_t
+realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+struct mc_node *
+mc_node_open(uint8_t role, uint16_t port, uint16_t queue, struct mscope_trace_error *err)
+{
+	struct mscope_trace_header h;
+	struct mscope_writer_opts o = { .zstd_level = mc.cfg.zstd_level };
+	struct mc_node *n = calloc(1, sizeof(*n));
+	uint64_t t0, t1;
+	int64_t rt;
+
+	if (n == NULL) {
+		snprintf(err->text, sizeof(err->text), "out of memory");
+		return NULL;
+	}
+	n->role = role;
+	n->port = port;
+	n->queue = queue;
+	if (snprintf(n->path, sizeof(n->path), "%s/%s-%sp%uq%u-%d.mst", mc.cfg.dir, mc.nf,
+		     role == MSCOPE_ROLE_SOURCE ? "src-" : "", port, queue,
+		     (int)getpid()) >= (int)sizeof(n->path)) {
+		snprintf(err->text, sizeof(err->text), "trace file path too long");
+		free(n);
+		return NULL;
+	}
+	memset(&h, 0, sizeof(h));
+	h.role = role;
+	h.port = port;
+	h.queue = queue;
+	h.pid = (uint32_t)getpid();
+	h.tsc_hz = mc.tsc_hz;
+	t0 = rte_rdtsc();
+	rt = (int64_t)realtime_ns();
+	t1 = rte_rdtsc();
+	h.anchor_tsc = t0 + (t1 - t0) / 2;
+	h.anchor_realtime_ns = rt;
+	snprintf(h.nf_name, sizeof(h.nf_name), "%s", mc.nf);
+	snprintf(h.host, sizeof(h.host), "%s", mc.host);
+	snprintf(h.run_id, sizeof(h.run_id), "%s", mc.cfg.run_id);
+	snprintf(h.writer, sizeof(h.writer), "mscope-collector");
+	snprintf(h.writer_version, sizeof(h.writer_version), "%s", MSCOPE_VERSION);
+	n->w = mscope_writer_open(n->path, &h, &o, err);
+	if (n->w == NULL) {
+		free(n);
+		return NULL;
+	}
+	n->last_tsc = h.anchor_tsc;
+	return n;
+}
+
+/* ---------------------------------------------------------------- writing */
+
+static void
+node_fail(struct mc_node *n)
+{
+	const struct mscope_trace_error *e = mscope_writer_error(n->w);
+
+	if (!n->failed)
+		MC_LOG("%s: %s; later records of this node are lost", n->path,
+		       e ? e->text : "write failed");
+	n->failed = true;
+}
+
+static uint64_t
+clamp(struct mc_node *n, uint64_t tsc)
+{
+	if (tsc < n->last_tsc) {
+		n->clamped++;
+		tsc = n->last_tsc;
+	}
+	n->last_tsc = tsc;
+	return tsc;
+}
+
+/* Write pending loss (and count the unwritable as lost). */
+static void
+put_loss(struct mc_node *n, uint64_t now)
+{
+	struct mscope_loss l;
+
+	if (n->failed || (n->pend_loss_rec == 0 && n->pend_loss_pkt == 0))
+		return;
+	l.tsc = clamp(n, now);
+	l.records = n->pend_loss_rec;
+	l.packets = n->pend_loss_pkt;
+	if (mscope_writer_loss(n->w, &l) < 0) {
+		node_fail(n);
+		return;
+	}
+	n->pend_loss_rec = n->pend_loss_pkt = 0;
+	n->dirty = true;
+}
+
+static void
+put_flow(struct mc_node *n, const uint64_t *slots, uint64_t mask, uint64_t at)
+{
+	union mc_fkey k;
+	const uint32_t ref = (uint32_t)slots[at & mask];
+
+	for (unsigned i = 0; i < 5; i++)
+		k.w[i] = slots[(at + 1 + i) & mask];
+	if (!n->failed && mscope_writer_flow(n->w, ref, &k.k) < 0)
+		node_fail(n);
+}
+
+static uint64_t
+hw_to_tsc(const struct mc_rxq *q, uint64_t ts)
+{
+	if (ts == 0)
+		return 0;
+	return q->hw_tsc0 + (uint64_t)((double)(int64_t)(ts - q->hw_clk0) * q->hw_ratio);
+}
+
+static uint64_t
+do_rx(struct src *s)
+{
+	struct mc_rxq *q = s->rxq;
+	struct mc_node *nd = q->node;
+	const uint64_t *slots = s->r->slots, mask = s->r->mask, c = s->cons;
+	const uint64_t hdr = slots[c & mask];
+	const uint32_t n = (uint32_t)(hdr >> 16) & 0xffff, nflow = (uint32_t)(hdr >> 32) & 0xffff;
+	const bool hw = (hdr >> 8) & MC_EF_HWTS;
+	const unsigned aux = (unsigned)(hdr >> 48);
+	const uint64_t per = 1 + hw, fpos = c + 2 + n * per;
+	uint64_t tsc = slots[(c + 1) & mask];
+
+	for (uint32_t j = 0; j < nflow; j++)
+		put_flow(nd, slots, mask, fpos + (uint64_t)MC_FLOW_ENTRY_SLOTS * j);
+	for (uint32_t i = 0; i < n; i++) {
+		const uint64_t v = slots[(c + 2 + i) & mask];
+
+		s_wire[i] = (uint32_t)v;
+		s_flow[i] = (uint32_t)(v >> 32);
+		if (hw)
+			s_u64[i] = hw_to_tsc(q, slots[(c + 2 + n + i) & mask]);
+	}
+	if (nd->failed) {
+		nd->pend_loss_rec++;
+		nd->pend_loss_pkt += n;
+	} else {
+		tsc = clamp(nd, tsc);
+		for (uint32_t i = 0; i < n; i += MSCOPE_MAX_BURST) {
+			struct mscope_rx_burst rx = {
+				.tsc = tsc,
+				.n = n - i < MSCOPE_MAX_BURST ? n - i : MSCOPE_MAX_BURST,
+				.qdepth = aux && i + MSCOPE_MAX_BURST >= n ? (int32_t)aux - 1 :
+									     MSCOPE_QDEPTH_UNKNOWN,
+				.wire_id = s_wire + i,
+				.flow = s_flow + i,
+				.hw_ts = hw ? s_u64 + i : NULL,
+			};
+
+			if (mscope_writer_rx(nd->w, &rx) < 0) {
+				node_fail(nd);
+				break;
+			}
+		}
+		nd->dirty = true;
+		nd->written_rec++;
+	}
+	return 2 + n * per + (uint64_t)MC_FLOW_ENTRY_SLOTS * nflow;
+}
+
+static struct mc_node *
+source_node(struct mc_txq *q)
+{
+	struct mscope_trace_error err;
+
+	if (q->src != NULL || q->src_failed)
+		return q->src;
+	memset(&err, 0, sizeof(err));
+	if (nsources < MAX_SOURCES)
+		q->src = mc_node_open(MSCOPE_ROLE_SOURCE, q->port, q->queue, &err);
+	else
+		snprintf(err.text, sizeof(err.text), "too many source nodes");
+	if (q->src == NULL) {
+		MC_LOG("cannot create the source trace of port %u queue %u: %s%s%s", q->port,
+		       q->queue, err.file, err.file[0] ? ": " : "", err.text);
+		q->src_failed = true;
+		return NULL;
+	}
+	q->src->index = (uint16_t)(MC_MAX_NODES + nsources);
+	sources[nsources++] = q->src;
+	return q->src;
+}
+
+/* Write one group of a tx burst (split in chunks the format accepts). */
+static void
+put_tx(struct mc_node *nd, uint64_t tsc, const struct mc_txq *q, uint32_t offered,
+       uint32_t acc, const uint32_t *wire, const uint64_t *seq, const uint32_t *flow)
+{
+	if (nd == NULL)
+		return;
+	if (nd->failed) {
+		nd->pend_loss_rec++;
+		nd->pend_loss_pkt += acc;
+		return;
+	}
+	tsc = clamp(nd, tsc);
+	for (uint32_t i = 0;; i += MSCOPE_MAX_BURST) {
+		const uint32_t k = acc - i < MSCOPE_MAX_BURST ? acc - i : MSCOPE_MAX_BURST;
+		const bool last = i + k >= acc;
+		struct mscope_tx_burst tx = {
+			.tsc = tsc,
+			.port = q->port,
+			.queue = q->queue,
+			.accepted = k,
+			.offered = last ? k + (offered - acc) : k,
+			.wire_id = wire + i,
+			.rx_seq = seq + i,
+			.flow = flow ? flow + i : NULL,
+		};
+
+		if (mscope_writer_tx(nd->w, &tx) < 0) {
+			node_fail(nd);
+			return;
+		}
+		if (last)
+			break;
+	}
+	nd->dirty = true;
+	nd->written_rec++;
+}
+
+static uint64_t
+do_tx(struct src *s)
+{
+	struct mc_txq *q = s->txq;
+	const uint64_t *slots = s->r->slots, mask = s->r->mask, c = s->cons;
+	const uint64_t hdr = slots[c & mask];
+	const uint32_t n = (uint32_t)(hdr >> 16) & 0xffff, nflow = (uint32_t)(hdr >> 32) & 0xffff;
+	const uint32_t acc = (uint32_t)(hdr >> 48) <= n ? (uint32_t)(hdr >> 48) : n;
+	const uint64_t tsc = slots[(c + 1) & mask], wpos = c + 2 + n, fpos = wpos + n;
+	const unsigned nn = nb_nodes_seen;
+	uint32_t ng = 0, at = 0;
+
+	if (nflow > 0) {
+		struct mc_node *sn = source_node(q);
+
+		for (uint32_t j = 0; j < nflow && sn != NULL; j++)
+			put_flow(sn, slots, mask, fpos + (uint64_t)MC_FLOW_ENTRY_SLOTS * j);
+	}
+	/* group the packets by origin: 0 = unlinked, o = rx node o - 1 */
+	g_burst++;
+	for (uint32_t i = 0; i < n; i++) {
+		uint64_t o = slots[(c + 2 + i) & mask] >> 48;
+		uint32_t g;
+
+		if (o > nn)
+			o = 0; /* not one of ours: treat as unlinked */
+		if (g_stamp[o] != g_burst) {
+			g_stamp[o] = g_burst;
+			g_id[o] = ng;
+			g_origin[ng] = (uint32_t)o;
+			g_off[ng] = g_acc[ng] = g_fill[ng] = 0;
+			ng++;
+		}
+		g = g_id[o];
+		g_off[g]++;
+		if (i < acc)
+			g_acc[g]++;
+		s_grp[i] = g;
+	}
+	for (uint32_t g = 0; g < ng; g++) {
+		g_start[g] = at;
+		at += g_acc[g];
+	}
+	for (uint32_t i = 0; i < acc; i++) {
+		const uint32_t g = s_grp[i], k = g_start[g] + g_fill[g]++;
+		const uint64_t link = slots[(c + 2 + i) & mask];
+		const uint64_t v = slots[(wpos + i) & mask];
+		const uint64_t seq = link & MC_SEQ_MASK;
+
+		s_wire[k] = (uint32_t)v;
+		s_flow[k] = (uint32_t)(v >> 32);
+		s_u64[k] = g_origin[g] == 0 || seq == MC_SEQ_UNKNOWN ? MSCOPE_NO_LINK : seq;
+	}
+	for (uint32_t g = 0; g < ng; g++) {
+		const uint32_t o = g_origin[g], b = g_start[g];
+
+		if (o == 0)
+			put_tx(source_node(q), tsc, q, g_off[g], g_acc[g], s_wire + b, s_u64 + b,
+			       s_flow + b);
+		else
+			put_tx(mc.nodes[o - 1], tsc, q, g_off[g], g_acc[g], s_wire + b, s_u64 + b,
+			       NULL);
+	}
+	return 2 + 2 * (uint64_t)n + (uint64_t)MC_FLOW_ENTRY_SLOTS * nflow;
+}
+
+/* ---------------------------------------------------------------- rounds */
+
+/* Pick up queues the control path added since the last round. */
+static void
+snapshot(void)
+{
+	pthread_mutex_lock(&mc.lock);
+	for (; known_rx < mc.nb_rxqs && nsrc < MAX_SRC; known_rx++)
+		srcs[nsrc++] = (struct src){ .r = &mc.rxqs[known_rx]->ring, .rxq = mc.rxqs[known_rx] };
+	for (; known_tx < mc.nb_txqs && nsrc < MAX_SRC; known_tx++)
+		srcs[nsrc++] = (struct src){ .r = &mc.txqs[known_tx]->ring, .txq = mc.txqs[known_tx] };
+	nb_nodes_seen = mc.nb_nodes;
+	pthread_mutex_unlock(&mc.lock);
+}
+
+/* Write entries with TSC <= horizon, oldest first across all rings. */
+static void
+drain(uint64_t horizon)
+{
+	for (unsigned i = 0; i < nsrc; i++) {
+		srcs[i].cons = srcs[i].r->cons;
+		srcs[i].tail = __atomic_load_n(&srcs[i].r->tail, __ATOMIC_ACQUIRE);
+	}
+	for (;;) {
+		struct src *best = NULL;
+		uint64_t bt = 0;
+
+		for (unsigned i = 0; i < nsrc; i++) {
+			struct src *s = &srcs[i];
+			uint64_t t;
+
+			if (s->cons == s->tail)
+				continue;
+			t = s->r->slots[(s->cons + 1) & s->r->mask];
+			if (t <= horizon && (best == NULL || t < bt)) {
+				best = s;
+				bt = t;
+			}
+		}
+		if (best == NULL)
+			break;
+		best->cons += best->rxq ? do_rx(best) : do_tx(best);
+		__atomic_store_n(&best->r->cons, best->cons, __ATOMIC_RELEASE);
+	}
+}
+
+static void
+collect_losses(uint64_t now)
+{
+	for (unsigned i = 0; i < nsrc; i++) {
+		struct src *s = &srcs[i];
+
+		if (s->rxq != NULL) {
+			struct mc_rxq *q = s->rxq;
+			const uint64_t r = __atomic_load_n(&q->ring.lost_records, __ATOMIC_RELAXED);
+			const uint64_t p = __atomic_load_n(&q->ring.lost_packets, __ATOMIC_RELAXED);
+
+			q->node->pend_loss_rec += r - q->lost_rec_seen;
+			q->node->pend_loss_pkt += p - q->lost_pkt_seen;
+			q->lost_rec_seen = r;
+			q->lost_pkt_seen = p;
+			put_loss(q->node, now);
+		} else {
+			struct mc_txq *q = s->txq;
+			const uint64_t t = __atomic_load_n(&q->lost_total, __ATOMIC_RELAXED);
+
+			if (t == q->lost_seen)
+				continue;
+			q->lost_seen = t;
+			for (unsigned o = 0; o <= MC_MAX_NODES; o++) {
+				const uint64_t r = __atomic_load_n(&q->lost[o][0], __ATOMIC_RELAXED);
+				const uint64_t p = __atomic_load_n(&q->lost[o][1], __ATOMIC_RELAXED);
+				struct mc_node *nd;
+
+				if (r == q->lost_seen_by[o][0] && p == q->lost_seen_by[o][1])
+					continue;
+				nd = o == 0 || o > nb_nodes_seen ? source_node(q) : mc.nodes[o - 1];
+				if (nd == NULL)
+					continue;
+				nd->pend_loss_rec += r - q->lost_seen_by[o][0];
+				nd->pend_loss_pkt += p - q->lost_seen_by[o][1];
+				q->lost_seen_by[o][0] = r;
+				q->lost_seen_by[o][1] = p;
+				put_loss(nd, now);
+			}
+		}
+	}
+}
+
+/* Packets the NIC dropped because the rx queue was full (port imissed). */
+static void
+poll_imissed(uint64_t now)
+{
+	pthread_mutex_lock(&mc.lock);
+	for (unsigned p = 0; p < RTE_MAX_ETHPORTS; p++) {
+		struct mc_port *mp = &mc.port[p];
+		struct rte_eth_stats st;
+		struct mc_node *nd;
+		uint64_t d;
+
+		if (!mp->started || mp->nb_rxq == 0 || mp->rxq[0] == NULL)
+			continue;
+		if (mc.api.stats_get((uint16_t)p, &st) != 0 || st.imissed <= mp->imissed_seen)
+			continue;
+		d = st.imissed - mp->imissed_seen;
+		mp->imissed_seen = st.imissed;
+		/* per-port counter: charged to queue 0 */
+		nd = mp->rxq[0]->node;
+		while (d > 0 && !nd->failed) {
+			const uint32_t k = d < MSCOPE_MAX_BURST ? (uint32_t)d : MSCOPE_MAX_BURST;
+			struct mscope_drop dr = {
+				.tsc = clamp(nd, now),
+				.reason = MSCOPE_DROP_QUEUE_FULL,
+				.n = k,
+				.wire_id = zero_wire, /* never dequeued: identity unknown */
+			};
+
+			if (mscope_writer_drop(nd->w, &dr) < 0)
+				node_fail(nd);
+			nd->dirty = true;
+			d -= k;
+		}
+	}
+	pthread_mutex_unlock(&mc.lock);
+}
+
+static void
+for_each_node(void (*fn)(struct mc_node *, uint64_t), uint64_t arg)
+{
+	for (unsigned i = 0; i < nb_nodes_seen; i++)
+		fn(mc.nodes[i], arg);
+	for (unsigned i = 0; i < nsources; i++)
+		fn(sources[i], arg);
+}
+
+static void
+node_flush(struct mc_node *n, uint64_t unused)
+{
+	if (n->dirty && !n->failed && mscope_writer_flush(n->w) < 0)
+		node_fail(n);
+	n->dirty = false;
+}
+
+static void
+node_clock(struct mc_node *n, uint64_t now)
+{
+	struct mscope_clock ck;
+
+	if (n->failed)
+		return;
+	ck.tsc = clamp(n, now);
+	ck.realtime_ns = (int64_t)realtime_ns();
+	if (mscope_writer_clock(n->w, &ck) < 0)
+		node_fail(n);
+	n->dirty = true;
+}
+
+static void
+node_close(struct mc_node *n, uint64_t unused)
+{
+	put_loss(n, rte_rdtsc());
+	if (mscope_writer_close(n->w) < 0 && !n->failed)
+		MC_LOG("%s: final write failed", n->path);
+	n->w = NULL;
+	n->failed = true;
+}
+
+static void *
+writer_main(void *arg)
+{
+	const uint64_t hz = mc.tsc_hz;
+	const uint64_t lag = hz / 1000000 * MERGE_LAG_US;
+	uint64_t last_flush, last_stats, last_clock;
+	const struct timespec nap = { 0, SLEEP_US * 1000 };
+
+	last_flush = last_stats = last_clock = rte_rdtsc();
+	for (;;) {
+		const int stop = __atomic_load_n(&mc.stop, __ATOMIC_ACQUIRE);
+		const int req = __atomic_load_n(&mc.flush_req, __ATOMIC_ACQUIRE);
+		const bool now_all = stop || req != mc.flush_ack;
+		const uint64_t now = rte_rdtsc();
+
+		snapshot();
+		drain(now_all ? UINT64_MAX : now - lag);
+		collect_losses(now);
+		if (!stop && now - last_stats >= hz / 1000 * STATS_MS) {
+			poll_imissed(now);
+			last_stats = now;
+		}
+		if (now - last_clock >= hz / 1000 * CLOCK_MS) {
+			for_each_node(node_clock, now);
+			last_clock = now;
+		}
+		if (now_all || now - last_flush >= hz / 1000 * FLUSH_MS) {
+			for_each_node(node_flush, 0);
+			last_flush = now;
+		}
+		if (req != mc.flush_ack)
+			__atomic_store_n(&mc.flush_ack, req, __ATOMIC_RELEASE);
+		if (stop)
+			break;
+		nanosleep(&nap, NULL);
+	}
+	for_each_node(node_close, 0);
+	return NULL;
+}
+
+int
+mc_writer_start(void)
+{
+	sigset_t all, old;
+	int rc;
+
+	/* the writer must never run the NF's signal handlers (they wait for it) */
+	sigemptyset(&all);
+	sigaddset(&all, SIGINT);
+	sigaddset(&all, SIGTERM);
+	sigaddset(&all, SIGHUP);
+	sigaddset(&all, SIGUSR1);
+	sigaddset(&all, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	rc = mc.api.ctrl_thread_create(&mc.writer, "mscope-writer", NULL, writer_main, NULL);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0)
+		return -1;
+	mc.writer_running = true;
+	return 0;
+}
+
+void
+mc_writer_stop(void)
+{
+	if (!mc.writer_running)
+		return;
+	__atomic_store_n(&mc.stop, 1, __ATOMIC_RELEASE);
+	pthread_join(mc.writer, NULL);
+	mc.writer_running = false;
+}
+
+void
+mc_writer_flush_wait(unsigned timeout_ms)
+{
+	const struct timespec ms = { 0, 1000000 };
+	int target;
+
+	if (!mc.writer_running || __atomic_load_n(&mc.stop, __ATOMIC_ACQUIRE))
+		return;
+	target = __atomic_add_fetch(&mc.flush_req, 1, __ATOMIC_ACQ_REL);
+	for (unsigned i = 0; i < timeout_ms; i++) {
+		if (__atomic_load_n(&mc.flush_ack, __ATOMIC_ACQUIRE) - target >= 0)
+			return;
+		nanosleep(&ms, NULL);
+	}
+}
