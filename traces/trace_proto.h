@@ -17,8 +17,9 @@
  *   char magic[8] "MSCOPE\0\0"; u32 version; u8 role; u8 reserved (0);
  *   u16 port; u16 queue; u32 pid; u64 tsc_hz; u64 anchor_tsc;
  *   i64 anchor_realtime_ns; then five strings, each u8 length + bytes (no NUL):
- *   nf_name, host, run_id, writer, writer_version. Bytes after them are
- *   ignored (room for additions within one version).
+ *   nf_name, host, run_id, writer, writer_version; bytes a later minor
+ *   revision may add (ignored by this reader); u32 check = mscope_hdr_check()
+ *   of all payload bytes before it (the last 4 bytes of the payload).
  *
  * ## Raw frame = control section, wire section, flow section
  * Columns keep the incompressible 32-bit wire IDs apart from the compressible
@@ -69,6 +70,7 @@
 #ifndef MSCOPE_TRACE_PROTO_H
 #define MSCOPE_TRACE_PROTO_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -76,6 +78,7 @@
 #define MSCOPE_ZSTD_MAGIC 0xFD2FB528u
 #define MSCOPE_HDR_MAGIC "MSCOPE\0\0"
 #define MSCOPE_HDR_FIXED 46u     /* header payload bytes before the strings */
+#define MSCOPE_HDR_MIN (MSCOPE_HDR_FIXED + 5 + 4) /* empty strings and the check */
 #define MSCOPE_HDR_MAX 4096u     /* largest header payload a reader accepts */
 
 #define MSCOPE_FRAME_RAW_MAX (16u << 20)  /* reader refuses larger raw frames */
@@ -166,6 +169,17 @@ mscope_get_varint(const uint8_t **pp, const uint8_t *end, uint64_t *out)
 			return -1;
 	}
 	return -1;
+}
+
+/* Header check value: 32-bit FNV-1a (the header is small and read once). */
+static inline uint32_t
+mscope_hdr_check(const uint8_t *p, size_t n)
+{
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h;
 }
 
 static inline void

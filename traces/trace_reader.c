@@ -157,20 +157,22 @@ read_header(struct mscope_trace_reader *r, struct mscope_trace_error *err)
 	if (mscope_get_le32(p) != MSCOPE_HDR_FRAME_MAGIC)
 		return fail(r, err, 0, "bad magic: not an mscope trace");
 	size = mscope_get_le32(p + 4);
-	if (size < MSCOPE_HDR_FIXED || size > MSCOPE_HDR_MAX)
+	if (size < MSCOPE_HDR_MIN || size > MSCOPE_HDR_MAX)
 		return fail(r, err, 4, "bad header size %u", size);
 	if (fill(r, 8 + size) < 0)
 		return fail(r, err, 0, "read error: %s", strerror(errno));
 	if (avail(r) < 8 + size)
 		return fail(r, err, avail(r), "truncated header (%s)", file_end_text(r));
 	p = r->in + r->in_pos + 8;
-	end = p + size;
+	end = p + size - 4;
 	if (memcmp(p, MSCOPE_HDR_MAGIC, 8) != 0)
 		return fail(r, err, 8, "bad magic: not an mscope trace");
 	memcpy(&version, p + 8, 4);
 	if (version != MSCOPE_TRACE_VERSION)
 		return fail(r, err, 16, "unsupported format version %u (this reader reads version %u)",
 			    version, MSCOPE_TRACE_VERSION);
+	if (mscope_get_le32(end) != mscope_hdr_check(p, size - 4))
+		return fail(r, err, 8 + size - 4, "corrupt header (check value mismatch)");
 	h->version = version;
 	h->role = p[12];
 	memcpy(&h->port, p + 14, 2);
@@ -332,11 +334,24 @@ load_frame(struct mscope_trace_reader *r, struct mscope_trace_error *err)
 		return fail(r, err, off, "frame at offset %llu has no content checksum",
 			    (unsigned long long)off);
 	ZSTD_DCtx_reset(r->dctx, ZSTD_reset_session_only);
-	if (r->raw == NULL) {
-		r->raw_cap = MSCOPE_FRAME_BYTES_DEFAULT + (64u << 10);
-		r->raw = malloc(r->raw_cap);
-		if (r->raw == NULL)
-			return fail(r, err, off, "out of memory");
+	{
+		/* size the buffer from the declared content size (checked later by zstd) */
+		unsigned long long cs;
+		size_t want = 64u << 10;
+
+		if (fill(r, 18 /* largest zstd frame header */) < 0)
+			return fail(r, err, off, "read error: %s", strerror(errno));
+		cs = ZSTD_getFrameContentSize(r->in + r->in_pos, avail(r));
+		if (cs <= MSCOPE_FRAME_RAW_MAX && cs > want)
+			want = (size_t)cs;
+		if (want > r->raw_cap) {
+			uint8_t *nb = realloc(r->raw, want);
+
+			if (nb == NULL)
+				return fail(r, err, off, "out of memory");
+			r->raw = nb;
+			r->raw_cap = want;
+		}
 	}
 	out = (ZSTD_outBuffer){ r->raw, r->raw_cap, 0 };
 	for (;;) {

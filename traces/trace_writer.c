@@ -61,7 +61,8 @@ set_err(struct mscope_trace_error *err, const char *file, uint64_t off,
 
 	if (err == NULL)
 		return;
-	snprintf(err->file, sizeof(err->file), "%s", file ? file : "");
+	if (file != err->file)
+		snprintf(err->file, sizeof(err->file), "%s", file ? file : "");
 	err->offset = off;
 	va_start(ap, fmt);
 	vsnprintf(err->text, sizeof(err->text), fmt, ap);
@@ -520,7 +521,7 @@ put_str(uint8_t *p, const char *s, size_t field)
 static int
 write_header(struct mscope_trace_writer *w, const struct mscope_trace_header *h)
 {
-	uint8_t b[8 + MSCOPE_HDR_FIXED + 5 * 256];
+	uint8_t b[8 + MSCOPE_HDR_FIXED + 5 * 256 + 4];
 	uint8_t *p = b + 8;
 	const uint32_t version = MSCOPE_TRACE_VERSION, pid = h->pid;
 	const uint64_t hz = h->tsc_hz, atsc = h->anchor_tsc;
@@ -543,6 +544,8 @@ write_header(struct mscope_trace_writer *w, const struct mscope_trace_header *h)
 	len += put_str(p + len, h->run_id, sizeof(h->run_id));
 	len += put_str(p + len, h->writer, sizeof(h->writer));
 	len += put_str(p + len, h->writer_version, sizeof(h->writer_version));
+	mscope_put_le32(p + len, mscope_hdr_check(p, len));
+	len += 4;
 	mscope_put_le32(b, MSCOPE_HDR_FRAME_MAGIC);
 	mscope_put_le32(b + 4, (uint32_t)len);
 	return write_all(w, b, 8 + len);
