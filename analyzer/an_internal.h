@@ -1,0 +1,270 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Private state of the analyzer, shared by its modules (never installed). */
+#ifndef AN_INTERNAL_H
+#define AN_INTERNAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mscope_analyzer.h"
+
+/* Per-hop flags. A "hop" is one packet at one node: an rx'd packet or a
+ * queue-full drop at an NF input queue, or a packet sent by a source. */
+#define H_TX     0x01 /* e is the accepted tx time */
+#define H_DROP   0x02 /* dropped at this node; e is the drop time */
+#define H_QFULL  0x04 /* lost in the full input queue: never dequeued */
+#define H_PRED   0x08 /* pred[] is valid */
+#define H_SUCC   0x10 /* some downstream hop matched this one's tx */
+#define H_APPROX 0x20 /* arrival approximated (no upstream tx seen) */
+#define H_BURST  0x40 /* first packet of an rx burst */
+#define H_SRC    0x80 /* a source hop */
+
+#define NO_HOP UINT32_MAX
+#define NO_PATH UINT32_MAX
+
+struct an_qd {          /* a non-zero rx queue depth sample */
+	uint32_t hop;       /* first hop of the burst after which it was seen */
+	int32_t qdepth;
+};
+
+struct an_seg {         /* rx sequence numbers -> hop indices, split at gaps */
+	uint64_t seq0;
+	uint32_t hop0;
+};
+
+struct an_node {
+	char id[96];
+	char nf[64];
+	char file[512];
+	struct mscope_trace_header hdr;
+	int nf_idx;
+	bool is_source;
+	/* time conversion of this file's TSC into the common tick domain */
+	bool conv_identity;
+	double conv_scale, conv_offset;
+
+	uint32_t base, n, nrx;  /* global hop range [base, base+n); rx hops first */
+
+	/* loading (freed when globalized) */
+	int64_t *ld_d, *ld_e;
+	uint32_t *ld_win, *ld_wout, *ld_flow;
+	uint8_t *ld_fl;
+	size_t ld_cap;
+	int64_t *q_e;           /* queue-full drops, appended after rx hops */
+	uint32_t *q_win, *q_flow;
+	size_t q_n, q_cap;
+	struct mscope_flow_key *fkeys; /* local flow table */
+	uint32_t nfkeys, fkeys_cap;
+	uint32_t *ref2local;    /* flow ref -> local index + 1 (0 = undefined) */
+	uint32_t ref_cap;
+	struct an_seg *segs;
+	size_t nsegs, segs_cap;
+	struct an_qd *qd;
+	size_t nqd, qd_cap;
+	uint64_t seq_next;
+
+	/* load diagnostics */
+	uint64_t loss_records, loss_packets;
+	uint64_t backsteps;
+	int64_t max_backstep;
+	uint64_t nolink, badlink, duptx, undef_flow, src_rx, tx_before_rx;
+	int64_t clock_disagree_ns;
+
+	/* timeline (rx hops only: they entered the queue) */
+	uint32_t *ord;          /* local rx hop indices sorted by (a, index) */
+	uint32_t *pstart;       /* per sorted position: first sorted position of its busy period */
+	int64_t wait_p50, wait_p90, wait_p99;
+	uint32_t qlen_p50, qlen_p99, qlen_max;
+	uint32_t matched, unmatched;
+	bool approximated;
+
+	/* rate */
+	double rate;            /* peak rate, packets per tick */
+	const char *rate_from;
+	double tau_usual;       /* usual per-packet service time, ticks */
+
+	/* results */
+	uint64_t packets, victims, drops;
+};
+
+struct an_path {        /* an interned upstream path: node sequence */
+	uint32_t parent;    /* NO_PATH for a root */
+	uint16_t node;
+	uint16_t depth;     /* 1 for a root */
+};
+
+struct an_rel {         /* a per-victim causal relation */
+	uint32_t victim;    /* victim index */
+	uint32_t culprit_nf;
+	uint8_t kind;
+	uint8_t has_flow;
+	uint32_t flow;      /* global flow id */
+	uint32_t victim_nf;
+	uint32_t victim_flow;
+	double score;
+};
+
+struct an_cul {         /* one culprit of one victim (summed over nodes) */
+	uint32_t nf;
+	uint8_t kind, has_flow;
+	uint32_t flow;
+	double score;
+};
+
+struct an_queued_int {
+	uint32_t node;
+	uint32_t hop;       /* global */
+	int64_t wait;
+	uint32_t n_i, n_p;
+	int64_t period;
+	double s_i, s_p;
+};
+
+struct an_victim {
+	uint32_t term;      /* global terminal hop */
+	uint32_t root;      /* global ingress hop */
+	int64_t t_in;       /* ingress time, ticks */
+	int64_t latency;    /* ticks */
+	bool dropped;
+	/* filled by diagnosis */
+	uint32_t q0, nq;    /* range in an->queued */
+	uint32_t c0, nc;    /* range in an->vculprits */
+};
+
+struct an_period {
+	uint32_t node;
+	int64_t t0, t1;
+	uint32_t victims;
+};
+
+struct an_edge {
+	uint32_t from, to;  /* node indices */
+	uint64_t packets;
+};
+
+struct mscope_analysis {
+	struct mscope_an_opts opts;
+	struct mscope_an_rate *rates;
+
+	struct an_node *nodes;
+	uint32_t nnodes;
+	char (*nfs)[64];
+	uint32_t nnfs;
+
+	/* global flow table */
+	struct mscope_flow_key *flows;
+	uint32_t nflows, flows_cap;
+	uint32_t *fh;       /* hash slots: flow id + 1 */
+	uint32_t fh_cap;
+
+	/* hops (global SoA) */
+	uint32_t nh;
+	int64_t *a, *d, *e;
+	uint32_t *win, *wout, *flow, *pred, *path;
+	uint8_t *fl;
+
+	/* paths */
+	struct an_path *paths;
+	uint32_t npaths, paths_cap;
+	uint32_t *ph;       /* hash slots: path id + 1 */
+	uint32_t ph_cap;
+	uint64_t *path_count; /* packets per path (at the path's last node) */
+
+	struct an_edge *edges;
+	uint32_t nedges;
+
+	/* clock */
+	double hz;          /* ticks per second */
+	int64_t t_start, t_end;
+	bool have_source;
+	uint32_t src_nf_default; /* NF index blamed for input with no source trace */
+	bool any_approx;
+	uint64_t unresolved, conflicts, trace_loss_records, trace_loss_packets;
+	uint64_t lost_source;   /* source packets seen nowhere */
+	uint64_t in_flight;     /* packets neither delivered nor dropped */
+
+	/* topology */
+	char (*topo_links)[2][64];
+	size_t ntopo_links;
+
+	/* victims and diagnosis */
+	struct an_victim *victims;
+	uint32_t nvictims;
+	uint64_t delivered, dropped_pkts;
+	int64_t lat_threshold;
+	struct an_queued_int *queued;
+	size_t nqueued;
+	struct mscope_an_queued *queued_pub;
+	struct an_rel *rels;
+	size_t nrels;
+	struct an_cul *culs;
+	size_t nculs;
+	struct mscope_an_culprit *vculprits; /* public view of culs */
+	uint64_t *flow_total;   /* packets per flow at the ingress */
+	struct an_period *periods;
+	size_t nperiods;
+	bool diagnosed;
+
+	/* warnings */
+	char **warn;
+	size_t nwarn, warn_cap;
+};
+
+/* util.c */
+void an_err(struct mscope_an_error *err, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void an_warn(struct mscope_analysis *an, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void *an_grow(void *p, size_t *cap, size_t need, size_t elem);
+int64_t an_select(int64_t *v, size_t n, double pct);
+double an_select_d(double *v, size_t n, double pct);
+uint32_t an_hop_node(const struct mscope_analysis *an, uint32_t g);
+static inline double an_us(const struct mscope_analysis *an, int64_t ticks)
+{
+	return (double)ticks * 1e6 / an->hz;
+}
+static inline int64_t an_ticks(const struct mscope_analysis *an, double us)
+{
+	return (int64_t)(us * an->hz / 1e6 + (us >= 0 ? 0.5 : -0.5));
+}
+uint32_t an_flow_intern(struct mscope_analysis *an, const struct mscope_flow_key *k);
+const char *an_flow_text(const struct mscope_analysis *an, uint32_t flow, char *buf, size_t len);
+bool an_filter_match(const struct mscope_an_filter *f, const struct mscope_flow_key *k);
+
+/* load.c: read the directory into nodes and global hop arrays */
+int an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err);
+int an_topology(struct mscope_analysis *an, const char *file, struct mscope_an_error *err);
+
+/* match.c: arrivals, preds, paths, edges */
+int an_match(struct mscope_analysis *an, struct mscope_an_error *err);
+uint32_t an_path_node_at(const struct mscope_analysis *an, uint32_t path, uint32_t up);
+
+/* timeline.c: sorted arrivals, busy periods, waits and queue lengths */
+int an_timeline(struct mscope_analysis *an, struct mscope_an_error *err);
+uint32_t an_cnt_deq(const struct mscope_analysis *an, const struct an_node *nd, int64_t t);
+uint32_t an_rank(const struct mscope_analysis *an, const struct an_node *nd, uint32_t local);
+json_t *an_series(const struct mscope_analysis *an, const struct an_node *nd, int points);
+
+/* rate.c */
+int an_rates(struct mscope_analysis *an, struct mscope_an_error *err);
+
+/* victims.c */
+int an_victims(struct mscope_analysis *an, struct mscope_an_error *err);
+
+/* blame.c */
+struct an_local {
+	uint32_t ps, rank;  /* busy period start and victim position (sorted) */
+	uint32_t n_i, n_p;
+	int64_t t0, period;
+	double s_i, s_p;
+};
+void an_local(const struct mscope_analysis *an, uint32_t node, uint32_t local,
+		struct an_local *l);
+int an_blame(struct mscope_analysis *an, struct mscope_an_error *err);
+
+/* analyzer.c */
+int an_victim_identity(const struct mscope_analysis *an, const struct an_victim *v,
+		uint32_t *wire, uint64_t *tsc);
+
+#endif /* AN_INTERNAL_H */

@@ -1,0 +1,855 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Loading: every *.mst of a directory, streamed into compact per-hop arrays.
+ * Files are decoded independently (one thread each at a time), then their
+ * arrays are concatenated into the global hop arrays field by field so that
+ * the peak stays near one copy of the data. */
+#include <dirent.h>
+#include <errno.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "an_internal.h"
+
+#define MAX_FLOW_REF (1u << 22)
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int
+node_push(struct an_node *nd, int64_t d, int64_t e, uint32_t win, uint32_t wout,
+		uint32_t flow, uint8_t fl)
+{
+	if (nd->n + 1 > nd->ld_cap) {
+		size_t cap = nd->ld_cap ? nd->ld_cap * 2 : 4096;
+		int64_t *pd = realloc(nd->ld_d, cap * sizeof(*pd));
+		if (pd == NULL)
+			return -1;
+		nd->ld_d = pd;
+		int64_t *pe = realloc(nd->ld_e, cap * sizeof(*pe));
+		if (pe == NULL)
+			return -1;
+		nd->ld_e = pe;
+		uint32_t *p1 = realloc(nd->ld_win, cap * sizeof(*p1));
+		if (p1 == NULL)
+			return -1;
+		nd->ld_win = p1;
+		uint32_t *p2 = realloc(nd->ld_wout, cap * sizeof(*p2));
+		if (p2 == NULL)
+			return -1;
+		nd->ld_wout = p2;
+		uint32_t *p3 = realloc(nd->ld_flow, cap * sizeof(*p3));
+		if (p3 == NULL)
+			return -1;
+		nd->ld_flow = p3;
+		uint8_t *p4 = realloc(nd->ld_fl, cap * sizeof(*p4));
+		if (p4 == NULL)
+			return -1;
+		nd->ld_fl = p4;
+		nd->ld_cap = cap;
+	}
+	nd->ld_d[nd->n] = d;
+	nd->ld_e[nd->n] = e;
+	nd->ld_win[nd->n] = win;
+	nd->ld_wout[nd->n] = wout;
+	nd->ld_flow[nd->n] = flow;
+	nd->ld_fl[nd->n] = fl;
+	nd->n++;
+	return 0;
+}
+
+static int
+qfull_push(struct an_node *nd, int64_t e, uint32_t win, uint32_t flow)
+{
+	if (nd->q_n + 1 > nd->q_cap) {
+		size_t cap = nd->q_cap ? nd->q_cap * 2 : 256;
+		int64_t *pe = realloc(nd->q_e, cap * sizeof(*pe));
+		if (pe == NULL)
+			return -1;
+		nd->q_e = pe;
+		uint32_t *p1 = realloc(nd->q_win, cap * sizeof(*p1));
+		if (p1 == NULL)
+			return -1;
+		nd->q_win = p1;
+		uint32_t *p2 = realloc(nd->q_flow, cap * sizeof(*p2));
+		if (p2 == NULL)
+			return -1;
+		nd->q_flow = p2;
+		nd->q_cap = cap;
+	}
+	nd->q_e[nd->q_n] = e;
+	nd->q_win[nd->q_n] = win;
+	nd->q_flow[nd->q_n] = flow;
+	nd->q_n++;
+	return 0;
+}
+
+/* Local flow index + 1 of a reference, 0 when undefined. */
+static uint32_t
+flow_local(struct an_node *nd, const uint32_t *flows, uint32_t i)
+{
+	uint32_t ref;
+
+	if (flows == NULL)
+		return 0;
+	ref = flows[i];
+	if (ref >= nd->ref_cap || nd->ref2local[ref] == 0) {
+		nd->undef_flow++;
+		return 0;
+	}
+	return nd->ref2local[ref];
+}
+
+static int
+def_flow(struct an_node *nd, const struct mscope_flow_def *fd, struct mscope_an_error *err)
+{
+	struct mscope_flow_key k;
+
+	if (fd->ref >= MAX_FLOW_REF) {
+		an_err(err, "%s: flow reference %u is too large (limit %u)", nd->file,
+			fd->ref, MAX_FLOW_REF);
+		return -1;
+	}
+	if (fd->ref >= nd->ref_cap) {
+		uint32_t cap = nd->ref_cap ? nd->ref_cap : 256;
+		uint32_t *p;
+		while (cap <= fd->ref)
+			cap *= 2;
+		p = realloc(nd->ref2local, cap * sizeof(*p));
+		if (p == NULL)
+			goto oom;
+		memset(p + nd->ref_cap, 0, (cap - nd->ref_cap) * sizeof(*p));
+		nd->ref2local = p;
+		nd->ref_cap = cap;
+	}
+	if (nd->nfkeys + 1 > nd->fkeys_cap) {
+		size_t cap = nd->fkeys_cap;
+		void *p = an_grow(nd->fkeys, &cap, nd->nfkeys + 1, sizeof(*nd->fkeys));
+		if (p == NULL)
+			goto oom;
+		nd->fkeys = p;
+		nd->fkeys_cap = (uint32_t)cap;
+	}
+	/* Normalise so that keys compare bytewise. */
+	memset(&k, 0, sizeof(k));
+	k.family = fd->key.family;
+	k.proto = fd->key.proto;
+	k.sport = fd->key.sport;
+	k.dport = fd->key.dport;
+	if (k.family == 4) {
+		memcpy(k.src, fd->key.src, 4);
+		memcpy(k.dst, fd->key.dst, 4);
+	} else if (k.family == 6) {
+		memcpy(k.src, fd->key.src, 16);
+		memcpy(k.dst, fd->key.dst, 16);
+	} else {
+		k.family = 0;
+		k.proto = 0;
+		k.sport = k.dport = 0;
+	}
+	nd->fkeys[nd->nfkeys] = k;
+	nd->ref2local[fd->ref] = ++nd->nfkeys;
+	return 0;
+oom:
+	an_err(err, "%s: out of memory", nd->file);
+	return -1;
+}
+
+static int64_t
+conv(const struct an_node *nd, uint64_t tsc)
+{
+	if (nd->conv_identity)
+		return (int64_t)(tsc & INT64_MAX);
+	return (int64_t)llround((double)tsc * nd->conv_scale + nd->conv_offset);
+}
+
+/* Map an rx sequence number of this file to a local hop index. */
+static uint32_t
+seq_hop(const struct an_node *nd, uint64_t seq)
+{
+	size_t lo = 0, hi = nd->nsegs;
+
+	if (nd->nsegs == 0 || seq < nd->segs[0].seq0 || seq >= nd->seq_next)
+		return NO_HOP;
+	while (hi - lo > 1) {
+		size_t mid = (lo + hi) / 2;
+		if (nd->segs[mid].seq0 <= seq)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return nd->segs[lo].hop0 + (uint32_t)(seq - nd->segs[lo].seq0);
+}
+
+static int
+load_node(struct an_node *nd, struct mscope_an_error *err)
+{
+	struct mscope_trace_error terr;
+	struct mscope_trace_reader *r;
+	struct mscope_record rec;
+	int64_t last = INT64_MIN;
+	int rc;
+
+	r = mscope_reader_open(nd->file, &terr);
+	if (r == NULL) {
+		an_err(err, "%s: %s (offset %llu)", terr.file, terr.text,
+			(unsigned long long)terr.offset);
+		return -1;
+	}
+	while ((rc = mscope_reader_next(r, &rec, &terr)) == 1) {
+		int64_t t;
+		uint64_t raw;
+
+		switch (rec.type) {
+		case MSCOPE_REC_RX: raw = rec.u.rx.tsc; break;
+		case MSCOPE_REC_TX: raw = rec.u.tx.tsc; break;
+		case MSCOPE_REC_DROP: raw = rec.u.drop.tsc; break;
+		case MSCOPE_REC_LOSS: raw = rec.u.loss.tsc; break;
+		case MSCOPE_REC_CLOCK: raw = rec.u.clock.tsc; break;
+		default: raw = 0; break;
+		}
+		t = conv(nd, raw);
+		if (rec.type != MSCOPE_REC_FLOW) {
+			if (t < last) {
+				/* Keep time monotone per file: the dequeue counts rely on it. */
+				nd->backsteps++;
+				if (last - t > nd->max_backstep)
+					nd->max_backstep = last - t;
+				t = last;
+			}
+			last = t;
+		}
+		switch (rec.type) {
+		case MSCOPE_REC_FLOW:
+			if (def_flow(nd, &rec.u.flow, err))
+				goto fail;
+			break;
+		case MSCOPE_REC_RX: {
+			const struct mscope_rx_burst *rx = &rec.u.rx;
+
+			if (nd->is_source) {
+				nd->src_rx += rx->n;
+				break;
+			}
+			if (rx->n == 0)
+				break;
+			/* The reader numbers rx packets; a gap (writer loss) starts a segment. */
+			if (nd->nsegs == 0 || rx->first_seq != nd->seq_next) {
+				if (nd->nsegs && rx->first_seq < nd->seq_next) {
+					an_err(err, "%s: rx sequence numbers go backwards (%llu after %llu)",
+						nd->file, (unsigned long long)rx->first_seq,
+						(unsigned long long)nd->seq_next);
+					goto fail;
+				}
+				void *p = an_grow(nd->segs, &nd->segs_cap, nd->nsegs + 1,
+						sizeof(*nd->segs));
+				if (p == NULL)
+					goto oom;
+				nd->segs = p;
+				nd->segs[nd->nsegs].seq0 = rx->first_seq;
+				nd->segs[nd->nsegs].hop0 = nd->n;
+				nd->nsegs++;
+			}
+			if ((uint64_t)nd->n + rx->n >= UINT32_MAX / 2) {
+				an_err(err, "%s: too many packets", nd->file);
+				goto fail;
+			}
+			for (uint32_t i = 0; i < rx->n; i++)
+				if (node_push(nd, t, INT64_MIN, rx->wire_id[i], 0,
+						flow_local(nd, rx->flow, i), i == 0 ? H_BURST : 0))
+					goto oom;
+			nd->seq_next = rx->first_seq + rx->n;
+			if (rx->qdepth > 0) {
+				void *p = an_grow(nd->qd, &nd->qd_cap, nd->nqd + 1, sizeof(*nd->qd));
+				if (p == NULL)
+					goto oom;
+				nd->qd = p;
+				nd->qd[nd->nqd].hop = nd->n - rx->n;
+				nd->qd[nd->nqd].qdepth = rx->qdepth;
+				nd->nqd++;
+			}
+			break;
+		}
+		case MSCOPE_REC_TX: {
+			const struct mscope_tx_burst *tx = &rec.u.tx;
+
+			if (nd->is_source) {
+				if ((uint64_t)nd->n + tx->accepted >= UINT32_MAX / 2) {
+					an_err(err, "%s: too many packets", nd->file);
+					goto fail;
+				}
+				for (uint32_t i = 0; i < tx->accepted; i++)
+					if (node_push(nd, t, t, 0, tx->wire_id[i],
+							flow_local(nd, tx->flow, i), H_TX | H_SRC))
+						goto oom;
+				break;
+			}
+			for (uint32_t i = 0; i < tx->accepted; i++) {
+				uint32_t h;
+
+				if (tx->rx_seq[i] == MSCOPE_NO_LINK) {
+					nd->nolink++;
+					continue;
+				}
+				h = seq_hop(nd, tx->rx_seq[i]);
+				if (h == NO_HOP || h >= nd->n) {
+					nd->badlink++;
+					continue;
+				}
+				if (nd->ld_fl[h] & H_TX) {
+					nd->duptx++;
+					continue;
+				}
+				nd->ld_fl[h] |= H_TX;
+				nd->ld_fl[h] &= (uint8_t)~H_DROP;
+				nd->ld_e[h] = t;
+				nd->ld_wout[h] = tx->wire_id[i];
+			}
+			break;
+		}
+		case MSCOPE_REC_DROP: {
+			const struct mscope_drop *dr = &rec.u.drop;
+
+			if (nd->is_source)
+				break;
+			for (uint32_t i = 0; i < dr->n; i++) {
+				if (dr->rx_seq != NULL && dr->rx_seq[i] != MSCOPE_NO_LINK) {
+					uint32_t h = seq_hop(nd, dr->rx_seq[i]);
+					if (h == NO_HOP || h >= nd->n) {
+						nd->badlink++;
+						continue;
+					}
+					if (!(nd->ld_fl[h] & H_TX)) {
+						nd->ld_fl[h] |= H_DROP;
+						nd->ld_e[h] = t;
+					}
+				} else {
+					/* Never dequeued: arrived at a full input queue. */
+					if (qfull_push(nd, t, dr->wire_id[i],
+							flow_local(nd, dr->flow, i)))
+						goto oom;
+				}
+			}
+			break;
+		}
+		case MSCOPE_REC_LOSS:
+			nd->loss_records += rec.u.loss.records;
+			nd->loss_packets += rec.u.loss.packets;
+			break;
+		case MSCOPE_REC_CLOCK: {
+			/* Another TSC <-> realtime pair: how far does it drift from the header's? */
+			double hz = (double)nd->hdr.tsc_hz;
+			double pred = (double)nd->hdr.anchor_realtime_ns +
+				((double)rec.u.clock.tsc - (double)nd->hdr.anchor_tsc) * 1e9 / hz;
+			int64_t dis = (int64_t)fabs(pred - (double)rec.u.clock.realtime_ns);
+			if (dis > nd->clock_disagree_ns)
+				nd->clock_disagree_ns = dis;
+			break;
+		}
+		default:
+			break;
+		}
+	}
+	if (rc < 0) {
+		/* A truncated or damaged tail: keep what was complete, say what is missing. */
+		an_err(err, "%s: %s (offset %llu)", terr.file, terr.text,
+			(unsigned long long)terr.offset);
+		mscope_reader_close(r);
+		return 1;
+	}
+	mscope_reader_close(r);
+	return 0;
+oom:
+	an_err(err, "%s: out of memory", nd->file);
+fail:
+	mscope_reader_close(r);
+	return -1;
+}
+
+struct load_job {
+	struct mscope_analysis *an;
+	uint32_t next;
+	pthread_mutex_t lock;
+	int failed;
+	int *rcs;
+	struct mscope_an_error *errs;
+};
+
+static void *
+load_worker(void *arg)
+{
+	struct load_job *j = arg;
+
+	for (;;) {
+		uint32_t i;
+
+		pthread_mutex_lock(&j->lock);
+		i = j->next++;
+		pthread_mutex_unlock(&j->lock);
+		if (i >= j->an->nnodes)
+			break;
+		j->rcs[i] = load_node(&j->an->nodes[i], &j->errs[i]);
+	}
+	return NULL;
+}
+
+static int
+cmp_node(const void *a, const void *b)
+{
+	const struct an_node *x = a, *y = b;
+
+	/* Sources first, then by id: a stable, input-order-independent layout. */
+	if (x->is_source != y->is_source)
+		return x->is_source ? -1 : 1;
+	return strcmp(x->id, y->id);
+}
+
+/* Concatenate the per-node arrays into global ones, one field at a time. */
+#define GLOBALIZE(field, ldfield, type, qfield, qexpr)                              \
+	do {                                                                        \
+		an->field = malloc((size_t)(an->nh ? an->nh : 1) * sizeof(type));   \
+		if (an->field == NULL)                                              \
+			goto oom;                                                   \
+		for (uint32_t k = 0; k < an->nnodes; k++) {                         \
+			struct an_node *nd = &an->nodes[k];                         \
+			if (nd->nrx)                                                \
+				memcpy(an->field + nd->base, nd->ldfield,           \
+					nd->nrx * sizeof(type));                    \
+			for (uint32_t q = 0; q < nd->n - nd->nrx; q++)              \
+				an->field[nd->base + nd->nrx + q] = (qexpr);        \
+			free(nd->ldfield);                                          \
+			nd->ldfield = NULL;                                         \
+			(void)(qfield);                                             \
+		}                                                                   \
+	} while (0)
+
+int
+an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err)
+{
+	DIR *dp;
+	struct dirent *de;
+	char **names = NULL;
+	size_t nnames = 0, cap = 0;
+	char runs[8][64];
+	size_t nruns = 0;
+	int nthreads, rc = -1;
+	struct an_node *ref;
+
+	dp = opendir(dir);
+	if (dp == NULL) {
+		an_err(err, "%s: %s", dir, strerror(errno));
+		return -1;
+	}
+	while ((de = readdir(dp)) != NULL) {
+		size_t l = strlen(de->d_name);
+		char path[1024];
+		struct stat st;
+
+		if (l < 5 || strcmp(de->d_name + l - 4, ".mst"))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (stat(path, &st) || !S_ISREG(st.st_mode))
+			continue;
+		void *p = an_grow(names, &cap, nnames + 1, sizeof(*names));
+		if (p == NULL)
+			goto oom_names;
+		names = p;
+		names[nnames] = strdup(de->d_name);
+		if (names[nnames] == NULL)
+			goto oom_names;
+		nnames++;
+	}
+	closedir(dp);
+	dp = NULL;
+	if (nnames == 0) {
+		an_err(err, "%s: no trace files (*.mst)", dir);
+		goto out;
+	}
+	qsort(names, nnames, sizeof(*names), cmp_str);
+
+	an->nodes = calloc(nnames, sizeof(*an->nodes));
+	if (an->nodes == NULL)
+		goto oom_names;
+	for (size_t i = 0; i < nnames; i++) {
+		struct mscope_trace_error terr;
+		struct mscope_trace_reader *r;
+		struct an_node *nd = &an->nodes[an->nnodes];
+		size_t k;
+
+		snprintf(nd->file, sizeof(nd->file), "%s/%s", dir, names[i]);
+		r = mscope_reader_open(nd->file, &terr);
+		if (r == NULL) {
+			an_err(err, "%s: %s (offset %llu)", terr.file, terr.text,
+				(unsigned long long)terr.offset);
+			goto out;
+		}
+		nd->hdr = *mscope_reader_header(r);
+		mscope_reader_close(r);
+		nd->hdr.nf_name[sizeof(nd->hdr.nf_name) - 1] = '\0';
+		nd->hdr.run_id[sizeof(nd->hdr.run_id) - 1] = '\0';
+		nd->hdr.host[sizeof(nd->hdr.host) - 1] = '\0';
+		if (an->opts.run_id && nd->hdr.run_id[0] &&
+				strcmp(an->opts.run_id, nd->hdr.run_id)) {
+			an_warn(an, "%s: skipped (run '%s', not '%s')", nd->file,
+				nd->hdr.run_id, an->opts.run_id);
+			memset(nd, 0, sizeof(*nd));
+			continue;
+		}
+		if (nd->hdr.tsc_hz == 0 || nd->hdr.tsc_hz > 100000000000ULL) {
+			an_err(err, "%s: header field tsc_hz is %llu", nd->file,
+				(unsigned long long)nd->hdr.tsc_hz);
+			goto out;
+		}
+		if (nd->hdr.role != MSCOPE_ROLE_RXQ && nd->hdr.role != MSCOPE_ROLE_SOURCE) {
+			an_err(err, "%s: header field role is %u (neither rx queue nor source)",
+				nd->file, nd->hdr.role);
+			goto out;
+		}
+		nd->is_source = nd->hdr.role == MSCOPE_ROLE_SOURCE;
+		snprintf(nd->nf, sizeof(nd->nf), "%s", nd->hdr.nf_name[0] ? nd->hdr.nf_name : "?");
+		if (nd->is_source)
+			snprintf(nd->id, sizeof(nd->id), "%s", nd->nf);
+		else
+			snprintf(nd->id, sizeof(nd->id), "%s:p%uq%u", nd->nf, nd->hdr.port,
+				nd->hdr.queue);
+		if (nd->hdr.run_id[0]) {
+			for (k = 0; k < nruns; k++)
+				if (!strcmp(runs[k], nd->hdr.run_id))
+					break;
+			if (k == nruns && nruns < 8)
+				snprintf(runs[nruns++], sizeof(runs[0]), "%s", nd->hdr.run_id);
+		}
+		an->nnodes++;
+	}
+	if (nruns > 1) {
+		char list[400] = "";
+		for (size_t k = 0; k < nruns; k++) {
+			size_t l = strlen(list);
+			snprintf(list + l, sizeof(list) - l, "%s'%s'", k ? ", " : "", runs[k]);
+		}
+		an_err(err, "%s: traces of different runs mixed (%s); choose one with --run",
+			dir, list);
+		goto out;
+	}
+	if (an->nnodes == 0) {
+		an_err(err, "%s: no trace files of run '%s'", dir,
+			an->opts.run_id ? an->opts.run_id : "");
+		goto out;
+	}
+	qsort(an->nodes, an->nnodes, sizeof(*an->nodes), cmp_node);
+	for (uint32_t i = 0; i < an->nnodes; i++) {
+		struct an_node *nd = &an->nodes[i];
+		for (uint32_t j = 0; j < i; j++) {
+			if (!strcmp(an->nodes[j].id, nd->id)) {
+				if (nd->is_source) {
+					snprintf(nd->id, sizeof(nd->id), "%s:p%uq%u", nd->nf,
+						nd->hdr.port, nd->hdr.queue);
+					j = (uint32_t)-1;
+					continue;
+				}
+				an_err(err, "two traces for node %s: %s and %s", nd->id,
+					an->nodes[j].file, nd->file);
+				goto out;
+			}
+		}
+	}
+
+	/* Clock: the first RXQ file's TSC is the common time base; files of the
+	 * same host share it, others are mapped through their realtime anchors. */
+	ref = &an->nodes[0];
+	for (uint32_t i = 0; i < an->nnodes; i++)
+		if (!an->nodes[i].is_source) {
+			ref = &an->nodes[i];
+			break;
+		}
+	an->hz = (double)ref->hdr.tsc_hz;
+	{
+		double off_ref = (double)ref->hdr.anchor_realtime_ns -
+			(double)ref->hdr.anchor_tsc * 1e9 / an->hz;
+		double worst = 0;
+		const char *worst_file = NULL;
+
+		for (uint32_t i = 0; i < an->nnodes; i++) {
+			struct an_node *nd = &an->nodes[i];
+			double hz = (double)nd->hdr.tsc_hz;
+
+			if (!strcmp(nd->hdr.host, ref->hdr.host)) {
+				double off = (double)nd->hdr.anchor_realtime_ns -
+					(double)nd->hdr.anchor_tsc * 1e9 / hz;
+				nd->conv_identity = true;
+				if (fabs(hz - an->hz) > an->hz * 1e-3)
+					an_warn(an, "%s: tsc_hz %.0f differs from %.0f of %s on the same host; using the latter",
+						nd->file, hz, an->hz, ref->file);
+				if (fabs(off - off_ref) > worst) {
+					worst = fabs(off - off_ref);
+					worst_file = nd->file;
+				}
+			} else {
+				nd->conv_identity = false;
+				nd->conv_scale = an->hz / hz;
+				nd->conv_offset = (double)ref->hdr.anchor_tsc -
+					(double)nd->hdr.anchor_tsc * nd->conv_scale +
+					((double)nd->hdr.anchor_realtime_ns -
+					 (double)ref->hdr.anchor_realtime_ns) * an->hz / 1e9;
+				an_warn(an, "%s: written on host '%s', not '%s': clocks aligned by realtime anchors (accuracy unknown)",
+					nd->file, nd->hdr.host, ref->hdr.host);
+			}
+		}
+		if (worst > 1e6 && worst_file)
+			an_warn(an, "clock anchors disagree by %.0f us (%s vs %s); one host, so the TSC is used",
+				worst / 1e3, worst_file, ref->file);
+	}
+
+	/* Decode files in parallel. */
+	{
+		struct load_job job = { .an = an };
+		pthread_t th[8];
+		int nth = 0;
+
+		nthreads = an->opts.threads > 0 ? an->opts.threads : 2;
+		if (nthreads > 8)
+			nthreads = 8;
+		if ((uint32_t)nthreads > an->nnodes)
+			nthreads = (int)an->nnodes;
+		job.rcs = calloc(an->nnodes, sizeof(*job.rcs));
+		job.errs = calloc(an->nnodes, sizeof(*job.errs));
+		if (job.rcs == NULL || job.errs == NULL) {
+			free(job.rcs);
+			free(job.errs);
+			goto oom;
+		}
+		pthread_mutex_init(&job.lock, NULL);
+		for (int t = 1; t < nthreads; t++)
+			if (pthread_create(&th[nth], NULL, load_worker, &job) == 0)
+				nth++;
+		load_worker(&job);
+		for (int t = 0; t < nth; t++)
+			pthread_join(th[t], NULL);
+		pthread_mutex_destroy(&job.lock);
+		for (uint32_t i = 0; i < an->nnodes; i++) {
+			if (job.rcs[i] < 0) {
+				*err = job.errs[i];
+				free(job.rcs);
+				free(job.errs);
+				goto out;
+			}
+			if (job.rcs[i] > 0)
+				an_warn(an, "%s; analysing the part before it", job.errs[i].text);
+		}
+		free(job.rcs);
+		free(job.errs);
+	}
+
+	/* Per-node warnings, global flow ids, hop ranges. */
+	an->nh = 0;
+	for (uint32_t i = 0; i < an->nnodes; i++) {
+		struct an_node *nd = &an->nodes[i];
+		uint32_t *l2g = NULL;
+
+		if (nd->loss_records || nd->loss_packets) {
+			an->trace_loss_records += nd->loss_records;
+			an->trace_loss_packets += nd->loss_packets;
+			an_warn(an, "%s: the collector lost %llu records (%llu packets); diagnosis around them is incomplete",
+				nd->file, (unsigned long long)nd->loss_records,
+				(unsigned long long)nd->loss_packets);
+		}
+		if (nd->backsteps)
+			an_warn(an, "%s: %llu records with decreasing timestamps (up to %.1f us back); clamped",
+				nd->file, (unsigned long long)nd->backsteps,
+				an_us(an, nd->max_backstep));
+		if (nd->badlink)
+			an_warn(an, "%s: %llu tx/drop records link to unknown rx packets; ignored",
+				nd->file, (unsigned long long)nd->badlink);
+		if (nd->duptx)
+			an_warn(an, "%s: %llu packets transmitted twice; the first tx is used",
+				nd->file, (unsigned long long)nd->duptx);
+		if (nd->nolink)
+			an_warn(an, "%s: %llu packets sent without rx link in an rx-queue trace; ignored",
+				nd->file, (unsigned long long)nd->nolink);
+		if (nd->undef_flow)
+			an_warn(an, "%s: %llu packets reference undefined flows",
+				nd->file, (unsigned long long)nd->undef_flow);
+		if (nd->src_rx)
+			an_warn(an, "%s: source trace holds %llu received packets; ignored",
+				nd->file, (unsigned long long)nd->src_rx);
+		if (nd->clock_disagree_ns > 1000000)
+			an_warn(an, "%s: clock records disagree with the header anchor by %.0f us",
+				nd->file, (double)nd->clock_disagree_ns / 1e3);
+
+		if (nd->nfkeys) {
+			l2g = malloc(nd->nfkeys * sizeof(*l2g));
+			if (l2g == NULL)
+				goto oom;
+			for (uint32_t f = 0; f < nd->nfkeys; f++) {
+				l2g[f] = an_flow_intern(an, &nd->fkeys[f]);
+				if (l2g[f] == UINT32_MAX) {
+					free(l2g);
+					goto oom;
+				}
+			}
+		}
+		for (uint32_t h = 0; h < nd->n; h++)
+			nd->ld_flow[h] = nd->ld_flow[h] ? l2g[nd->ld_flow[h] - 1] : 0;
+		for (size_t h = 0; h < nd->q_n; h++)
+			nd->q_flow[h] = nd->q_flow[h] ? l2g[nd->q_flow[h] - 1] : 0;
+		free(l2g);
+		free(nd->fkeys);
+		nd->fkeys = NULL;
+		free(nd->ref2local);
+		nd->ref2local = NULL;
+		nd->nrx = nd->n;
+		if ((uint64_t)an->nh + nd->n + nd->q_n >= UINT32_MAX - 1) {
+			an_err(err, "too many packet-hops (limit %u)", UINT32_MAX - 2);
+			goto out;
+		}
+		nd->base = an->nh;
+		nd->n = nd->nrx + (uint32_t)nd->q_n;
+		an->nh += nd->n;
+		if (nd->is_source)
+			an->have_source = true;
+	}
+	GLOBALIZE(d, ld_d, int64_t, 0, nd->q_e[q]);
+	GLOBALIZE(e, ld_e, int64_t, 0, nd->q_e[q]);
+	GLOBALIZE(win, ld_win, uint32_t, 0, nd->q_win[q]);
+	GLOBALIZE(wout, ld_wout, uint32_t, 0, 0u);
+	GLOBALIZE(flow, ld_flow, uint32_t, 0, nd->q_flow[q]);
+	GLOBALIZE(fl, ld_fl, uint8_t, 0, (uint8_t)(H_QFULL | H_DROP));
+	for (uint32_t k = 0; k < an->nnodes; k++) {
+		struct an_node *nd = &an->nodes[k];
+		free(nd->q_e);
+		free(nd->q_win);
+		free(nd->q_flow);
+		nd->q_e = NULL;
+		nd->q_win = nd->q_flow = NULL;
+	}
+
+	/* NF names */
+	an->nfs = calloc(an->nnodes + 1, sizeof(*an->nfs));
+	if (an->nfs == NULL)
+		goto oom;
+	for (uint32_t i = 0; i < an->nnodes; i++) {
+		struct an_node *nd = &an->nodes[i];
+		uint32_t k;
+		for (k = 0; k < an->nnfs; k++)
+			if (!strcmp(an->nfs[k], nd->nf))
+				break;
+		if (k == an->nnfs)
+			snprintf(an->nfs[an->nnfs++], sizeof(an->nfs[0]), "%s", nd->nf);
+		nd->nf_idx = (int)k;
+	}
+	/* Input without a source trace is blamed on "source" (the first source
+	 * trace's NF when there is one). */
+	an->src_nf_default = UINT32_MAX;
+	for (uint32_t i = 0; i < an->nnodes; i++)
+		if (an->nodes[i].is_source) {
+			an->src_nf_default = (uint32_t)an->nodes[i].nf_idx;
+			break;
+		}
+	if (an->src_nf_default == UINT32_MAX) {
+		uint32_t k;
+		for (k = 0; k < an->nnfs; k++)
+			if (!strcmp(an->nfs[k], "source"))
+				break;
+		if (k == an->nnfs)
+			snprintf(an->nfs[an->nnfs++], sizeof(an->nfs[0]), "source");
+		an->src_nf_default = k;
+	}
+	rc = 0;
+	goto out;
+
+oom_names:
+oom:
+	an_err(err, "out of memory while loading %s", dir);
+out:
+	if (dp)
+		closedir(dp);
+	for (size_t i = 0; i < nnames; i++)
+		free(names[i]);
+	free(names);
+	return rc;
+}
+
+/* Topology file (the simulator's scenario/topology format): NF names with
+ * rate_mpps, and links that constrain packet matching. */
+int
+an_topology(struct mscope_analysis *an, const char *file, struct mscope_an_error *err)
+{
+	json_error_t jerr;
+	json_t *root, *nfs, *links, *v;
+	size_t i;
+
+	root = json_load_file(file, 0, &jerr);
+	if (root == NULL) {
+		an_err(err, "%s:%d:%d: %s", file, jerr.line, jerr.column, jerr.text);
+		return -1;
+	}
+	if (!json_is_object(root)) {
+		an_err(err, "%s: not a JSON object", file);
+		goto fail;
+	}
+	nfs = json_object_get(root, "nfs");
+	if (nfs && !json_is_array(nfs)) {
+		an_err(err, "%s: field 'nfs' is not an array", file);
+		goto fail;
+	}
+	json_array_foreach(nfs, i, v) {
+		json_t *name = json_object_get(v, "name");
+		json_t *rate = json_object_get(v, "rate_mpps");
+		int found = 0;
+
+		if (!json_is_string(name)) {
+			an_err(err, "%s: nfs[%zu].name missing or not a string", file, i);
+			goto fail;
+		}
+		if (rate && (!json_is_number(rate) || json_number_value(rate) <= 0)) {
+			an_err(err, "%s: nfs[%zu].rate_mpps is not a positive number", file, i);
+			goto fail;
+		}
+		for (uint32_t k = 0; k < an->nnodes; k++) {
+			struct an_node *nd = &an->nodes[k];
+			if (strcmp(nd->nf, json_string_value(name)))
+				continue;
+			found = 1;
+			if (rate && !nd->is_source && nd->rate_from == NULL) {
+				nd->rate = json_number_value(rate) * 1e6 / an->hz;
+				nd->rate_from = "topology";
+			}
+		}
+		if (!found)
+			an_warn(an, "%s: NF '%s' has no trace in the directory (missing node file?)",
+				file, json_string_value(name));
+	}
+	links = json_object_get(root, "links");
+	if (links && !json_is_array(links)) {
+		an_err(err, "%s: field 'links' is not an array", file);
+		goto fail;
+	}
+	if (links && json_array_size(links)) {
+		an->topo_links = calloc(json_array_size(links), sizeof(*an->topo_links));
+		if (an->topo_links == NULL) {
+			an_err(err, "out of memory");
+			goto fail;
+		}
+		json_array_foreach(links, i, v) {
+			json_t *from = json_object_get(v, "from"), *to = json_object_get(v, "to");
+			if (!json_is_string(from) || !json_is_string(to)) {
+				an_err(err, "%s: links[%zu] needs string fields 'from' and 'to'", file, i);
+				goto fail;
+			}
+			snprintf(an->topo_links[i][0], 64, "%s", json_string_value(from));
+			snprintf(an->topo_links[i][1], 64, "%s", json_string_value(to));
+		}
+		an->ntopo_links = json_array_size(links);
+	}
+	json_decref(root);
+	return 0;
+fail:
+	json_decref(root);
+	return -1;
+}

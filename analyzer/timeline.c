@@ -1,0 +1,180 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Per-node timelines (method.md §2): arrivals sorted by time, dequeues in rx
+ * order (monotone), Q(t) = #{a <= t} - #{d <= t}, and for every arrival the
+ * start of its busy period (the last time before it when the queue was empty),
+ * so that n_i and n_p of any packet are two binary searches away. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "an_internal.h"
+
+static const struct mscope_analysis *sort_an;
+static uint32_t sort_base;
+
+static int
+cmp_arr(const void *x, const void *y)
+{
+	uint32_t i = *(const uint32_t *)x, j = *(const uint32_t *)y;
+	int64_t ai = sort_an->a[sort_base + i], aj = sort_an->a[sort_base + j];
+
+	if (ai != aj)
+		return ai < aj ? -1 : 1;
+	return i < j ? -1 : i > j;
+}
+
+/* Dequeues at or before t. */
+uint32_t
+an_cnt_deq(const struct mscope_analysis *an, const struct an_node *nd, int64_t t)
+{
+	const int64_t *d = an->d + nd->base;
+	uint32_t lo = 0, hi = nd->nrx;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (d[mid] <= t)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* Position of rx hop `local` in the sorted arrival order. */
+uint32_t
+an_rank(const struct mscope_analysis *an, const struct an_node *nd, uint32_t local)
+{
+	const int64_t *a = an->a + nd->base;
+	int64_t t = a[local];
+	uint32_t lo = 0, hi = nd->nrx;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		uint32_t o = nd->ord[mid];
+		if (a[o] < t || (a[o] == t && o < local))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static int
+node_timeline(struct mscope_analysis *an, struct an_node *nd)
+{
+	uint32_t n = nd->nrx, j = 0, start = 0;
+	const int64_t *a = an->a + nd->base, *d = an->d + nd->base;
+	bool sorted = true;
+	int64_t *tmp;
+
+	nd->ord = malloc((n ? n : 1) * sizeof(*nd->ord));
+	nd->pstart = malloc((n ? n : 1) * sizeof(*nd->pstart));
+	tmp = malloc((n ? n : 1) * sizeof(*tmp));
+	if (nd->ord == NULL || nd->pstart == NULL || tmp == NULL) {
+		free(tmp);
+		return -1;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		nd->ord[i] = i;
+		if (i && a[i] < a[i - 1])
+			sorted = false;
+	}
+	if (!sorted) {
+		sort_an = an;
+		sort_base = nd->base;
+		qsort(nd->ord, n, sizeof(*nd->ord), cmp_arr);
+	}
+	/* Busy periods and the queue length each arrival saw (itself included). */
+	for (uint32_t i = 0; i < n; i++) {
+		int64_t t = a[nd->ord[i]];
+
+		while (j < n && d[j] <= t)
+			j++;
+		if (j >= i)
+			start = i;   /* every earlier arrival was dequeued: queue empty */
+		nd->pstart[i] = start;
+		tmp[i] = (int64_t)i + 1 - (int64_t)j;
+		if (tmp[i] < 0)
+			tmp[i] = 0;
+	}
+	nd->qlen_max = 0;
+	for (uint32_t i = 0; i < n; i++)
+		if ((uint32_t)tmp[i] > nd->qlen_max)
+			nd->qlen_max = (uint32_t)tmp[i];
+	nd->qlen_p99 = (uint32_t)an_select(tmp, n, 99);
+	nd->qlen_p50 = (uint32_t)an_select(tmp, n, 50);
+	for (uint32_t i = 0; i < n; i++)
+		tmp[i] = d[i] - a[i];
+	nd->wait_p99 = an_select(tmp, n, 99);
+	nd->wait_p90 = an_select(tmp, n, 90);
+	nd->wait_p50 = an_select(tmp, n, 50);
+	free(tmp);
+	return 0;
+}
+
+int
+an_timeline(struct mscope_analysis *an, struct mscope_an_error *err)
+{
+	an->t_start = INT64_MAX;
+	an->t_end = INT64_MIN;
+	for (uint32_t g = 0; g < an->nh; g++) {
+		if (an->a[g] < an->t_start)
+			an->t_start = an->a[g];
+		if (an->d[g] > an->t_end)
+			an->t_end = an->d[g];
+		if ((an->fl[g] & (H_TX | H_DROP)) && an->e[g] > an->t_end)
+			an->t_end = an->e[g];
+	}
+	if (an->nh == 0)
+		an->t_start = an->t_end = 0;
+	for (uint32_t k = 0; k < an->nnodes; k++) {
+		struct an_node *nd = &an->nodes[k];
+		if (nd->is_source)
+			continue;
+		if (node_timeline(an, nd)) {
+			an_err(err, "out of memory (timeline of %s)", nd->id);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Queue length over the run, at most `points` samples (max within each bin). */
+json_t *
+an_series(const struct mscope_analysis *an, const struct an_node *nd, int points)
+{
+	json_t *obj = json_object(), *ts = json_array(), *qs = json_array();
+	const int64_t *a = an->a + nd->base, *d = an->d + nd->base;
+	int64_t span = an->t_end - an->t_start, bin;
+	uint32_t i = 0, j = 0, n = nd->nrx;
+
+	if (span <= 0)
+		span = 1;
+	bin = (span + points - 1) / points;
+	if (bin <= 0)
+		bin = 1;
+	for (int64_t t0 = an->t_start; t0 <= an->t_end; t0 += bin) {
+		int64_t t1 = t0 + bin;
+		int64_t q, qmax;
+
+		/* state at bin start, then the max over arrivals inside it */
+		while (j < n && d[j] < t0)
+			j++;
+		while (i < n && a[nd->ord[i]] < t0)
+			i++;
+		q = (int64_t)i - (int64_t)j;
+		qmax = q < 0 ? 0 : q;
+		while (i < n && a[nd->ord[i]] < t1) {
+			while (j < n && d[j] <= a[nd->ord[i]])
+				j++;
+			i++;
+			q = (int64_t)i - (int64_t)j;
+			if (q > qmax)
+				qmax = q;
+		}
+		json_array_append_new(ts, json_real(an_us(an, t0 - an->t_start)));
+		json_array_append_new(qs, json_integer(qmax));
+	}
+	json_object_set_new(obj, "t_us", ts);
+	json_object_set_new(obj, "qlen", qs);
+	return obj;
+}

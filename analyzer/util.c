@@ -1,0 +1,409 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Small helpers: errors, warnings, growth, selection, flows, filters. */
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "an_internal.h"
+
+void
+an_err(struct mscope_an_error *err, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err->text, sizeof(err->text), fmt, ap);
+	va_end(ap);
+}
+
+void
+an_warn(struct mscope_analysis *an, const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		s = NULL;
+	va_end(ap);
+	if (s == NULL)
+		return;
+	if (an->nwarn + 2 > an->warn_cap) {
+		size_t cap = an->warn_cap ? an->warn_cap * 2 : 16;
+		char **w = realloc(an->warn, cap * sizeof(*w));
+		if (w == NULL) {
+			free(s);
+			return;
+		}
+		an->warn = w;
+		an->warn_cap = cap;
+	}
+	an->warn[an->nwarn++] = s;
+	an->warn[an->nwarn] = NULL;
+}
+
+/* Grow *p to hold `need` elements (doubling). Returns the new pointer or NULL
+ * (old block untouched) on overflow or allocation failure. */
+void *
+an_grow(void *p, size_t *cap, size_t need, size_t elem)
+{
+	size_t c = *cap ? *cap : 64;
+	void *q;
+
+	if (need <= *cap)
+		return p;
+	while (c < need) {
+		if (c > SIZE_MAX / 2 / elem)
+			return NULL;
+		c *= 2;
+	}
+	q = realloc(p, c * elem);
+	if (q == NULL)
+		return NULL;
+	*cap = c;
+	return q;
+}
+
+/* Quickselect (Hoare) of the element of rank floor(pct/100*(n-1)); reorders v. */
+int64_t
+an_select(int64_t *v, size_t n, double pct)
+{
+	size_t k, lo = 0, hi;
+
+	if (n == 0)
+		return 0;
+	if (pct < 0)
+		pct = 0;
+	if (pct > 100)
+		pct = 100;
+	k = (size_t)floor(pct / 100.0 * (double)(n - 1) + 1e-9);
+	hi = n - 1;
+	while (lo < hi) {
+		int64_t piv = v[lo + (hi - lo) / 2];
+		size_t i = lo, j = hi;
+
+		while (i <= j) {
+			while (v[i] < piv)
+				i++;
+			while (v[j] > piv)
+				j--;
+			if (i <= j) {
+				int64_t t = v[i];
+				v[i] = v[j];
+				v[j] = t;
+				i++;
+				if (j == 0)
+					break;
+				j--;
+			}
+		}
+		if (k <= j)
+			hi = j;
+		else if (k >= i)
+			lo = i;
+		else
+			break;
+	}
+	return v[k];
+}
+
+double
+an_select_d(double *v, size_t n, double pct)
+{
+	size_t k, lo = 0, hi;
+
+	if (n == 0)
+		return 0;
+	k = (size_t)floor(pct / 100.0 * (double)(n - 1) + 1e-9);
+	hi = n - 1;
+	while (lo < hi) {
+		double piv = v[lo + (hi - lo) / 2];
+		size_t i = lo, j = hi;
+
+		while (i <= j) {
+			while (v[i] < piv)
+				i++;
+			while (v[j] > piv)
+				j--;
+			if (i <= j) {
+				double t = v[i];
+				v[i] = v[j];
+				v[j] = t;
+				i++;
+				if (j == 0)
+					break;
+				j--;
+			}
+		}
+		if (k <= j)
+			hi = j;
+		else if (k >= i)
+			lo = i;
+		else
+			break;
+	}
+	return v[k];
+}
+
+uint32_t
+an_hop_node(const struct mscope_analysis *an, uint32_t g)
+{
+	uint32_t lo = 0, hi = an->nnodes;
+
+	/* last node with base <= g */
+	while (hi - lo > 1) {
+		uint32_t mid = (lo + hi) / 2;
+		if (an->nodes[mid].base <= g)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+static uint64_t
+flow_hash(const struct mscope_flow_key *k)
+{
+	uint64_t h = 1469598103934665603ULL;
+	const uint8_t *p = (const uint8_t *)k;
+
+	for (size_t i = 0; i < sizeof(*k); i++) {
+		h ^= p[i];
+		h *= 1099511628211ULL;
+	}
+	return h ^ (h >> 29);
+}
+
+/* Keys are compared bytewise: callers zero them before filling. */
+uint32_t
+an_flow_intern(struct mscope_analysis *an, const struct mscope_flow_key *k)
+{
+	uint32_t mask, i;
+
+	if ((an->nflows + 1) * 2 > an->fh_cap) {
+		uint32_t cap = an->fh_cap ? an->fh_cap * 2 : 1024;
+		uint32_t *t = calloc(cap, sizeof(*t));
+
+		if (t == NULL)
+			return UINT32_MAX;
+		for (uint32_t f = 0; f < an->nflows; f++) {
+			i = (uint32_t)flow_hash(&an->flows[f]) & (cap - 1);
+			while (t[i])
+				i = (i + 1) & (cap - 1);
+			t[i] = f + 1;
+		}
+		free(an->fh);
+		an->fh = t;
+		an->fh_cap = cap;
+	}
+	mask = an->fh_cap - 1;
+	i = (uint32_t)flow_hash(k) & mask;
+	while (an->fh[i]) {
+		uint32_t f = an->fh[i] - 1;
+		if (!memcmp(&an->flows[f], k, sizeof(*k)))
+			return f;
+		i = (i + 1) & mask;
+	}
+	if (an->nflows + 1 > an->flows_cap) {
+		size_t cap = an->flows_cap;
+		void *p = an_grow(an->flows, &cap, an->nflows + 1, sizeof(*an->flows));
+		if (p == NULL)
+			return UINT32_MAX;
+		an->flows = p;
+		an->flows_cap = (uint32_t)cap;
+	}
+	an->flows[an->nflows] = *k;
+	an->fh[i] = an->nflows + 1;
+	return an->nflows++;
+}
+
+const char *
+an_flow_text(const struct mscope_analysis *an, uint32_t flow, char *buf, size_t len)
+{
+	if (flow >= an->nflows || an->flows[flow].family == 0) {
+		snprintf(buf, len, "*");
+		return buf;
+	}
+	return mscope_flow_format(&an->flows[flow], buf, len);
+}
+
+static bool
+prefix_match(const uint8_t *a, const uint8_t *p, int len)
+{
+	int full = len / 8, rem = len % 8;
+
+	if (memcmp(a, p, full))
+		return false;
+	if (rem) {
+		uint8_t m = (uint8_t)(0xff << (8 - rem));
+		if ((a[full] & m) != (p[full] & m))
+			return false;
+	}
+	return true;
+}
+
+bool
+an_filter_match(const struct mscope_an_filter *f, const struct mscope_flow_key *k)
+{
+	if (!f->set)
+		return true;
+	if (f->proto >= 0 && k->proto != f->proto)
+		return false;
+	if (f->sport >= 0 && k->sport != f->sport)
+		return false;
+	if (f->dport >= 0 && k->dport != f->dport)
+		return false;
+	if ((f->src_len >= 0 || f->dst_len >= 0) && k->family != f->family)
+		return false;
+	if (f->src_len >= 0 && !prefix_match(k->src, f->src, f->src_len))
+		return false;
+	if (f->dst_len >= 0 && !prefix_match(k->dst, f->dst, f->dst_len))
+		return false;
+	return true;
+}
+
+static int
+parse_prefix(const char *v, struct mscope_an_filter *f, uint8_t *addr, int *len)
+{
+	char buf[80], *slash;
+	int fam, max;
+	long l;
+
+	snprintf(buf, sizeof(buf), "%s", v);
+	slash = strchr(buf, '/');
+	if (slash)
+		*slash++ = '\0';
+	memset(addr, 0, 16);
+	if (inet_pton(AF_INET, buf, addr) == 1) {
+		fam = 4;
+		max = 32;
+	} else if (inet_pton(AF_INET6, buf, addr) == 1) {
+		fam = 6;
+		max = 128;
+	} else {
+		return -1;
+	}
+	if (f->family && f->family != fam)
+		return -1;
+	f->family = (uint8_t)fam;
+	if (slash) {
+		char *end;
+		errno = 0;
+		l = strtol(slash, &end, 10);
+		if (errno || *end || l < 0 || l > max)
+			return -1;
+	} else {
+		l = max;
+	}
+	*len = (int)l;
+	return 0;
+}
+
+int
+mscope_an_filter_parse(const char *text, struct mscope_an_filter *f,
+		struct mscope_an_error *err)
+{
+	char *dup, *tok, *save = NULL;
+	int rc = 0;
+
+	memset(f, 0, sizeof(*f));
+	f->src_len = f->dst_len = -1;
+	f->sport = f->dport = -1;
+	f->proto = -1;
+	dup = strdup(text);
+	if (dup == NULL) {
+		an_err(err, "out of memory");
+		return -1;
+	}
+	for (tok = strtok_r(dup, " ,", &save); tok; tok = strtok_r(NULL, " ,", &save)) {
+		char *eq = strchr(tok, '=');
+		char *v, *end;
+		long l;
+
+		if (eq == NULL) {
+			an_err(err, "flow filter: '%s' is not key=value", tok);
+			rc = -1;
+			break;
+		}
+		*eq = '\0';
+		v = eq + 1;
+		if (!strcmp(tok, "src") || !strcmp(tok, "dst")) {
+			bool src = tok[0] == 's';
+			if (parse_prefix(v, f, src ? f->src : f->dst,
+					src ? &f->src_len : &f->dst_len)) {
+				an_err(err, "flow filter: bad address or prefix '%s'", v);
+				rc = -1;
+				break;
+			}
+		} else if (!strcmp(tok, "sport") || !strcmp(tok, "dport")) {
+			errno = 0;
+			l = strtol(v, &end, 10);
+			if (errno || *end || end == v || l < 0 || l > 65535) {
+				an_err(err, "flow filter: bad port '%s'", v);
+				rc = -1;
+				break;
+			}
+			if (tok[0] == 's')
+				f->sport = (int32_t)l;
+			else
+				f->dport = (int32_t)l;
+		} else if (!strcmp(tok, "proto")) {
+			if (!strcasecmp(v, "tcp"))
+				f->proto = 6;
+			else if (!strcasecmp(v, "udp"))
+				f->proto = 17;
+			else if (!strcasecmp(v, "icmp"))
+				f->proto = 1;
+			else {
+				errno = 0;
+				l = strtol(v, &end, 10);
+				if (errno || *end || end == v || l < 0 || l > 255) {
+					an_err(err, "flow filter: bad protocol '%s'", v);
+					rc = -1;
+					break;
+				}
+				f->proto = (int16_t)l;
+			}
+		} else {
+			an_err(err, "flow filter: unknown key '%s' (src, dst, sport, dport, proto)", tok);
+			rc = -1;
+			break;
+		}
+		f->set = 1;
+	}
+	free(dup);
+	return rc;
+}
+
+int
+mscope_an_parse_time(const char *text, int64_t *ns)
+{
+	char *end;
+	double v, mul = 1e3;
+
+	errno = 0;
+	v = strtod(text, &end);
+	if (errno || end == text || !isfinite(v) || v < 0)
+		return -1;
+	if (*end == '\0' || !strcmp(end, "us"))
+		mul = 1e3;
+	else if (!strcmp(end, "ns"))
+		mul = 1;
+	else if (!strcmp(end, "ms"))
+		mul = 1e6;
+	else if (!strcmp(end, "s"))
+		mul = 1e9;
+	else
+		return -1;
+	if (v * mul > 9e18)
+		return -1;
+	*ns = (int64_t)(v * mul + 0.5);
+	return 0;
+}
