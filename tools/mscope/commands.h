@@ -4,6 +4,7 @@
 #ifndef MSCOPE_COMMANDS_H
 #define MSCOPE_COMMANDS_H
 
+int cmd_analyze(int argc, char **argv);
 int cmd_dump(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_sim(int argc, char **argv);

@@ -13,6 +13,7 @@ struct command {
 
 /* Keep alphabetical. */
 static const struct command commands[] = {
+	{ "analyze", cmd_analyze, "diagnose slow and dropped packets: ranked culprits" },
 	{ "dump", cmd_dump, "print trace files as text, JSON lines or statistics" },
 	{ "eval", cmd_eval, "score diagnoses of simulated faults against ground truth" },
 	{ "sim", cmd_sim, "simulate an NF graph: traces with known faults and their victims" },
