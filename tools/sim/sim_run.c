@@ -197,7 +197,8 @@ find_victims(const struct sim_result *full, const struct sim_result *without, ui
 			v[n++] = x;
 		}
 	}
-	qsort(v, n, sizeof(*v), cmp_victim);
+	if (n)
+		qsort(v, n, sizeof(*v), cmp_victim);
 	*out = v;
 	*n_out = n;
 	return 0;
