@@ -150,10 +150,16 @@ read_header(struct mscope_trace_reader *r, struct mscope_trace_error *err)
 		return fail(r, err, 0, "read error: %s", strerror(errno));
 	if (avail(r) == 0)
 		return fail(r, err, 0, "empty file: not an mscope trace");
-	if (avail(r) < 8)
-		return fail(r, err, 0, "too short for an mscope trace (%llu bytes)",
-			    (unsigned long long)avail(r));
 	p = r->in + r->in_pos;
+	if (avail(r) < 8) {
+		uint8_t m[4];
+
+		mscope_put_le32(m, MSCOPE_HDR_FRAME_MAGIC);
+		if (memcmp(p, m, avail(r) < 4 ? avail(r) : 4) != 0)
+			return fail(r, err, 0, "bad magic: not an mscope trace");
+		return fail(r, err, 0, "truncated header (%llu bytes)",
+			    (unsigned long long)avail(r));
+	}
 	if (mscope_get_le32(p) != MSCOPE_HDR_FRAME_MAGIC)
 		return fail(r, err, 0, "bad magic: not an mscope trace");
 	size = mscope_get_le32(p + 4);

@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * mktrace: write test trace files.
+ *   mktrace demo OUT             a small known stream, one frame per 10 bursts
+ *   mktrace random OUT SEED N [FRAME_BYTES]   N random records (tgen.h)
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mscope_trace.h"
+#include "tgen.h"
+
+static int
+fail(struct mscope_trace_writer *w)
+{
+	const struct mscope_trace_error *e = mscope_writer_error(w);
+
+	fprintf(stderr, "mktrace: %s: %s\n", e->file, e->text);
+	return 1;
+}
+
+/*
+ * 30 rx bursts of 3 packets over flows 0 and 1, each forwarded by a tx burst
+ * (three frames: 10, 10, and 10 bursts with the final loss record);
+ * every 5th tx refuses its last packet, which is then dropped as tx_refused.
+ */
+static int
+demo(const char *path)
+{
+	struct mscope_trace_header h;
+	struct mscope_trace_error err;
+	struct mscope_trace_writer *w;
+	struct mscope_flow_key k = { .family = 4, .proto = 6, .sport = 1234, .dport = 80,
+				     .src = { 10, 0, 0, 1 }, .dst = { 10, 0, 0, 2 } };
+	struct mscope_clock c = { 500, 1700000000000000000LL };
+	struct mscope_loss l = { 99000, 2, 17 };
+	uint64_t seq = 0;
+
+	tgen_header(&h, "demo");
+	h.tsc_hz = 1000000000;
+	h.anchor_tsc = 0;
+	w = mscope_writer_open(path, &h, NULL, &err);
+	if (w == NULL) {
+		fprintf(stderr, "mktrace: %s: %s\n", err.file, err.text);
+		return 1;
+	}
+	if (mscope_writer_clock(w, &c) < 0 || mscope_writer_flow(w, 0, &k) < 0)
+		return fail(w);
+	k.proto = 17;
+	k.sport = 53;
+	k.dport = 5353;
+	if (mscope_writer_flow(w, 1, &k) < 0)
+		return fail(w);
+	for (uint32_t b = 0; b < 30; b++) {
+		uint32_t wire[3], flow[3];
+		uint64_t s[3];
+		struct mscope_rx_burst rx = { .tsc = 1000 + b * 3000, .n = 3, .qdepth = (int32_t)b,
+					      .wire_id = wire, .flow = flow };
+		struct mscope_tx_burst tx = { .tsc = rx.tsc + 1000, .port = 1, .queue = 0,
+					      .offered = 3, .accepted = b % 5 == 4 ? 2 : 3,
+					      .wire_id = wire, .rx_seq = s };
+
+		for (uint32_t i = 0; i < 3; i++) {
+			wire[i] = 0x10000000u + b * 16 + i;
+			flow[i] = i == 2;
+			s[i] = seq + i;
+		}
+		if (mscope_writer_rx(w, &rx) < 0 || mscope_writer_tx(w, &tx) < 0)
+			return fail(w);
+		if (tx.accepted < 3) {
+			struct mscope_drop d = { .tsc = tx.tsc, .reason = MSCOPE_DROP_TX_REFUSED,
+						 .n = 1, .wire_id = &wire[2], .rx_seq = &s[2],
+						 .flow = &flow[2] };
+
+			if (mscope_writer_drop(w, &d) < 0)
+				return fail(w);
+		}
+		seq += 3;
+		if (b % 10 == 9 && b < 29 && mscope_writer_flush(w) < 0)
+			return fail(w);
+	}
+	if (mscope_writer_loss(w, &l) < 0)
+		return fail(w);
+	if (mscope_writer_close(w) < 0) {
+		fprintf(stderr, "mktrace: %s: close failed\n", path);
+		return 1;
+	}
+	return 0;
+}
+
+static int
+random_file(const char *path, uint64_t seed, size_t n, size_t frame_bytes)
+{
+	struct mscope_trace_header h;
+	struct mscope_trace_error err;
+	struct mscope_writer_opts o = { .zstd_level = 1, .frame_bytes = frame_bytes };
+	struct mscope_trace_writer *w;
+	struct tgen g;
+
+	tgen_init(&g, seed, n);
+	tgen_header(&h, "random");
+	w = mscope_writer_open(path, &h, &o, &err);
+	if (w == NULL) {
+		fprintf(stderr, "mktrace: %s: %s\n", err.file, err.text);
+		return 1;
+	}
+	for (size_t i = 0; i < g.n; i++)
+		if (tgen_write(w, &g.recs[i]) < 0)
+			return fail(w);
+	tgen_free(&g);
+	return mscope_writer_close(w) < 0 ? 1 : 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc == 3 && !strcmp(argv[1], "demo"))
+		return demo(argv[2]);
+	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "random"))
+		return random_file(argv[2], strtoull(argv[3], NULL, 0),
+				   strtoull(argv[4], NULL, 0),
+				   argc == 6 ? strtoull(argv[5], NULL, 0) : 0);
+	fprintf(stderr, "usage: mktrace demo OUT | mktrace random OUT SEED N [FRAME_BYTES]\n");
+	return 2;
+}

@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# End-to-end test of `mscope dump`: text, JSON lines, stats, a truncated file
+# (partial dump + error naming file and offset + exit 1) and usage errors.
+# Usage: test_dump.sh MSCOPE MKTRACE
+set -euo pipefail
+MSCOPE=$1
+MKTRACE=$2
+T=$(mktemp -d /tmp/mscope-dump-test.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+expect_rc() { # expect_rc RC CMD...
+  local want=$1; shift
+  local rc=0
+  "$@" >"$T/out" 2>"$T/err" || rc=$?
+  [ "$rc" -eq "$want" ] || { cat "$T/err" >&2; fail "'$*' exited $rc, want $want"; }
+}
+has() { grep -qF -- "$2" "$1" || { cat "$1" >&2; fail "$1 lacks '$2'"; }; }
+
+"$MKTRACE" demo "$T/d.mst"
+# the writer refuses to overwrite
+if "$MKTRACE" demo "$T/d.mst" 2>"$T/err"; then fail "writer overwrote a file"; fi
+has "$T/err" "File exists"
+
+# text
+expect_rc 0 "$MSCOPE" dump "$T/d.mst"
+has "$T/out" "# version 1 role rxq nf demo port 1 queue 2 host testhost pid 4242"
+has "$T/out" "# tsc_hz 1000000000 anchor_tsc 0 anchor_realtime_ns 1700000000000000000"
+has "$T/out" "flow  f0 tcp 10.0.0.1:1234 > 10.0.0.2:80"
+has "$T/out" "flow  f1 udp 10.0.0.1:53 > 10.0.0.2:5353"
+has "$T/out" "clock tsc 500 realtime_ns 1700000000000000000"
+has "$T/out" "rx    tsc 1000 seq 0 n 3 qdepth 0 10000000/f0 10000001/f0 10000002/f1"
+has "$T/out" "tx    tsc 2000 port 1 queue 0 offered 3 accepted 3 10000000<0 10000001<1 10000002<2"
+has "$T/out" "tx    tsc 14000 port 1 queue 0 offered 3 accepted 2 10000040<12 10000041<13"
+has "$T/out" "drop  tsc 14000 reason tx_refused n 1 10000042<14/f1"
+has "$T/out" "loss  tsc 99000 records 2 packets 17"
+[ "$(grep -c '^rx ' "$T/out")" -eq 30 ] || fail "want 30 rx lines"
+[ "$(grep -c '^tx ' "$T/out")" -eq 30 ] || fail "want 30 tx lines"
+[ "$(grep -c '^drop ' "$T/out")" -eq 6 ] || fail "want 6 drop lines"
+cp "$T/out" "$T/full.txt"
+
+# brief
+expect_rc 0 "$MSCOPE" dump --brief "$T/d.mst"
+has "$T/out" "rx    tsc 1000 seq 0 n 3 qdepth 0"
+grep -q "10000000/f0" "$T/out" && fail "--brief printed packets"
+
+# JSON lines: every line parses, the first is the header
+expect_rc 0 "$MSCOPE" dump --json "$T/d.mst"
+python3 - "$T/out" <<'PY'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+assert lines[0]["type"] == "header" and lines[0]["nf_name"] == "demo", lines[0]
+assert lines[0]["tsc_hz"] == 1000000000
+rx = [l for l in lines if l["type"] == "rx"]
+tx = [l for l in lines if l["type"] == "tx"]
+assert len(rx) == 30 and len(tx) == 30
+assert rx[0]["wire_id"] == [0x10000000, 0x10000001, 0x10000002], rx[0]
+assert rx[0]["flow"] == [0, 0, 1] and rx[0]["qdepth"] == 0
+assert tx[4]["rx_seq"] == [12, 13] and tx[4]["offered"] == 3
+drops = [l for l in lines if l["type"] == "drop"]
+assert drops[0]["reason"] == "tx_refused" and drops[0]["rx_seq"] == [14]
+flows = [l for l in lines if l["type"] == "flow"]
+assert flows[0]["src"] == "10.0.0.1" and flows[0]["dport"] == 80
+PY
+
+# stats, text and JSON
+expect_rc 0 "$MSCOPE" dump --stats "$T/d.mst"
+has "$T/out" "records      rx 30 tx 30 drop 6 flow 2 loss 1 clock 1"
+has "$T/out" "packets      rx 90 tx offered 90 accepted 84 refused 6 dropped 6"
+has "$T/out" "drops        tx_refused 6"
+has "$T/out" "losses       2 records, 17 packets"
+has "$T/out" "bytes per rx packet"
+expect_rc 0 "$MSCOPE" dump --stats --json "$T/d.mst"
+python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); assert s["rx_packets"]==90 and s["tx_refused"]==6 and s["complete"], s' "$T/out"
+
+# several files: one bad one makes exit 1 but the others are still dumped
+expect_rc 1 "$MSCOPE" dump --brief "$T/d.mst" "$T/missing.mst" "$T/d.mst"
+[ "$(grep -c '^# file ' "$T/out")" -eq 2 ] || fail "want 2 dumped files"
+has "$T/err" "missing.mst"
+
+# truncated: partial dump on stdout, error with file and offset, exit 1
+size=$(stat -c %s "$T/d.mst")
+head -c $((size - 7)) "$T/d.mst" >"$T/cut.mst"
+expect_rc 1 "$MSCOPE" dump "$T/cut.mst"
+has "$T/err" "$T/cut.mst: offset "
+has "$T/err" "truncated frame"
+has "$T/out" "# version 1 role rxq nf demo"
+nrx=$(grep -c '^rx ' "$T/out" || true)
+[ "$nrx" -eq 20 ] || fail "truncated dump shows $nrx rx lines, want the 20 of the complete frames"
+# the partial output is exactly the start of the full one (header line aside)
+diff <(tail -n +2 "$T/out") <(tail -n +2 "$T/full.txt" | head -n $(($(wc -l <"$T/out") - 1))) \
+  || fail "partial dump differs from the full dump"
+expect_rc 1 "$MSCOPE" dump --stats "$T/cut.mst"
+has "$T/out" "(incomplete)"
+has "$T/out" "packets      rx 60"
+
+# not a trace; empty file
+echo "hello" >"$T/text.txt"
+expect_rc 1 "$MSCOPE" dump "$T/text.txt"
+has "$T/err" "bad magic"
+: >"$T/empty.mst"
+expect_rc 1 "$MSCOPE" dump "$T/empty.mst"
+has "$T/err" "empty file"
+
+# usage
+expect_rc 2 "$MSCOPE" dump
+expect_rc 2 "$MSCOPE" dump --bogus "$T/d.mst"
+expect_rc 0 "$MSCOPE" dump --help
+has "$T/out" "usage: mscope dump"
+echo "ok"
