@@ -14,22 +14,32 @@
  *    sub-attributes inside each result (our culprit side, then victim side).
  *  - K. Beyer, R. Ramakrishnan, "Bottom-Up Computation of Sparse and Iceberg
  *    CUBEs", SIGMOD 1999 (BUC): refining dimensions in a fixed order visits
- *    every heavy cluster of the lattice exactly once, and a light partition
- *    is never refined (its descendants are lighter). With hierarchies, a
- *    child refines the current dimension one more step or a later one.
+ *    every heavy cluster exactly once, and a light partition is never
+ *    refined (its descendants are lighter). With hierarchies, a child
+ *    refines the current dimension one more step or a later one.
+ *  - D. Xin, Z. Shao, J. Han, H. Liu, "C-Cubing: Efficient Computation of
+ *    Closed Cubes by Aggregation-Based Checking", ICDE 2006: a cluster is
+ *    *closed* when no refinement keeps all its members; if a dimension BUC
+ *    already left behind could be refined without losing a member, nothing
+ *    below the current cluster is closed and the branch is cut.
  *  - G. Cormode, F. Korn, S. Muthukrishnan, D. Srivastava, "Finding
  *    Hierarchical Heavy Hitters in Streaming Data", TKDD 2008: discounted
  *    counts in several dimensions.
  *
- * One side (culprit or victim) runs in three steps:
- *  1. per item (a distinct flow with its summed score) and dimension, the
- *     key at each hierarchy depth: addresses get dense ids from one sort, so
- *     that the sub-prefixes of one prefix have consecutive ids and a split
- *     is a counting pass over a small id range;
- *  2. BUC over the items: record every cluster with score >= threshold;
- *  3. compression: clusters most specific first (sum of depths), each takes
- *     the not yet explained items it contains; it is reported when they
- *     still weigh at least the threshold.
+ * Only closed clusters (and the root) are recorded. That changes nothing in
+ * the result: compression takes the most specific cluster first, and a
+ * cluster that is not closed has the same members as a more specific one,
+ * so whatever it could claim was claimed before (or was below the threshold
+ * already). The tests check the result against a brute-force enumeration.
+ *
+ * One side (culprit or victim) runs BUC over records (one per distinct flow,
+ * with its summed score) kept contiguous so that every pass is sequential:
+ * at each cluster one pass counts the children of every dimension at once
+ * (bucket = the next bits of an address, a port class, ...), wide digits are
+ * sorted instead; a dimension with no heavy child stays dead for the whole
+ * branch below (those clusters are subsets with the same depth on it). Then,
+ * most specific first, each recorded cluster takes the not yet explained
+ * records it contains, and is reported when they still weigh the threshold.
  */
 #include <assert.h>
 #include <errno.h>
@@ -41,8 +51,12 @@
 #include "mscope_autofocus.h"
 
 #define NONE UINT32_MAX
+#define NOFAM 0xff
 #define MAX_DIMS 7
 #define MAX_STEPS 32
+/* Count children in an array when the digit span is at most this wide and
+ * not much wider than the cluster; sort them otherwise. */
+#define MAX_COUNT_SPAN (1u << 20)
 /* Relative slack so that a cluster at exactly the threshold is not lost to
  * the rounding of a sum. */
 #define THRESH_SLACK 1e-9
@@ -52,111 +66,83 @@ enum dim_type { DIM_NF, DIM_FAM, DIM_PROTO, DIM_SPORT, DIM_DPORT, DIM_SRC, DIM_D
 static const uint8_t default_v4[] = { 8, 16, 24, 32 };
 static const uint8_t default_v6[] = { 32, 48, 64, 128 };
 
-/* Prefix length at each address depth; len[0] = 0 is "/0". */
+/* Prefix length at each address depth, per family (0 IPv4, 1 IPv6); len[f][0] = 0. */
 struct steps {
-	uint8_t v4[MAX_STEPS + 1];
-	uint8_t v6[MAX_STEPS + 1];
-	unsigned int n4, n6;
+	uint8_t len[2][MAX_STEPS + 1];
+	unsigned int n[2];
 };
 
-/* A deduplicated (NF, kind, flow). fam 0: no flow or not IP. Padding is
- * explicit so that keys hash and compare as bytes. */
-struct fkey {
-	uint32_t nf;
-	uint8_t kind;
-	uint8_t fam;
+/* One distinct flow of a side. Addresses are 128-bit integers whose top bit
+ * is the first bit of the address (IPv4 in the top 32 bits). */
+struct rec {
+	unsigned __int128 addr[2];    /* src, dst */
+	double score;
+	uint32_t id;                  /* item index */
+	uint32_t nf;                  /* dense victim NF id */
+	uint16_t port[2];             /* sport, dport (0 without ports) */
+	uint8_t fam;                  /* 0 IPv4, 1 IPv6, NOFAM: no flow or not IP */
 	uint8_t proto;
-	uint8_t pad0;
-	uint16_t sport, dport;
-	uint32_t pad1;
-	uint8_t src[16], dst[16];
+	uint8_t has_ports;
 };
-_Static_assert(sizeof(struct fkey) == 48, "struct fkey must have no hidden padding");
 
-/* A cluster of one side's lattice. */
+/* A recorded cluster: `rep` is one member, `depth` the level per dimension. */
 struct node {
+	struct rec rep;
 	uint8_t depth[MAX_DIMS];
-	uint32_t key[MAX_DIMS];
-	uint32_t rep;                 /* one member item */
 	uint32_t spec;                /* sum of depths: larger is more specific */
 	double count;                 /* score of all members */
 	double sum;                   /* reported: score of the members it explains */
 	uint32_t pool_off, pool_len;  /* reported: those members in side.pool */
+	uint32_t out;                 /* reported: the caller's index for it */
 };
 
-struct child {
-	uint32_t off, len;
+/* A heavy child of a cluster along one dimension. */
+struct heavy {
+	uint64_t digit;
+	uint32_t n;
 	double count;
 };
 
-/* One side's search. Items are 0..n-1; keys[i] and score[i] describe item i. */
+struct digit_pair {
+	uint64_t digit;
+	double score;
+};
+
 struct side {
-	const struct fkey *keys;
-	const double *score;
+	struct rec *recs;             /* permuted by the search */
 	uint32_t n;
 	double thresh;
 	const struct steps *st;
 	int with_nf;
+	uint32_t nnf;
 
 	int ndims;
 	uint8_t dtype[MAX_DIMS];
 	uint8_t nlev[MAX_DIMS];
 	int fam_dim;
 
-	uint8_t *famx;                /* 0 IPv4, 1 IPv6, 0xff none */
-	uint32_t *nfid;               /* dense victim NF id */
-	uint32_t *addr[2][MAX_STEPS + 1];
-
-	uint32_t *range;              /* the items, permuted by the search */
-	uint32_t *scratch;
+	struct rec *scratch;
+	struct digit_pair *pairs;
 	double *cs;
 	uint32_t *cn;
 	size_t wcap;
-	uint64_t *pairs;
 
 	struct node *nodes;
 	size_t nnodes, capnodes;
-	uint32_t *assign;             /* item -> reported node, or NONE */
-	uint32_t *pool;
+	uint32_t *assign;             /* record position -> reported node, or NONE */
+	uint32_t *pool;               /* record positions, grouped by reported node */
 	uint32_t npool;
 	uint32_t *rep;                /* reported nodes in processing order */
 	size_t nrep;
 };
 
+static const uint16_t class_lo[3] = { 0, 1024, 49152 };
+static const uint16_t class_hi[3] = { 1023, 49151, 65535 };
+
 static inline unsigned int
 port_class(uint16_t p)
 {
 	return p < 1024 ? 0 : p < 49152 ? 1 : 2;
-}
-
-static const uint16_t class_lo[3] = { 0, 1024, 49152 };
-static const uint16_t class_hi[3] = { 1023, 49151, 65535 };
-
-static inline uint32_t
-key(const struct side *s, int d, unsigned int depth, uint32_t i)
-{
-	const struct fkey *k = &s->keys[i];
-	uint16_t p;
-
-	switch (s->dtype[d]) {
-	case DIM_NF:
-		return s->nfid[i];
-	case DIM_FAM:
-		return s->famx[i] == 0xff ? NONE : s->famx[i];
-	case DIM_PROTO:
-		return s->famx[i] == 0xff ? NONE : k->proto;
-	case DIM_SPORT:
-	case DIM_DPORT:
-		if (s->famx[i] == 0xff || !af_proto_has_ports(k->proto))
-			return NONE;
-		p = s->dtype[d] == DIM_SPORT ? k->sport : k->dport;
-		return depth == 1 ? port_class(p) : p;
-	case DIM_SRC:
-		return s->addr[0][depth][i];
-	case DIM_DST:
-		return s->addr[1][depth][i];
-	}
-	return NONE;
 }
 
 static inline int
@@ -171,182 +157,162 @@ heavy(const struct side *s, double c)
 	return c > 0 && c >= s->thresh;
 }
 
-/* ------------------------------------------------------------ address ids */
-
-struct addr_ctx {
-	const struct side *s;
-	int which;
-};
-
-static inline const uint8_t *
-addr_of(const struct fkey *k, int which)
+/* Whether r has a key in dimension d at depth (>= 1). */
+static inline int
+present(const struct side *s, int d, unsigned int depth, const struct rec *r)
 {
-	return which ? k->dst : k->src;
+	switch (s->dtype[d]) {
+	case DIM_NF:
+		return 1;
+	case DIM_FAM:
+	case DIM_PROTO:
+		return r->fam != NOFAM;
+	case DIM_SPORT:
+	case DIM_DPORT:
+		return r->fam != NOFAM && r->has_ports;
+	default:
+		return r->fam != NOFAM && depth <= s->st->n[r->fam];
+	}
 }
 
-static int
-cmp_addr(const void *a, const void *b, void *arg)
+/* Bits [a, b) of x, b - a <= 64. */
+static inline uint64_t
+bits(unsigned __int128 x, unsigned int a, unsigned int b)
 {
-	const struct addr_ctx *c = arg;
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-	int r;
+	if (b == a)
+		return 0;
+	return (uint64_t)((x << a) >> (128 - (b - a)));
+}
 
-	if (c->s->famx[x] != c->s->famx[y])
-		return c->s->famx[x] < c->s->famx[y] ? -1 : 1;
-	r = memcmp(addr_of(&c->s->keys[x], c->which), addr_of(&c->s->keys[y], c->which), 16);
-	if (r)
-		return r;
+/* Which child of its depth-1 cluster r falls in, along d at depth (r present). */
+static inline uint64_t
+digit(const struct side *s, int d, unsigned int depth, const struct rec *r)
+{
+	uint16_t p;
+
+	switch (s->dtype[d]) {
+	case DIM_NF:
+		return r->nf;
+	case DIM_FAM:
+		return r->fam;
+	case DIM_PROTO:
+		return r->proto;
+	case DIM_SPORT:
+	case DIM_DPORT:
+		p = r->port[s->dtype[d] == DIM_DPORT];
+		return depth == 1 ? port_class(p) : (uint64_t)(p - class_lo[port_class(p)]);
+	default:
+		return bits(r->addr[s->dtype[d] == DIM_DST], s->st->len[r->fam][depth - 1],
+				s->st->len[r->fam][depth]);
+	}
+}
+
+/* Number of possible digits of d at depth below a cluster represented by r. */
+static inline uint64_t
+span(const struct side *s, int d, unsigned int depth, const struct rec *r)
+{
+	unsigned int w;
+
+	switch (s->dtype[d]) {
+	case DIM_NF:
+		return s->nnf;
+	case DIM_FAM:
+		return 2;
+	case DIM_PROTO:
+		return 256;
+	case DIM_SPORT:
+	case DIM_DPORT:
+		if (depth == 1)
+			return 3;
+		return (uint64_t)class_hi[port_class(r->port[s->dtype[d] == DIM_DPORT])] -
+			class_lo[port_class(r->port[s->dtype[d] == DIM_DPORT])] + 1;
+	default:
+		w = s->st->len[r->fam][depth] - s->st->len[r->fam][depth - 1];
+		return w >= 63 ? UINT64_MAX : (uint64_t)1 << w;
+	}
+}
+
+/* Whether b agrees with a along d at depth (a has a key there). */
+static inline int
+same(const struct side *s, int d, unsigned int depth, const struct rec *a, const struct rec *b)
+{
+	unsigned int l;
+
+	if (!present(s, d, depth, b))
+		return 0;
+	switch (s->dtype[d]) {
+	case DIM_NF:
+		return a->nf == b->nf;
+	case DIM_FAM:
+		return a->fam == b->fam;
+	case DIM_PROTO:
+		return a->proto == b->proto;
+	case DIM_SPORT:
+	case DIM_DPORT: {
+		int w = s->dtype[d] == DIM_DPORT;
+		if (depth == 1)
+			return port_class(a->port[w]) == port_class(b->port[w]);
+		return a->port[w] == b->port[w];
+	}
+	default:
+		if (a->fam != b->fam)
+			return 0;
+		l = s->st->len[a->fam][depth];
+		return ((a->addr[s->dtype[d] == DIM_DST] ^ b->addr[s->dtype[d] == DIM_DST]) >>
+				(128 - l)) == 0;
+	}
+}
+
+/* Order of two clusters at the same depth along d, by their key. */
+static int
+cmp_key(const struct side *s, int d, unsigned int depth, const struct rec *a,
+		const struct rec *b)
+{
+	uint64_t x, y;
+	unsigned __int128 p, q;
+	unsigned int l;
+
+	switch (s->dtype[d]) {
+	case DIM_NF:
+		x = a->nf, y = b->nf;
+		break;
+	case DIM_FAM:
+		x = a->fam, y = b->fam;
+		break;
+	case DIM_PROTO:
+		x = a->proto, y = b->proto;
+		break;
+	case DIM_SPORT:
+	case DIM_DPORT:
+		x = a->port[s->dtype[d] == DIM_DPORT];
+		y = b->port[s->dtype[d] == DIM_DPORT];
+		if (depth == 1)
+			x = port_class((uint16_t)x), y = port_class((uint16_t)y);
+		break;
+	default:
+		l = s->st->len[a->fam][depth];
+		p = a->addr[s->dtype[d] == DIM_DST] >> (128 - l);
+		q = b->addr[s->dtype[d] == DIM_DST] >> (128 - l);
+		return p < q ? -1 : p > q;
+	}
 	return x < y ? -1 : x > y;
 }
 
-/* Number of leading bits a and b share. */
-static unsigned int
-common_bits(const uint8_t *a, const uint8_t *b)
+/* Whether dimension d can be refined from depth at a cluster represented by r. */
+static inline int
+refinable(const struct side *s, int d, const uint8_t *depth, const struct rec *r)
 {
-	for (unsigned int i = 0; i < 16; i++)
-		if (a[i] != b[i])
-			return i * 8 + (unsigned int)__builtin_clz((unsigned int)(a[i] ^ b[i])) - 24;
-	return 128;
+	if (depth[d] >= s->nlev[d])
+		return 0;
+	if (is_addr(s, d))
+		return depth[s->fam_dim] && depth[d] < s->st->n[r->fam];
+	return 1;
 }
 
-/* Dense ids of the item's address prefix at every depth: sorted order makes
- * the sub-prefixes of a prefix consecutive. */
-static int
-build_addr_ids(struct side *s, int which, unsigned int nlev, uint32_t *list)
-{
-	uint32_t id[MAX_STEPS + 1] = { 0 };
-	struct addr_ctx ctx = { s, which };
-	uint32_t m = 0;
-
-	for (unsigned int k = 1; k <= nlev; k++) {
-		s->addr[which][k] = malloc((size_t)s->n * sizeof(uint32_t) + 1);
-		if (!s->addr[which][k])
-			return -1;
-		for (uint32_t i = 0; i < s->n; i++)
-			s->addr[which][k][i] = NONE;
-	}
-	for (uint32_t i = 0; i < s->n; i++)
-		if (s->famx[i] != 0xff)
-			list[m++] = i;
-	qsort_r(list, m, sizeof(*list), cmp_addr, &ctx);
-	for (uint32_t j = 0; j < m; j++) {
-		uint32_t x = list[j];
-		unsigned int fam = s->famx[x];
-		unsigned int nst = fam ? s->st->n6 : s->st->n4;
-		const uint8_t *len = fam ? s->st->v6 : s->st->v4;
-
-		if (j > 0) {
-			uint32_t p = list[j - 1];
-			if (s->famx[p] != fam) {
-				for (unsigned int k = 1; k <= nlev; k++)
-					id[k]++;
-			} else {
-				unsigned int cpl = common_bits(addr_of(&s->keys[p], which),
-						addr_of(&s->keys[x], which));
-				for (unsigned int k = 1; k <= nst; k++)
-					if (len[k] > cpl)
-						id[k]++;
-			}
-		}
-		for (unsigned int k = 1; k <= nst; k++)
-			s->addr[which][k][x] = id[k];
-	}
-	return 0;
-}
+/* ------------------------------------------------------------ search */
 
 static int
-cmp_u32_by(const void *a, const void *b, void *arg)
-{
-	const uint32_t *v = arg;
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	if (v[x] != v[y])
-		return v[x] < v[y] ? -1 : 1;
-	return x < y ? -1 : x > y;
-}
-
-static int
-side_prepare(struct side *s)
-{
-	unsigned int nlev_addr = s->st->n4 > s->st->n6 ? s->st->n4 : s->st->n6;
-	uint32_t *list;
-	int d = 0;
-
-	if (s->with_nf)
-		s->dtype[d] = DIM_NF, s->nlev[d++] = 1;
-	s->fam_dim = d;
-	s->dtype[d] = DIM_FAM, s->nlev[d++] = 1;
-	/* High-cardinality dimensions first: partitions shrink fastest (BUC). */
-	s->dtype[d] = DIM_DST, s->nlev[d++] = (uint8_t)nlev_addr;
-	s->dtype[d] = DIM_SRC, s->nlev[d++] = (uint8_t)nlev_addr;
-	s->dtype[d] = DIM_DPORT, s->nlev[d++] = 2;
-	s->dtype[d] = DIM_SPORT, s->nlev[d++] = 2;
-	s->dtype[d] = DIM_PROTO, s->nlev[d++] = 1;
-	s->ndims = d;
-
-	s->famx = malloc(s->n + 1);
-	s->range = malloc(((size_t)s->n + 1) * sizeof(uint32_t));
-	s->scratch = malloc(((size_t)s->n + 1) * sizeof(uint32_t));
-	s->pairs = malloc(((size_t)s->n + 1) * sizeof(uint64_t));
-	s->assign = malloc(((size_t)s->n + 1) * sizeof(uint32_t));
-	s->pool = malloc(((size_t)s->n + 1) * sizeof(uint32_t));
-	if (!s->famx || !s->range || !s->scratch || !s->pairs || !s->assign || !s->pool)
-		return -1;
-	for (uint32_t i = 0; i < s->n; i++) {
-		uint8_t f = s->keys[i].fam;
-		s->famx[i] = f == 4 ? 0 : f == 6 ? 1 : 0xff;
-	}
-	list = s->scratch;
-	if (build_addr_ids(s, 0, nlev_addr, list) || build_addr_ids(s, 1, nlev_addr, list))
-		return -1;
-	if (s->with_nf) {
-		uint32_t *nfv = malloc(((size_t)s->n + 1) * sizeof(uint32_t));
-		uint32_t id = 0;
-
-		s->nfid = malloc(((size_t)s->n + 1) * sizeof(uint32_t));
-		if (!nfv || !s->nfid) {
-			free(nfv);
-			return -1;
-		}
-		for (uint32_t i = 0; i < s->n; i++) {
-			nfv[i] = s->keys[i].nf;
-			list[i] = i;
-		}
-		qsort_r(list, s->n, sizeof(*list), cmp_u32_by, nfv);
-		for (uint32_t j = 0; j < s->n; j++) {
-			if (j > 0 && nfv[list[j]] != nfv[list[j - 1]])
-				id++;
-			s->nfid[list[j]] = id;
-		}
-		free(nfv);
-	}
-	return 0;
-}
-
-static void
-side_free(struct side *s)
-{
-	free(s->famx);
-	free(s->nfid);
-	for (int w = 0; w < 2; w++)
-		for (int k = 0; k <= MAX_STEPS; k++)
-			free(s->addr[w][k]);
-	free(s->range);
-	free(s->scratch);
-	free(s->cs);
-	free(s->cn);
-	free(s->pairs);
-	free(s->nodes);
-	free(s->assign);
-	free(s->pool);
-	free(s->rep);
-	memset(s, 0, sizeof(*s));
-}
-
-/* ------------------------------------------------------------ BUC search */
-
-static int
-add_node(struct side *s, const uint8_t *depth, uint32_t rep, double count)
+add_node(struct side *s, const uint8_t *depth, const struct rec *rep, double count)
 {
 	struct node *e;
 
@@ -360,178 +326,243 @@ add_node(struct side *s, const uint8_t *depth, uint32_t rep, double count)
 	}
 	e = &s->nodes[s->nnodes++];
 	memset(e, 0, sizeof(*e));
-	e->rep = rep;
+	e->rep = *rep;
 	e->count = count;
 	for (int d = 0; d < s->ndims; d++) {
 		e->depth[d] = depth[d];
 		e->spec += depth[d];
-		e->key[d] = depth[d] ? key(s, d, depth[d], rep) : 0;
 	}
 	return 0;
 }
 
 static int
-cmp_u64(const void *a, const void *b)
+cmp_pair(const void *a, const void *b)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	const struct digit_pair *x = a, *y = b;
 
-	return x < y ? -1 : x > y;
+	return x->digit < y->digit ? -1 : x->digit > y->digit;
 }
 
 static int
-push_child(struct child **ch, size_t *nch, size_t *cap, uint32_t off, uint32_t len, double c)
+push_heavy(struct heavy **h, size_t *n, size_t *cap, uint64_t digit, uint32_t cnt, double c)
 {
-	if (*nch == *cap) {
-		size_t nc = *cap ? *cap * 2 : 8;
-		struct child *p = realloc(*ch, nc * sizeof(*p));
+	if (*n == *cap) {
+		size_t nc = *cap ? *cap * 2 : 4;
+		struct heavy *p = realloc(*h, nc * sizeof(*p));
 		if (!p)
 			return -1;
-		*ch = p;
+		*h = p;
 		*cap = nc;
 	}
-	(*ch)[(*nch)++] = (struct child){ off, len, c };
+	(*h)[(*n)++] = (struct heavy){ digit, cnt, c };
 	return 0;
 }
 
-/*
- * Group the items of range[0, len) by their key of dimension d at `depth`:
- * the heavy groups are moved to the front, consecutive, and returned in key
- * order as *ch (offsets into range). Counting over the key span when it is
- * small next to len, sorting otherwise.
- */
-static int
-split(struct side *s, uint32_t *range, uint32_t len, int d, unsigned int depth,
-		struct child **ch, size_t *nch)
-{
-	uint32_t lo = NONE, hi = 0, present = 0, tail;
-	size_t cap = 0;
+/* Heavy children of every probed dimension, in digit order. */
+struct probe {
+	struct heavy *h[MAX_DIMS];
+	size_t nh[MAX_DIMS], cap[MAX_DIMS];
+};
 
-	*ch = NULL;
-	*nch = 0;
-	for (uint32_t i = 0; i < len; i++) {
-		uint32_t k = key(s, d, depth, range[i]);
-		if (k == NONE)
+static void
+probe_free(struct probe *p)
+{
+	for (int d = 0; d < MAX_DIMS; d++)
+		free(p->h[d]);
+}
+
+/* Count the children of the cluster in range[0, len) along every dimension
+ * in `mask` (one pass for the narrow ones) and keep the heavy ones. */
+static int
+probe(struct side *s, const struct rec *range, uint32_t len, const uint8_t *depth,
+		unsigned int mask, struct probe *pb)
+{
+	uint64_t off[MAX_DIMS + 1], w[MAX_DIMS];
+	unsigned int narrow = 0;
+	int nd = 0, dl[MAX_DIMS];
+	uint64_t total = 0;
+
+	memset(pb, 0, sizeof(*pb));
+	for (int d = 0; d < s->ndims; d++) {
+		if (!(mask & 1u << d))
 			continue;
-		present++;
-		if (k < lo)
-			lo = k;
-		if (k > hi)
-			hi = k;
+		w[d] = span(s, d, depth[d] + 1u, &range[0]);
+		if (w[d] <= MAX_COUNT_SPAN && w[d] <= 4 * (uint64_t)len + 1024) {
+			narrow |= 1u << d;
+			off[d] = total;
+			total += w[d];
+			dl[nd++] = d;
+		}
 	}
-	if (!present)
-		return 0;
-	uint64_t w = (uint64_t)hi - lo + 1;
-	if (w <= 4 * (uint64_t)len + 1024) {
-		if (w > s->wcap) {
-			double *cs = realloc(s->cs, w * sizeof(*cs));
+	if (narrow) {
+		if (total > s->wcap) {
+			double *cs = realloc(s->cs, total * sizeof(*cs));
 			if (cs)
 				s->cs = cs;
-			uint32_t *cn = realloc(s->cn, w * sizeof(*cn));
+			uint32_t *cn = realloc(s->cn, total * sizeof(*cn));
 			if (cn)
 				s->cn = cn;
 			if (!cs || !cn)
 				return -1;
-			s->wcap = w;
+			s->wcap = total;
 		}
-		memset(s->cs, 0, w * sizeof(*s->cs));
-		memset(s->cn, 0, w * sizeof(*s->cn));
+		memset(s->cs, 0, total * sizeof(*s->cs));
+		memset(s->cn, 0, total * sizeof(*s->cn));
 		for (uint32_t i = 0; i < len; i++) {
-			uint32_t k = key(s, d, depth, range[i]);
-			if (k == NONE)
-				continue;
-			s->cs[k - lo] += s->score[range[i]];
-			s->cn[k - lo]++;
+			const struct rec *r = &range[i];
+			for (int j = 0; j < nd; j++) {
+				int d = dl[j];
+				unsigned int c = depth[d] + 1u;
+				if (!present(s, d, c, r))
+					continue;
+				uint64_t b = off[d] + digit(s, d, c, r);
+				s->cs[b] += r->score;
+				s->cn[b]++;
+			}
 		}
-		/* cn becomes each heavy bucket's write position, NONE for the others. */
-		tail = 0;
-		for (uint64_t b = 0; b < w; b++) {
-			if (s->cn[b] && heavy(s, s->cs[b])) {
-				if (push_child(ch, nch, &cap, tail, s->cn[b], s->cs[b]))
+		for (int j = 0; j < nd; j++) {
+			int d = dl[j];
+			for (uint64_t b = 0; b < w[d]; b++)
+				if (s->cn[off[d] + b] && heavy(s, s->cs[off[d] + b]) &&
+						push_heavy(&pb->h[d], &pb->nh[d], &pb->cap[d], b,
+							s->cn[off[d] + b], s->cs[off[d] + b]))
 					return -1;
-				uint32_t c = s->cn[b];
-				s->cn[b] = tail;
-				tail += c;
-			} else {
-				s->cn[b] = NONE;
-			}
 		}
-		if (!*nch)
-			return 0;
-		for (uint32_t i = 0; i < len; i++) {
-			uint32_t x = range[i], k = key(s, d, depth, x);
-			if (k == NONE || s->cn[k - lo] == NONE)
-				s->scratch[tail++] = x;
-			else
-				s->scratch[s->cn[k - lo]++] = x;
-		}
-	} else {
-		uint32_t m = 0, h = 0;
-		uint64_t *pr = s->pairs;
-
-		for (uint32_t i = 0; i < len; i++) {
-			uint32_t k = key(s, d, depth, range[i]);
-			if (k != NONE)
-				pr[m++] = (uint64_t)k << 32 | i;
-		}
-		qsort(pr, m, sizeof(*pr), cmp_u64);
-		/* Heavy runs to the front, in key order; then the rest. */
-		for (uint32_t a = 0, b; a < m; a = b) {
-			double c = 0;
-			for (b = a; b < m && pr[b] >> 32 == pr[a] >> 32; b++)
-				c += s->score[range[(uint32_t)pr[b]]];
-			if (!heavy(s, c))
-				continue;
-			if (push_child(ch, nch, &cap, h, b - a, c))
-				return -1;
-			for (uint32_t j = a; j < b; j++) {
-				s->scratch[h++] = range[(uint32_t)pr[j]];
-				pr[j] |= 0xffffffffull << 32; /* mark taken */
-			}
-		}
-		if (!*nch)
-			return 0;
-		/* Mark taken positions in `range` itself, then append the rest. */
-		for (uint32_t j = 0; j < m; j++)
-			if (pr[j] >> 32 == 0xffffffffull)
-				range[(uint32_t)pr[j]] = NONE;
-		tail = h;
-		for (uint32_t i = 0; i < len; i++)
-			if (range[i] != NONE)
-				s->scratch[tail++] = range[i];
 	}
-	assert(tail == len);
-	memcpy(range, s->scratch, (size_t)len * sizeof(*range));
+	for (int d = 0; d < s->ndims; d++) {
+		uint32_t m = 0;
+		unsigned int c = depth[d] + 1u;
+
+		if (!(mask & 1u << d) || (narrow & 1u << d))
+			continue;
+		for (uint32_t i = 0; i < len; i++)
+			if (present(s, d, c, &range[i]))
+				s->pairs[m++] = (struct digit_pair){ digit(s, d, c, &range[i]),
+					range[i].score };
+		qsort(s->pairs, m, sizeof(*s->pairs), cmp_pair);
+		for (uint32_t a = 0, b; a < m; a = b) {
+			double sum = 0;
+			for (b = a; b < m && s->pairs[b].digit == s->pairs[a].digit; b++)
+				sum += s->pairs[b].score;
+			if (heavy(s, sum) && push_heavy(&pb->h[d], &pb->nh[d], &pb->cap[d],
+						s->pairs[a].digit, b - a, sum))
+				return -1;
+		}
+	}
 	return 0;
 }
 
 static int
-visit(struct side *s, uint32_t *range, uint32_t len, uint8_t *depth, int dstart, double count)
+find_heavy(const struct heavy *h, size_t n, uint64_t digit)
 {
-	if (add_node(s, depth, range[0], count))
-		return -1;
-	for (int d = dstart; d < s->ndims; d++) {
-		struct child *ch;
-		size_t nch;
-		int rc = 0;
+	size_t lo = 0, hi = n;
 
-		if (depth[d] >= s->nlev[d])
-			continue;
-		/* Addresses narrow only inside one family. */
-		if (is_addr(s, d) && depth[s->fam_dim] == 0)
-			continue;
-		if (split(s, range, len, d, depth[d] + 1u, &ch, &nch)) {
-			free(ch);
-			return -1;
-		}
-		depth[d]++;
-		for (size_t c = 0; c < nch && !rc; c++)
-			rc = visit(s, range + ch[c].off, ch[c].len, depth, d, ch[c].count);
-		depth[d]--;
-		free(ch);
-		if (rc)
-			return -1;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (h[mid].digit < digit)
+			lo = mid + 1;
+		else if (h[mid].digit > digit)
+			hi = mid;
+		else
+			return (int)mid;
 	}
-	return 0;
+	return -1;
+}
+
+/* Move the members of the heavy children to the front, consecutive, in
+ * digit order. */
+static void
+partition(struct side *s, struct rec *range, uint32_t len, int d, unsigned int depth,
+		const struct heavy *h, size_t nh, uint32_t *pos)
+{
+	uint32_t tail = 0;
+
+	for (size_t j = 0; j < nh; j++) {
+		pos[j] = tail;
+		tail += h[j].n;
+	}
+	if (nh == 1 && h[0].n == len)
+		return;
+	for (uint32_t i = 0; i < len; i++) {
+		const struct rec *r = &range[i];
+		int j = present(s, d, depth, r) ? find_heavy(h, nh, digit(s, d, depth, r)) : -1;
+		if (j < 0)
+			s->scratch[tail++] = *r;
+		else
+			s->scratch[pos[j]++] = *r;
+	}
+	assert(tail == len);
+	memcpy(range, s->scratch, (size_t)len * sizeof(*range));
+	for (size_t j = 0; j < nh; j++)
+		pos[j] -= h[j].n;
+}
+
+/* Whether every member agrees with range[0] one step below depth along d. */
+static int
+all_same(const struct side *s, const struct rec *range, uint32_t len, int d, unsigned int depth)
+{
+	if (!present(s, d, depth, &range[0]))
+		return 0;
+	for (uint32_t i = 1; i < len; i++)
+		if (!same(s, d, depth, &range[0], &range[i]))
+			return 0;
+	return 1;
+}
+
+static int
+visit(struct side *s, struct rec *range, uint32_t len, uint8_t *depth, int dstart,
+		unsigned int dead, double count)
+{
+	struct probe pb;
+	unsigned int mask = 0, light = 0;
+	int closed = 1, rc = 0;
+	int root = dstart < 0;
+
+	if (root)
+		dstart = 0;
+	/* A left-behind dimension that keeps every member: nothing here is closed. */
+	for (int d = 0; d < dstart; d++)
+		if (refinable(s, d, depth, &range[0]) && all_same(s, range, len, d, depth[d] + 1u))
+			return 0;
+	for (int d = dstart; d < s->ndims; d++)
+		if (!(dead & 1u << d) && refinable(s, d, depth, &range[0]))
+			mask |= 1u << d;
+	if (probe(s, range, len, depth, mask, &pb)) {
+		probe_free(&pb);
+		return -1;
+	}
+	for (int d = dstart; d < s->ndims; d++) {
+		if (!(mask & 1u << d))
+			continue;
+		if (!pb.nh[d])
+			light |= 1u << d;
+		else if (pb.nh[d] == 1 && pb.h[d][0].n == len)
+			closed = 0;
+	}
+	if ((closed || root) && add_node(s, depth, &range[0], count)) {
+		probe_free(&pb);
+		return -1;
+	}
+	for (int d = dstart; d < s->ndims && !rc; d++) {
+		uint32_t *pos;
+
+		if (!pb.nh[d])
+			continue;
+		pos = malloc(pb.nh[d] * sizeof(*pos));
+		if (!pos) {
+			rc = -1;
+			break;
+		}
+		partition(s, range, len, d, depth[d] + 1u, pb.h[d], pb.nh[d], pos);
+		depth[d]++;
+		for (size_t j = 0; j < pb.nh[d] && !rc; j++)
+			rc = visit(s, range + pos[j], pb.h[d][j].n, depth, d,
+					(dead | light) & ~(1u << d), pb.h[d][j].count);
+		depth[d]--;
+		free(pos);
+	}
+	probe_free(&pb);
+	return rc;
 }
 
 /* ------------------------------------------------------------ compression */
@@ -548,17 +579,19 @@ cmp_node(const void *a, const void *b, void *arg)
 	for (int d = 0; d < s->ndims; d++)
 		if (x->depth[d] != y->depth[d])
 			return x->depth[d] > y->depth[d] ? -1 : 1;
-	for (int d = 0; d < s->ndims; d++)
-		if (x->key[d] != y->key[d])
-			return x->key[d] < y->key[d] ? -1 : 1;
+	for (int d = 0; d < s->ndims; d++) {
+		int r;
+		if (x->depth[d] && (r = cmp_key(s, d, x->depth[d], &x->rep, &y->rep)))
+			return r;
+	}
 	return 0;
 }
 
 static inline int
-member(const struct side *s, const struct node *e, uint32_t x)
+member(const struct side *s, const struct node *e, const struct rec *x)
 {
 	for (int d = 0; d < s->ndims; d++)
-		if (e->depth[d] && key(s, d, e->depth[d], x) != e->key[d])
+		if (e->depth[d] && !same(s, d, e->depth[d], &e->rep, x))
 			return 0;
 	return 1;
 }
@@ -574,10 +607,10 @@ relate(const struct side *s, const struct node *r, const struct node *e)
 	for (int d = 0; d < s->ndims; d++) {
 		unsigned int de = e->depth[d], dr = r->depth[d];
 		if (dr >= de) {
-			if (de && key(s, d, de, r->rep) != e->key[d])
+			if (de && !same(s, d, de, &e->rep, &r->rep))
 				return DISJOINT;
 		} else {
-			if (dr && key(s, d, dr, e->rep) != r->key[d])
+			if (dr && !same(s, d, dr, &r->rep, &e->rep))
 				return DISJOINT;
 			partial = 1;
 		}
@@ -608,6 +641,7 @@ compress(struct side *s, int force_root)
 		double res = e->count, sum = 0;
 		uint32_t off = s->npool;
 
+		/* An upper bound of the residual, to skip the scan of most clusters. */
 		for (size_t j = 0; j < s->nrep; j++) {
 			const struct node *r = &s->nodes[s->rep[j]];
 			switch (relate(s, r, e)) {
@@ -618,21 +652,21 @@ compress(struct side *s, int force_root)
 				break;
 			case PARTIAL:
 				for (uint32_t q = 0; q < r->pool_len; q++) {
-					uint32_t x = s->pool[r->pool_off + q];
+					const struct rec *x = &s->recs[s->pool[r->pool_off + q]];
 					if (member(s, e, x))
-						res -= s->score[x];
+						res -= x->score;
 				}
 				break;
 			}
 		}
-		if (!heavy(s, res) && !forced)
+		if (!heavy(s, res * (1 + THRESH_SLACK)) && !forced)
 			continue;
 		for (uint32_t x = 0; x < s->n; x++) {
-			if (s->assign[x] != NONE || !member(s, e, x))
+			if (s->assign[x] != NONE || !member(s, e, &s->recs[x]))
 				continue;
 			s->assign[x] = order[o];
 			s->pool[s->npool++] = x;
-			sum += s->score[x];
+			sum += s->recs[x].score;
 		}
 		if (heavy(s, sum) || (forced && sum > 0)) {
 			e->sum = sum;
@@ -640,7 +674,6 @@ compress(struct side *s, int force_root)
 			e->pool_len = s->npool - off;
 			s->rep[s->nrep++] = order[o];
 		} else {
-			/* Only rounding can get here: undo. */
 			for (uint32_t q = off; q < s->npool; q++)
 				s->assign[s->pool[q]] = NONE;
 			s->npool = off;
@@ -650,78 +683,119 @@ compress(struct side *s, int force_root)
 	return 0;
 }
 
-/* Run one side: on return s->rep lists the reported clusters and s->assign
- * maps each item to one of them or NONE. */
+static void
+side_free(struct side *s)
+{
+	free(s->recs);
+	free(s->scratch);
+	free(s->pairs);
+	free(s->cs);
+	free(s->cn);
+	free(s->nodes);
+	free(s->assign);
+	free(s->pool);
+	free(s->rep);
+	memset(s, 0, sizeof(*s));
+}
+
+/*
+ * Run one side over s->recs (filled by the caller, s->n of them, id = item
+ * index): on return s->rep lists the reported clusters in processing order
+ * and `item_node[id]` maps each item to its reported cluster or NONE.
+ */
 static int
-side_run(struct side *s, int force_root)
+side_run(struct side *s, int force_root, uint32_t *item_node)
 {
 	uint8_t depth[MAX_DIMS] = { 0 };
 	double total = 0;
+	int d = 0;
 
-	if (side_prepare(s))
+	if (s->with_nf)
+		s->dtype[d] = DIM_NF, s->nlev[d++] = 1;
+	s->fam_dim = d;
+	s->dtype[d] = DIM_FAM, s->nlev[d++] = 1;
+	/* Addresses first after the family: partitions shrink fastest (BUC). */
+	s->dtype[d] = DIM_DST, s->nlev[d++] = MAX_STEPS;
+	s->dtype[d] = DIM_SRC, s->nlev[d++] = MAX_STEPS;
+	s->dtype[d] = DIM_DPORT, s->nlev[d++] = 2;
+	s->dtype[d] = DIM_SPORT, s->nlev[d++] = 2;
+	s->dtype[d] = DIM_PROTO, s->nlev[d++] = 1;
+	s->ndims = d;
+
+	s->scratch = malloc(((size_t)s->n + 1) * sizeof(*s->scratch));
+	s->pairs = malloc(((size_t)s->n + 1) * sizeof(*s->pairs));
+	s->assign = malloc(((size_t)s->n + 1) * sizeof(*s->assign));
+	s->pool = malloc(((size_t)s->n + 1) * sizeof(*s->pool));
+	if (!s->scratch || !s->pairs || !s->assign || !s->pool)
 		return -1;
-	for (uint32_t i = 0; i < s->n; i++) {
-		s->range[i] = i;
-		total += s->score[i];
-	}
-	if (s->n && heavy(s, total)) {
-		if (visit(s, s->range, s->n, depth, 0, total))
+	for (uint32_t i = 0; i < s->n; i++)
+		total += s->recs[i].score;
+	if (s->n && (heavy(s, total) || force_root)) {
+		if (heavy(s, total)) {
+			if (visit(s, s->recs, s->n, depth, -1, 0, total))
+				return -1;
+		} else if (add_node(s, depth, &s->recs[0], total)) {
 			return -1;
-	} else if (s->n && force_root) {
-		if (add_node(s, depth, 0, total))
-			return -1;
+		}
 	}
-	return compress(s, force_root);
+	if (compress(s, force_root))
+		return -1;
+	for (uint32_t i = 0; i < s->n; i++)
+		item_node[s->recs[i].id] = s->assign[i];
+	return 0;
 }
 
 /* The aggregate a cluster stands for. */
 static void
 node_prefix(const struct side *s, const struct node *e, struct mscope_af_prefix *p,
-		uint32_t *nf)
+		uint32_t *nf_dense)
 {
-	const struct fkey *k = &s->keys[e->rep];
+	const struct rec *k = &e->rep;
 
 	mscope_af_prefix_any(p);
-	*nf = MSCOPE_AF_ANY_NF;
+	*nf_dense = NONE;
 	for (int d = 0; d < s->ndims; d++) {
-		unsigned int dep = e->depth[d];
-		const uint8_t *len = k->fam == 6 ? s->st->v6 : s->st->v4;
-		uint8_t *a;
-		const uint8_t *src;
-		unsigned int bits;
+		unsigned int dep = e->depth[d], l;
+		unsigned __int128 a;
+		uint8_t *out;
+		uint16_t port;
+		int w;
 
 		if (!dep)
 			continue;
 		switch (s->dtype[d]) {
 		case DIM_NF:
-			*nf = k->nf;
+			*nf_dense = k->nf;
 			break;
 		case DIM_FAM:
-			p->family = k->fam;
+			p->family = k->fam ? 6 : 4;
 			break;
 		case DIM_PROTO:
 			p->proto = k->proto;
 			break;
 		case DIM_SPORT:
-			p->sport_lo = dep == 1 ? class_lo[port_class(k->sport)] : k->sport;
-			p->sport_hi = dep == 1 ? class_hi[port_class(k->sport)] : k->sport;
-			break;
 		case DIM_DPORT:
-			p->dport_lo = dep == 1 ? class_lo[port_class(k->dport)] : k->dport;
-			p->dport_hi = dep == 1 ? class_hi[port_class(k->dport)] : k->dport;
+			w = s->dtype[d] == DIM_DPORT;
+			port = k->port[w];
+			if (w) {
+				p->dport_lo = dep == 1 ? class_lo[port_class(port)] : port;
+				p->dport_hi = dep == 1 ? class_hi[port_class(port)] : port;
+			} else {
+				p->sport_lo = dep == 1 ? class_lo[port_class(port)] : port;
+				p->sport_hi = dep == 1 ? class_hi[port_class(port)] : port;
+			}
 			break;
-		case DIM_SRC:
-		case DIM_DST:
-			bits = len[dep];
-			a = s->dtype[d] == DIM_SRC ? p->src : p->dst;
-			src = s->dtype[d] == DIM_SRC ? k->src : k->dst;
-			if (s->dtype[d] == DIM_SRC)
-				p->src_len = (uint8_t)bits;
+		default:
+			w = s->dtype[d] == DIM_DST;
+			l = s->st->len[k->fam][dep];
+			a = l >= 128 ? k->addr[w] : k->addr[w] >> (128 - l) << (128 - l);
+			out = w ? p->dst : p->src;
+			if (w)
+				p->dst_len = (uint8_t)l;
 			else
-				p->dst_len = (uint8_t)bits;
-			memcpy(a, src, bits / 8);
-			if (bits % 8)
-				a[bits / 8] = src[bits / 8] & (uint8_t)(0xff << (8 - bits % 8));
+				p->src_len = (uint8_t)l;
+			for (int i = 0; i < 16; i++)
+				out[i] = (uint8_t)(a >> (120 - 8 * i));
 			break;
 		}
 	}
@@ -729,8 +803,20 @@ node_prefix(const struct side *s, const struct node *e, struct mscope_af_prefix 
 
 /* ------------------------------------------------------------ dedup */
 
+/* A relation's flow, deduplicated per side. Padding is explicit so that
+ * keys hash and compare as bytes. fam 0: no flow or not IP. */
+struct fkey {
+	uint32_t nf;
+	uint8_t fam;
+	uint8_t proto;
+	uint16_t sport, dport;
+	uint16_t pad;
+	uint8_t src[16], dst[16];
+};
+_Static_assert(sizeof(struct fkey) == 44, "struct fkey must have no hidden padding");
+
 struct dedup {
-	uint32_t *slot;               /* item + 1, 0 empty */
+	uint64_t *slot;               /* hash tag << 32 | (item + 1); 0 empty */
 	size_t mask;
 	struct fkey *keys;
 	double *score;
@@ -740,10 +826,13 @@ struct dedup {
 static uint64_t
 hash_key(const struct fkey *k)
 {
-	uint64_t w[6], h = 0x9e3779b97f4a7c15ull;
+	uint64_t w[5] = { 0 }, h = 0x9e3779b97f4a7c15ull;
+	uint32_t last;
 
-	memcpy(w, k, sizeof(w));
-	for (int i = 0; i < 6; i++) {
+	memcpy(w, k, 40);
+	memcpy(&last, (const uint8_t *)k + 40, 4);
+	w[4] ^= (uint64_t)last << 17;
+	for (int i = 0; i < 5; i++) {
 		h ^= w[i];
 		h *= 0xff51afd7ed558ccdull;
 		h ^= h >> 29;
@@ -776,34 +865,35 @@ dedup_free(struct dedup *t)
 	memset(t, 0, sizeof(*t));
 }
 
-/* Add score under key; returns the item index. Capacity was sized for all adds. */
+/* Add score under key; returns the item index. Sized for all adds at init. */
 static uint32_t
 dedup_add(struct dedup *t, const struct fkey *k, double score)
 {
-	size_t h = (size_t)hash_key(k) & t->mask;
+	uint64_t h = hash_key(k);
+	uint64_t tag = h >> 32;
+	size_t i = (size_t)h & t->mask;
 
-	for (;; h = (h + 1) & t->mask) {
-		uint32_t v = t->slot[h];
+	for (;; i = (i + 1) & t->mask) {
+		uint64_t v = t->slot[i];
 		if (!v)
 			break;
-		if (!memcmp(&t->keys[v - 1], k, sizeof(*k))) {
-			t->score[v - 1] += score;
-			return v - 1;
+		if (v >> 32 == tag && !memcmp(&t->keys[(uint32_t)v - 1], k, sizeof(*k))) {
+			t->score[(uint32_t)v - 1] += score;
+			return (uint32_t)v - 1;
 		}
 	}
 	t->keys[t->n] = *k;
 	t->score[t->n] = score;
-	t->slot[h] = ++t->n;
+	t->slot[i] = tag << 32 | ++t->n;
 	return t->n - 1;
 }
 
 /* A relation's flow as a key (no flow and non-IP flows are both "fam 0"). */
 static void
-flow_fkey(struct fkey *out, uint32_t nf, uint8_t kind, int has, const struct mscope_flow_key *f)
+flow_fkey(struct fkey *out, uint32_t nf, int has, const struct mscope_flow_key *f)
 {
 	memset(out, 0, sizeof(*out));
 	out->nf = nf;
-	out->kind = kind;
 	if (!has || (f->family != 4 && f->family != 6))
 		return;
 	out->fam = f->family;
@@ -816,13 +906,43 @@ flow_fkey(struct fkey *out, uint32_t nf, uint8_t kind, int has, const struct msc
 	memcpy(out->dst, f->dst, f->family == 4 ? 4 : 16);
 }
 
-/* ------------------------------------------------------------ driver */
+static unsigned __int128
+load_addr(const uint8_t *a)
+{
+	unsigned __int128 x = 0;
 
-struct crule {
-	uint32_t nf;
-	uint8_t kind;
-	struct mscope_af_prefix pfx;
-};
+	for (int i = 0; i < 16; i++)
+		x = x << 8 | a[i];
+	return x;
+}
+
+/* Records of the deduplicated items. */
+static int
+make_recs(struct side *s, const struct dedup *t, const uint32_t *nf_dense)
+{
+	s->n = t->n;
+	s->recs = malloc(((size_t)t->n + 1) * sizeof(*s->recs));
+	if (!s->recs)
+		return -1;
+	for (uint32_t i = 0; i < t->n; i++) {
+		const struct fkey *k = &t->keys[i];
+		struct rec *r = &s->recs[i];
+		memset(r, 0, sizeof(*r));
+		r->id = i;
+		r->score = t->score[i];
+		r->nf = nf_dense ? nf_dense[i] : 0;
+		r->fam = k->fam == 4 ? 0 : k->fam == 6 ? 1 : NOFAM;
+		r->proto = k->proto;
+		r->has_ports = (uint8_t)af_proto_has_ports(k->proto);
+		r->port[0] = k->sport;
+		r->port[1] = k->dport;
+		r->addr[0] = load_addr(k->src);
+		r->addr[1] = load_addr(k->dst);
+	}
+	return 0;
+}
+
+/* ------------------------------------------------------------ driver */
 
 struct out_rule {
 	struct mscope_af_rule r;
@@ -841,25 +961,14 @@ check_steps(const uint8_t *v, size_t n, unsigned int max, const uint8_t *def, si
 		return -1;
 	out[0] = 0;
 	for (size_t i = 0; i < n; i++) {
-		if (v[i] == 0 || v[i] > max || (i && v[i] <= v[i - 1]))
+		unsigned int prev = i ? v[i - 1] : 0;
+		/* Digits of one step must fit 64 bits. */
+		if (v[i] <= prev || v[i] > max || v[i] - prev > 64)
 			return -1;
 		out[i + 1] = v[i];
 	}
 	*nout = (unsigned int)n;
 	return 0;
-}
-
-static int
-cmp_item_group(const void *a, const void *b, void *arg)
-{
-	const struct fkey *k = arg;
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	if (k[x].nf != k[y].nf)
-		return k[x].nf < k[y].nf ? -1 : 1;
-	if (k[x].kind != k[y].kind)
-		return k[x].kind < k[y].kind ? -1 : 1;
-	return x < y ? -1 : x > y;
 }
 
 static int
@@ -896,6 +1005,159 @@ pair_set_add(struct pair_set *p, uint32_t rule, uint64_t vk)
 	}
 }
 
+struct group {
+	uint32_t nf;
+	uint8_t kind;
+	uint32_t first, n;            /* relations in rel_order */
+};
+
+static int
+cmp_group(const void *a, const void *b)
+{
+	const struct group *x = a, *y = b;
+
+	if (x->nf != y->nf)
+		return x->nf < y->nf ? -1 : 1;
+	return x->kind < y->kind ? -1 : x->kind > y->kind;
+}
+
+static int
+cmp_u32_val(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Everything mscope_af_aggregate() allocates, freed in one place. */
+struct work {
+	uint32_t *gid;                /* relation -> group */
+	uint32_t *order;              /* relations grouped */
+	uint32_t *item;               /* relation (by order position) -> item */
+	uint32_t *node_of;            /* item -> reported node */
+	uint32_t *crule;              /* relation -> culprit cluster */
+	uint32_t *rule;               /* relation -> rule */
+	uint32_t *cstart;
+	uint32_t *nfv, *nfd;
+	struct group *g;
+	struct mscope_af_prefix *cpfx;
+	uint32_t *cnf;
+	uint8_t *ckind;
+	struct out_rule *out;
+	struct dedup dd;
+	struct side s;
+	struct pair_set ps;
+};
+
+static void
+work_free(struct work *w)
+{
+	free(w->gid);
+	free(w->order);
+	free(w->item);
+	free(w->node_of);
+	free(w->crule);
+	free(w->rule);
+	free(w->cstart);
+	free(w->nfv);
+	free(w->nfd);
+	free(w->g);
+	free(w->cpfx);
+	free(w->cnf);
+	free(w->ckind);
+	free(w->out);
+	dedup_free(&w->dd);
+	side_free(&w->s);
+	free(w->ps.vk);
+	free(w->ps.rule);
+}
+
+/* Group relations by (culprit NF, kind), groups sorted, relations in input
+ * order inside each. */
+static int
+group_relations(const struct mscope_af_relation *rel, size_t n, struct work *w, size_t *ng)
+{
+	size_t cap = 16, ngr = 0;
+	uint64_t *tab;
+	uint32_t *rank, *fill;
+
+	while (cap < 2 * n)
+		cap *= 2;
+	tab = calloc(cap, sizeof(*tab));
+	w->gid = malloc(n * sizeof(*w->gid));
+	w->order = malloc(n * sizeof(*w->order));
+	w->g = malloc((n + 1) * sizeof(*w->g));
+	if (!tab || !w->gid || !w->order || !w->g) {
+		free(tab);
+		return -1;
+	}
+	/* Slot: (nf << 8 | kind) + 1 in the high 40 bits, group id + 1 below. */
+	for (size_t i = 0; i < n; i++) {
+		uint64_t key = ((uint64_t)rel[i].culprit_nf << 8 | rel[i].kind) + 1;
+		uint64_t h = key * 0x9e3779b97f4a7c15ull;
+		size_t j = (size_t)(h >> 20) & (cap - 1);
+		for (;; j = (j + 1) & (cap - 1)) {
+			if (!tab[j]) {
+				if (ngr + 1 >= 0xffffff) {
+					free(tab);
+					return errno = E2BIG, -1;
+				}
+				w->g[ngr] = (struct group){ rel[i].culprit_nf, rel[i].kind, 0, 0 };
+				tab[j] = key << 24 | ++ngr;
+				break;
+			}
+			if (tab[j] >> 24 == key)
+				break;
+		}
+		w->gid[i] = (uint32_t)(tab[j] & 0xffffff) - 1;
+	}
+	free(tab);
+	/* Sort the groups, renumber, then a counting sort of the relations. */
+	rank = malloc((ngr + 1) * sizeof(*rank));
+	fill = malloc((ngr + 1) * sizeof(*fill));
+	if (!rank || !fill) {
+		free(rank);
+		free(fill);
+		return -1;
+	}
+	for (size_t k = 0; k < ngr; k++)
+		w->g[k].first = (uint32_t)k;
+	qsort(w->g, ngr, sizeof(*w->g), cmp_group);
+	for (size_t k = 0; k < ngr; k++)
+		rank[w->g[k].first] = (uint32_t)k;
+	for (size_t i = 0; i < n; i++) {
+		w->gid[i] = rank[w->gid[i]];
+		w->g[w->gid[i]].n++;
+	}
+	for (size_t k = 0, at = 0; k < ngr; k++) {
+		w->g[k].first = (uint32_t)at;
+		fill[k] = (uint32_t)at;
+		at += w->g[k].n;
+	}
+	for (size_t i = 0; i < n; i++)
+		w->order[fill[w->gid[i]]++] = (uint32_t)i;
+	free(rank);
+	free(fill);
+	*ng = ngr;
+	return 0;
+}
+
+static int
+grow(void **p, size_t *cap, size_t need, size_t size)
+{
+	if (need <= *cap)
+		return 0;
+	size_t nc = *cap ? *cap : 16;
+	while (nc < need)
+		nc *= 2;
+	void *q = realloc(*p, nc * size);
+	if (!q)
+		return -1;
+	*p = q;
+	*cap = nc;
+	return 0;
+}
+
 int
 mscope_af_aggregate(const struct mscope_af_relation *rel, size_t n,
 		const struct mscope_af_opts *opts,
@@ -903,18 +1165,11 @@ mscope_af_aggregate(const struct mscope_af_relation *rel, size_t n,
 {
 	double thr = MSCOPE_AF_DEFAULT_THRESHOLD, total = 0, tcut;
 	struct steps st;
-	struct dedup cd = { 0 }, vd = { 0 };
-	struct side s = { 0 };
-	struct pair_set ps = { 0 };
-	uint32_t *item_of = NULL, *crule_of = NULL, *rule_of = NULL, *grp = NULL;
-	uint32_t *perm = NULL, *newpos = NULL, *cstart = NULL, *vitem = NULL;
-	struct crule *cr = NULL;
-	struct out_rule *out = NULL;
-	size_t ncr = 0, capcr = 0, nout = 0, capout = 0;
+	struct work w;
+	size_t ng = 0, ncr = 0, capcr = 0, nout = 0, capout = 0, capc2 = 0, capc3 = 0;
 	struct mscope_af_rule *res = NULL;
-	int err = ENOMEM;
 
-	if (!rules || !nrules || (n && !rel) || n >= NONE) {
+	if (!rules || !nrules || (n && !rel) || n >= NONE / 2) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -928,9 +1183,9 @@ mscope_af_aggregate(const struct mscope_af_relation *rel, size_t n,
 		}
 	}
 	if (check_steps(opts ? opts->v4_steps : NULL, opts ? opts->n_v4_steps : 0, 32,
-			default_v4, sizeof(default_v4), st.v4, &st.n4) ||
+			default_v4, sizeof(default_v4), st.len[0], &st.n[0]) ||
 	    check_steps(opts ? opts->v6_steps : NULL, opts ? opts->n_v6_steps : 0, 128,
-			default_v6, sizeof(default_v6), st.v6, &st.n6)) {
+			default_v6, sizeof(default_v6), st.len[1], &st.n[1])) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -946,161 +1201,132 @@ mscope_af_aggregate(const struct mscope_af_relation *rel, size_t n,
 		return 0;
 	tcut = thr * total * (1 - THRESH_SLACK);
 
+	memset(&w, 0, sizeof(w));
+	errno = ENOMEM;
 	/* Stage 1: culprit side, per (culprit NF, kind). */
-	item_of = malloc(n * sizeof(*item_of));
-	if (!item_of || dedup_init(&cd, n))
+	if (group_relations(rel, n, &w, &ng))
 		goto fail;
-	for (size_t i = 0; i < n; i++) {
-		struct fkey k;
-		flow_fkey(&k, rel[i].culprit_nf, rel[i].kind, rel[i].culprit_has_flow,
-				&rel[i].culprit_flow);
-		item_of[i] = dedup_add(&cd, &k, rel[i].score);
-	}
-	/* Make each (NF, kind) group contiguous, keeping first-seen order inside. */
-	perm = malloc((cd.n + 1) * sizeof(*perm));
-	newpos = malloc((cd.n + 1) * sizeof(*newpos));
-	grp = malloc((cd.n + 1) * sizeof(*grp));
-	if (!perm || !newpos || !grp)
+	w.item = malloc(n * sizeof(*w.item));
+	w.node_of = malloc((n + 1) * sizeof(*w.node_of));
+	w.crule = malloc(n * sizeof(*w.crule));
+	if (!w.item || !w.node_of || !w.crule)
 		goto fail;
-	for (uint32_t i = 0; i < cd.n; i++)
-		perm[i] = i;
-	qsort_r(perm, cd.n, sizeof(*perm), cmp_item_group, cd.keys);
-	{
-		struct fkey *k2 = malloc((cd.n + 1) * sizeof(*k2));
-		double *s2 = malloc((cd.n + 1) * sizeof(*s2));
-		if (!k2 || !s2) {
-			free(k2);
-			free(s2);
-			goto fail;
-		}
-		for (uint32_t j = 0; j < cd.n; j++) {
-			k2[j] = cd.keys[perm[j]];
-			s2[j] = cd.score[perm[j]];
-			newpos[perm[j]] = j;
-		}
-		free(cd.keys);
-		free(cd.score);
-		cd.keys = k2;
-		cd.score = s2;
-	}
 	for (size_t i = 0; i < n; i++)
-		item_of[i] = newpos[item_of[i]];
-	/* grp[item] = culprit rule index of the item, or NONE. */
-	for (uint32_t a = 0, b; a < cd.n; a = b) {
-		for (b = a; b < cd.n && cd.keys[b].nf == cd.keys[a].nf &&
-				cd.keys[b].kind == cd.keys[a].kind; b++)
-			;
-		memset(&s, 0, sizeof(s));
-		s.keys = cd.keys + a;
-		s.score = cd.score + a;
-		s.n = b - a;
-		s.thresh = tcut;
-		s.st = &st;
-		if (side_run(&s, 0))
+		w.crule[i] = NONE;
+	for (size_t k = 0; k < ng; k++) {
+		const struct group *g = &w.g[k];
+
+		if (dedup_init(&w.dd, g->n))
 			goto fail;
-		for (uint32_t i = a; i < b; i++)
-			grp[i] = NONE;
-		for (size_t j = 0; j < s.nrep; j++) {
-			const struct node *e = &s.nodes[s.rep[j]];
-			uint32_t anynf;
-			if (ncr == capcr) {
-				size_t nc = capcr ? capcr * 2 : 16;
-				struct crule *p = realloc(cr, nc * sizeof(*p));
-				if (!p)
-					goto fail;
-				cr = p;
-				capcr = nc;
-			}
-			cr[ncr].nf = cd.keys[a].nf;
-			cr[ncr].kind = cd.keys[a].kind;
-			node_prefix(&s, e, &cr[ncr].pfx, &anynf);
-			for (uint32_t q = 0; q < e->pool_len; q++)
-				grp[a + s.pool[e->pool_off + q]] = (uint32_t)ncr;
+		for (uint32_t j = g->first; j < g->first + g->n; j++) {
+			const struct mscope_af_relation *r = &rel[w.order[j]];
+			struct fkey key;
+			flow_fkey(&key, 0, r->culprit_has_flow, &r->culprit_flow);
+			w.item[j] = dedup_add(&w.dd, &key, r->score);
+		}
+		memset(&w.s, 0, sizeof(w.s));
+		w.s.thresh = tcut;
+		w.s.st = &st;
+		if (make_recs(&w.s, &w.dd, NULL) || side_run(&w.s, 0, w.node_of))
+			goto fail;
+		for (size_t j = 0; j < w.s.nrep; j++) {
+			uint32_t unused;
+			if (grow((void **)&w.cpfx, &capcr, ncr + 1, sizeof(*w.cpfx)) ||
+			    grow((void **)&w.cnf, &capc2, ncr + 1, sizeof(*w.cnf)) ||
+			    grow((void **)&w.ckind, &capc3, ncr + 1, sizeof(*w.ckind)))
+				goto fail;
+			node_prefix(&w.s, &w.s.nodes[w.s.rep[j]], &w.cpfx[ncr], &unused);
+			w.cnf[ncr] = g->nf;
+			w.ckind[ncr] = g->kind;
+			w.s.nodes[w.s.rep[j]].out = (uint32_t)ncr;
 			ncr++;
 		}
-		side_free(&s);
+		for (uint32_t j = g->first; j < g->first + g->n; j++) {
+			uint32_t nd = w.node_of[w.item[j]];
+			if (nd != NONE)
+				w.crule[w.order[j]] = w.s.nodes[nd].out;
+		}
+		side_free(&w.s);
+		dedup_free(&w.dd);
 	}
 
-	/* Stage 2: victim side inside each culprit cluster. */
-	crule_of = malloc(n * sizeof(*crule_of));
-	rule_of = malloc(n * sizeof(*rule_of));
-	cstart = calloc(ncr + 2, sizeof(*cstart));
-	if (!crule_of || !rule_of || !cstart)
+	/* Stage 2: victim side inside each culprit cluster. Relations of each
+	 * cluster in input order (counting sort into w.order). */
+	w.rule = malloc(n * sizeof(*w.rule));
+	w.cstart = calloc(ncr + 2, sizeof(*w.cstart));
+	w.nfv = malloc((n + 1) * sizeof(*w.nfv));
+	w.nfd = malloc((n + 1) * sizeof(*w.nfd));
+	if (!w.rule || !w.cstart || !w.nfv || !w.nfd)
 		goto fail;
 	for (size_t i = 0; i < n; i++) {
-		crule_of[i] = grp[item_of[i]];
-		rule_of[i] = NONE;
-		if (crule_of[i] != NONE)
-			cstart[crule_of[i] + 1]++;
+		w.rule[i] = NONE;
+		if (w.crule[i] != NONE)
+			w.cstart[w.crule[i] + 2]++;
 	}
 	for (size_t c = 0; c < ncr; c++)
-		cstart[c + 1] += cstart[c];
-	/* Relations of each culprit cluster, in input order (counting sort). */
-	free(perm);
-	perm = malloc((cstart[ncr] + 1) * sizeof(*perm));
-	vitem = malloc((cstart[ncr] + 1) * sizeof(*vitem));
-	if (!perm || !vitem)
-		goto fail;
-	{
-		uint32_t *fill = newpos;  /* reuse: ncr + 1 <= cd.n + 1 */
-		for (size_t c = 0; c < ncr; c++)
-			fill[c] = cstart[c];
-		for (size_t i = 0; i < n; i++)
-			if (crule_of[i] != NONE)
-				perm[fill[crule_of[i]]++] = (uint32_t)i;
-	}
+		w.cstart[c + 2] += w.cstart[c + 1];
+	for (size_t i = 0; i < n; i++)
+		if (w.crule[i] != NONE)
+			w.order[w.cstart[w.crule[i] + 1]++] = (uint32_t)i;
+	/* Now cstart[c] .. cstart[c + 1] are cluster c's relations. */
 	for (size_t c = 0; c < ncr; c++) {
-		uint32_t a = cstart[c], b = cstart[c + 1];
+		uint32_t a = w.cstart[c], b = w.cstart[c + 1], nnf = 0;
 
-		if (dedup_init(&vd, b - a))
+		if (dedup_init(&w.dd, b - a))
 			goto fail;
 		for (uint32_t j = a; j < b; j++) {
-			const struct mscope_af_relation *r = &rel[perm[j]];
-			struct fkey k;
-			flow_fkey(&k, r->victim_nf, 0, 1, &r->victim_flow);
-			vitem[j] = dedup_add(&vd, &k, r->score);
+			const struct mscope_af_relation *r = &rel[w.order[j]];
+			struct fkey key;
+			flow_fkey(&key, r->victim_nf, 1, &r->victim_flow);
+			w.item[j] = dedup_add(&w.dd, &key, r->score);
 		}
-		memset(&s, 0, sizeof(s));
-		s.keys = vd.keys;
-		s.score = vd.score;
-		s.n = vd.n;
-		s.thresh = tcut;
-		s.st = &st;
-		s.with_nf = 1;
-		if (side_run(&s, 1))
+		/* Dense victim NF ids in NF order. */
+		for (uint32_t i = 0; i < w.dd.n; i++)
+			w.nfv[i] = w.dd.keys[i].nf;
+		qsort(w.nfv, w.dd.n, sizeof(*w.nfv), cmp_u32_val);
+		for (uint32_t i = 0; i < w.dd.n; i++)
+			if (!i || w.nfv[i] != w.nfv[i - 1])
+				w.nfv[nnf++] = w.nfv[i];
+		for (uint32_t i = 0; i < w.dd.n; i++) {
+			uint32_t *p = bsearch(&w.dd.keys[i].nf, w.nfv, nnf, sizeof(*w.nfv),
+					cmp_u32_val);
+			assert(p);
+			w.nfd[i] = (uint32_t)(p - w.nfv);
+		}
+		memset(&w.s, 0, sizeof(w.s));
+		w.s.thresh = tcut;
+		w.s.st = &st;
+		w.s.with_nf = 1;
+		w.s.nnf = nnf;
+		if (make_recs(&w.s, &w.dd, w.nfd) || side_run(&w.s, 1, w.node_of))
 			goto fail;
-		for (size_t j = 0; j < s.nrep; j++) {
-			const struct node *e = &s.nodes[s.rep[j]];
+		for (size_t j = 0; j < w.s.nrep; j++) {
+			struct node *e = &w.s.nodes[w.s.rep[j]];
 			struct mscope_af_rule *o;
-			if (nout == capout) {
-				size_t nc = capout ? capout * 2 : 16;
-				struct out_rule *p = realloc(out, nc * sizeof(*p));
-				if (!p)
-					goto fail;
-				out = p;
-				capout = nc;
-			}
-			o = &out[nout].r;
+			uint32_t nfd;
+
+			if (grow((void **)&w.out, &capout, nout + 1, sizeof(*w.out)))
+				goto fail;
+			o = &w.out[nout].r;
 			memset(o, 0, sizeof(*o));
-			out[nout].seq = (uint32_t)nout;
-			o->culprit_nf = cr[c].nf;
-			o->kind = cr[c].kind;
-			o->culprit = cr[c].pfx;
-			o->culprit_has_flow = !mscope_af_prefix_is_any(&cr[c].pfx);
-			node_prefix(&s, e, &o->victim, &o->victim_nf);
+			w.out[nout].seq = (uint32_t)nout;
+			o->culprit_nf = w.cnf[c];
+			o->kind = w.ckind[c];
+			o->culprit = w.cpfx[c];
+			o->culprit_has_flow = !mscope_af_prefix_is_any(&w.cpfx[c]);
+			node_prefix(&w.s, e, &o->victim, &nfd);
+			o->victim_nf = nfd == NONE ? MSCOPE_AF_ANY_NF : w.nfv[nfd];
 			o->t_min_ns = UINT64_MAX;
-			/* Reuse the item -> reported node map: mark with the rule. */
-			for (uint32_t q = 0; q < e->pool_len; q++)
-				s.assign[s.pool[e->pool_off + q]] = (uint32_t)nout | 0x80000000u;
+			e->out = (uint32_t)nout;
 			nout++;
 		}
 		for (uint32_t j = a; j < b; j++) {
-			uint32_t v = s.assign[vitem[j]];
-			if (v != NONE && (v & 0x80000000u))
-				rule_of[perm[j]] = v & 0x7fffffffu;
+			uint32_t nd = w.node_of[w.item[j]];
+			if (nd != NONE)
+				w.rule[w.order[j]] = w.s.nodes[nd].out;
 		}
-		side_free(&s);
-		dedup_free(&vd);
+		side_free(&w.s);
+		dedup_free(&w.dd);
 	}
 
 	/* Stage 3: per rule score, victims, time range. */
@@ -1108,58 +1334,44 @@ mscope_af_aggregate(const struct mscope_af_relation *rel, size_t n,
 		size_t cap = 16;
 		while (cap < 2 * n)
 			cap *= 2;
-		ps.vk = malloc(cap * sizeof(*ps.vk));
-		ps.rule = calloc(cap, sizeof(*ps.rule));
-		ps.mask = cap - 1;
-		if (!ps.vk || !ps.rule)
+		w.ps.vk = malloc(cap * sizeof(*w.ps.vk));
+		w.ps.rule = calloc(cap, sizeof(*w.ps.rule));
+		w.ps.mask = cap - 1;
+		if (!w.ps.vk || !w.ps.rule)
 			goto fail;
 	}
 	for (size_t i = 0; i < n; i++) {
 		struct mscope_af_rule *o;
-		if (rule_of[i] == NONE)
+		if (w.rule[i] == NONE)
 			continue;
-		o = &out[rule_of[i]].r;
+		o = &w.out[w.rule[i]].r;
 		o->score += rel[i].score;
 		o->relations++;
 		if (rel[i].t_ns < o->t_min_ns)
 			o->t_min_ns = rel[i].t_ns;
 		if (rel[i].t_ns > o->t_max_ns)
 			o->t_max_ns = rel[i].t_ns;
-		o->victims += (uint64_t)pair_set_add(&ps, rule_of[i], rel[i].victim_key);
+		o->victims += (uint64_t)pair_set_add(&w.ps, w.rule[i], rel[i].victim_key);
 	}
 	for (size_t j = 0; j < nout; j++)
-		out[j].r.share = out[j].r.score / total;
-	if (nout)
-		qsort(out, nout, sizeof(*out), cmp_out_rule);
+		w.out[j].r.share = w.out[j].r.score / total;
 	if (nout) {
+		qsort(w.out, nout, sizeof(*w.out), cmp_out_rule);
 		res = malloc(nout * sizeof(*res));
 		if (!res)
 			goto fail;
 		for (size_t j = 0; j < nout; j++)
-			res[j] = out[j].r;
+			res[j] = w.out[j].r;
 	}
+	work_free(&w);
 	*rules = res;
 	*nrules = nout;
-	err = 0;
-fail:
-	side_free(&s);
-	dedup_free(&cd);
-	dedup_free(&vd);
-	free(ps.vk);
-	free(ps.rule);
-	free(item_of);
-	free(crule_of);
-	free(rule_of);
-	free(grp);
-	free(perm);
-	free(newpos);
-	free(cstart);
-	free(vitem);
-	free(cr);
-	free(out);
-	if (err) {
-		errno = err;
-		return -1;
-	}
 	return 0;
+fail:
+	{
+		int e = errno ? errno : ENOMEM;
+		work_free(&w);
+		errno = e;
+	}
+	return -1;
 }
