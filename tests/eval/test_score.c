@@ -131,6 +131,28 @@ Test(rank, burst_and_wildcard)
 	json_decref(tr);
 }
 
+/* Rules repeating a culprit for other victim clusters count once. */
+Test(rank, repeated_culprit)
+{
+	json_t *an = load("{\"culprits\":["
+		"{\"nf\":\"vpn1\",\"kind\":\"processing\",\"flow\":\"*\",\"victim_nf\":\"vpn1\"},"
+		"{\"nf\":\"vpn1\",\"kind\":\"processing\",\"flow\":\"*\",\"victim_nf\":\"fw1\"},"
+		"{\"nf\":\"source\",\"kind\":\"source\",\"flow\":\"udp 10.0.0.0/8:* > *:*\"},"
+		"{\"nf\":\"source\",\"kind\":\"source\",\"flow\":\"udp 10.0.0.0/8:* > *:*\"},"
+		"{\"nf\":\"source\",\"kind\":\"source\",\"flow\":\"udp 10.0.0.0/16:* > *:*\"},"
+		"{\"nf\":\"nat1\",\"kind\":\"processing\",\"flow\":\"*\"}]}");
+	struct ev_culprit list[8], t = { .kind = EV_KIND_PROCESSING };
+	int n = ev_culprits_from_analysis(an, list, 8, NULL, 0);
+
+	cr_assert_eq(n, 6);
+	strcpy(t.nf, "nat1");
+	/* vpn1, source udp 10/8, source udp 10.0/16, nat1 */
+	cr_assert_eq(ev_rank(list, 6, &t, NULL, 0, EV_MATCH_STRICT), 4);
+	/* NF and kind only: vpn1, source, nat1 */
+	cr_assert_eq(ev_rank(list, 6, &t, NULL, 0, EV_MATCH_NF_KIND), 3);
+	json_decref(an);
+}
+
 Test(rank, processing_kind_and_miss)
 {
 	json_t *an = load("{\"culprits\":["

@@ -1449,6 +1449,11 @@ cmd_eval(int argc, char **argv)
 				name);
 			return 1;
 		}
+		for (size_t i = 0; i < ncases; i++)
+			if (i != k) {
+				free(cases[i].path);
+				free(cases[i].name);
+			}
 		cases[0] = cases[k];
 		ncases = 1;
 	}

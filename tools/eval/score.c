@@ -375,6 +375,16 @@ ev_culprit_matches(const struct ev_culprit *named, const struct ev_culprit *trut
 	return ev_flowset_contains(&named->flow, &truth->flow);
 }
 
+static int
+same_culprit(const struct ev_culprit *a, const struct ev_culprit *b, enum ev_match_mode mode)
+{
+	if (a->kind != b->kind || strcmp(a->nf, b->nf))
+		return 0;
+	if (mode == EV_MATCH_NF_KIND)
+		return 1;
+	return a->has_flow == b->has_flow && !memcmp(&a->flow, &b->flow, sizeof(a->flow));
+}
+
 int
 ev_rank(const struct ev_culprit *list, size_t n, const struct ev_culprit *truth,
 		const struct ev_culprit *others, size_t n_others, enum ev_match_mode mode)
@@ -382,13 +392,17 @@ ev_rank(const struct ev_culprit *list, size_t n, const struct ev_culprit *truth,
 	int rank = 1;
 
 	for (size_t i = 0; i < n; i++) {
-		int other = 0;
+		int skip = 0;
 
 		if (ev_culprit_matches(&list[i], truth, mode))
 			return rank;
-		for (size_t k = 0; k < n_others && !other; k++)
-			other = ev_culprit_matches(&list[i], &others[k], EV_MATCH_NF_KIND);
-		if (!other)
+		for (size_t k = 0; k < n_others && !skip; k++)
+			skip = ev_culprit_matches(&list[i], &others[k], EV_MATCH_NF_KIND);
+		/* the same culprit again (for another victim cluster) is not
+		 * another answer */
+		for (size_t k = 0; k < i && !skip; k++)
+			skip = same_culprit(&list[k], &list[i], mode);
+		if (!skip)
 			rank++;
 	}
 	return 0;
