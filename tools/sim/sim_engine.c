@@ -214,7 +214,8 @@ struct stream {
 struct synth {
 	struct sim_rng rng;
 	uint32_t n;
-	double *cum;                 /* cumulative weights */
+	double *prob;                /* alias method (Walker/Vose): O(1) weighted flow pick */
+	uint32_t *alias;
 	uint32_t *flow;              /* flow ids */
 	uint16_t *ipid;
 	uint32_t *seq, *ack;
@@ -443,8 +444,18 @@ writer_fail(struct engine *e, struct node *n)
 }
 
 /* File reference of flow `f` in node n's file, defining it on first use. */
-static uint32_t
+static uint32_t file_ref_slow(struct engine *e, struct node *n, uint32_t f);
+
+static inline uint32_t
 file_ref(struct engine *e, struct node *n, uint32_t f)
+{
+	if (f < n->ref_cap && n->ref_of[f])
+		return n->ref_of[f] - 1;
+	return file_ref_slow(e, n, f);
+}
+
+static uint32_t
+file_ref_slow(struct engine *e, struct node *n, uint32_t f)
 {
 	if (grow_u32(&n->ref_of, &n->ref_cap, f) < 0) {
 		eng_fail(e, "out of memory");
@@ -474,13 +485,21 @@ maybe_flush(struct engine *e, uint64_t t)
 /* ---------------------------------------------------------------- routing */
 
 /* Out position (0..n_out-1) for flow f at node n, or -1 to leave the graph. */
-static int
+static int route_slow(struct engine *e, struct node *n, uint32_t f);
+
+static inline int
 route(struct engine *e, struct node *n, uint32_t f)
 {
 	if (n->n_out == 0)
 		return -1;
 	if (f < n->route_cap && n->route[f])
 		return (int)n->route[f] - 2;
+	return route_slow(e, n, f);
+}
+
+static int
+route_slow(struct engine *e, struct node *n, uint32_t f)
+{
 	if (f >= n->route_cap) {
 		size_t nc = n->route_cap ? n->route_cap : 1024;
 		while (nc <= f)
@@ -555,7 +574,7 @@ service_ps(struct engine *e, struct node *n, const struct pkt *p, uint64_t t)
 		else if (sim_match(&f->match, &e->ft.keys[p->flow]))
 			s *= f->slowdown;
 	}
-	uint64_t r = (uint64_t)llround(s);
+	uint64_t r = (uint64_t)(s + 0.5);
 	return r ? r : 1;
 }
 
@@ -812,13 +831,23 @@ synth_init(struct engine *e)
 
 	sim_rng_seed(&sy->rng, e->seed ^ 0x7472616666696331ULL);
 	sy->n = tr->flows;
-	sy->cum = malloc(sy->n * sizeof(*sy->cum));
+	sy->prob = malloc(sy->n * sizeof(*sy->prob));
+	sy->alias = malloc(sy->n * sizeof(*sy->alias));
+	double *w = malloc(sy->n * sizeof(*w));
+	uint32_t *small = malloc(sy->n * sizeof(*small));
+	uint32_t *large = malloc(sy->n * sizeof(*large));
+	if (!w || !small || !large || !sy->prob || !sy->alias) {
+		free(w), free(small), free(large);
+		return -1;
+	}
 	sy->flow = malloc(sy->n * sizeof(*sy->flow));
 	sy->ipid = malloc(sy->n * sizeof(*sy->ipid));
 	sy->seq = malloc(sy->n * sizeof(*sy->seq));
 	sy->ack = malloc(sy->n * sizeof(*sy->ack));
-	if (!sy->cum || !sy->flow || !sy->ipid || !sy->seq || !sy->ack)
+	if (!sy->flow || !sy->ipid || !sy->seq || !sy->ack) {
+		free(w), free(small), free(large);
 		return -1;
+	}
 	uint32_t servers = 1 + sy->n / 16;
 	if (servers > 65536)
 		servers = 65536;
@@ -846,16 +875,49 @@ synth_init(struct engine *e)
 			k.dport = tcp_ports[sim_rng_next(&sy->rng) % 12];
 		}
 		int64_t id = flow_intern(&e->ft, &k);
-		if (id < 0)
+		if (id < 0) {
+			free(w), free(small), free(large);
 			return -1;
+		}
 		sy->flow[i] = (uint32_t)id;
-		double w = pow(1.0 - sim_rng_unit(&sy->rng), -1.0 / tr->alpha);
-		total += w;
-		sy->cum[i] = total;
+		w[i] = pow(1.0 - sim_rng_unit(&sy->rng), -1.0 / tr->alpha);
+		total += w[i];
 		sy->ipid[i] = (uint16_t)sim_rng_next(&sy->rng);
 		sy->seq[i] = (uint32_t)sim_rng_next(&sy->rng);
 		sy->ack[i] = (uint32_t)sim_rng_next(&sy->rng);
 	}
+	/* Vose's alias tables */
+	uint32_t ns = 0, nl = 0;
+	for (uint32_t i = 0; i < sy->n; i++) {
+		w[i] = w[i] * sy->n / total;
+		if (w[i] < 1.0)
+			small[ns++] = i;
+		else
+			large[nl++] = i;
+	}
+	while (ns && nl) {
+		uint32_t a = small[--ns], b = large[--nl];
+		sy->prob[a] = w[a];
+		sy->alias[a] = b;
+		w[b] = (w[b] + w[a]) - 1.0;
+		if (w[b] < 1.0)
+			small[ns++] = b;
+		else
+			large[nl++] = b;
+	}
+	while (nl) {
+		uint32_t b = large[--nl];
+		sy->prob[b] = 1.0;
+		sy->alias[b] = b;
+	}
+	while (ns) {
+		uint32_t a = small[--ns];
+		sy->prob[a] = 1.0;
+		sy->alias[a] = a;
+	}
+	free(w);
+	free(small);
+	free(large);
 	sy->rate_pps_ps = tr->rate_mpps * 1e-6;   /* Mpps = packets per us = 1e-6 per ps */
 	sy->t = 0;
 	sy->on_end = NO_TIME;
@@ -914,16 +976,10 @@ static void
 synth_packet(struct engine *e, struct pkt *p)
 {
 	struct synth *sy = &e->syn;
-	double u = sim_rng_unit(&sy->rng) * sy->cum[sy->n - 1];
-	uint32_t lo = 0, hi = sy->n - 1;
-
-	while (lo < hi) {
-		uint32_t mid = (lo + hi) / 2;
-		if (sy->cum[mid] > u)
-			hi = mid;
-		else
-			lo = mid + 1;
-	}
+	uint64_t r = sim_rng_next(&sy->rng);
+	uint32_t lo = (uint32_t)(((r >> 32) * sy->n) >> 32);
+	if (sim_unit(r << 32) >= sy->prob[lo])
+		lo = sy->alias[lo];
 	const struct mscope_flow_key *k = &e->ft.keys[sy->flow[lo]];
 	uint32_t len = e->s->traffic.size ? e->s->traffic.size : synth_size(&sy->rng, k);
 	p->flow = sy->flow[lo];
@@ -1254,7 +1310,8 @@ teardown(struct engine *e)
 	free(e->pool);
 	free(e->streams);
 	free(e->pcap_flow);
-	free(e->syn.cum);
+	free(e->syn.prob);
+	free(e->syn.alias);
 	free(e->syn.flow);
 	free(e->syn.ipid);
 	free(e->syn.seq);
