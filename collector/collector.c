@@ -272,6 +272,7 @@ new_txq(uint16_t port, uint16_t queue)
 	}
 	q->port = port;
 	q->queue = queue;
+	q->run_span = mc.tsc_hz / 1000;
 	mc.txqs[mc.nb_txqs++] = q;
 	return q;
 }

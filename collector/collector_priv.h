@@ -74,7 +74,9 @@ struct mc_ring {
 		      [n x hw ts if MC_EF_HWTS], nflow x 6 slots (ref, key[5]) */
 #define MC_E_TX 2u  /* aux: accepted; payload: n x link, n x (wire | ref << 32),
 		      nflow x 6 slots */
+#define MC_E_REFUSED 3u /* aux: origin (link >> 48); payload: offered packets */
 #define MC_EF_HWTS 1u
+#define MC_RUN_SLOTS 3u
 #define MC_FLOW_ENTRY_SLOTS 6u
 
 static inline uint64_t
@@ -158,6 +160,11 @@ struct mc_txq {
 	uint16_t queue;
 	uint16_t port;
 	struct mc_ring ring;
+	/* run of fully refused bursts of one origin, merged into one record */
+	uint64_t run_n;           /* packets offered in the run; 0: none */
+	uint64_t run_tsc;         /* first burst of the run */
+	uint64_t run_origin;
+	uint64_t run_span;        /* longest run, in TSC */
 	uint64_t lost_total;      /* packets lost, all origins (producer) */
 	struct mc_flow_table *flows; /* unlinked packets: the source node's flows */
 	eth_tx_prep_t real_prep;

@@ -252,22 +252,37 @@ tx_unrecorded(struct mc_txq *q, void *rq, struct rte_mbuf **pkts, uint16_t n)
 		acc = q->real_burst(rq, pkts + done, k);
 		for (uint16_t i = acc; i < k; i++)
 			*link_of(pkts[done + i], off) = links[i];
-		for (uint16_t i = 0; i < acc; i++) {
+		/* a record per origin (approximated by runs), its accepted packets */
+		for (uint16_t i = 0; i < k; i++) {
 			uint64_t o = links[i] >> 48;
 
 			if (o > MC_MAX_NODES)
 				o = 0;
 			if (o != prev)
 				count_lost(&q->lost[o][0], 1);
-			count_lost(&q->lost[o][1], 1);
+			if (i < acc)
+				count_lost(&q->lost[o][1], 1);
 			prev = o;
 		}
-		count_lost(&q->lost_total, acc);
+		count_lost(&q->lost_total, k);
 		done += acc;
 		if (acc < k)
 			break;
 	}
 	return done;
+}
+
+/* Publish the pending run of refused bursts (room was checked by the caller). */
+static inline void
+put_run(struct mc_txq *q)
+{
+	struct mc_ring *r = &q->ring;
+
+	r->slots[r->head & r->mask] = mc_hdr(MC_E_REFUSED, 0, 0, 0, (unsigned)q->run_origin);
+	r->slots[(r->head + 1) & r->mask] = q->run_tsc;
+	r->slots[(r->head + 2) & r->mask] = q->run_n;
+	ring_commit(r, MC_RUN_SLOTS);
+	q->run_n = 0;
 }
 
 uint16_t
@@ -286,9 +301,10 @@ mc_tx_burst(void *qd, struct rte_mbuf **pkts, uint16_t n)
 	if (unlikely(n == 0))
 		return q->real_burst(rq, pkts, 0);
 	tsc = rte_rdtsc();
-	if (unlikely(!ring_room(r, 2 + (uint64_t)n * (2 + MC_FLOW_ENTRY_SLOTS))))
+	if (unlikely(!ring_room(r, MC_RUN_SLOTS + 2 + (uint64_t)n * (2 + MC_FLOW_ENTRY_SLOTS))))
 		return tx_unrecorded(q, rq, pkts, n);
-	base = r->head;
+	/* room for a pending run's entry, written before this one if needed */
+	base = r->head + (q->run_n != 0 ? MC_RUN_SLOTS : 0);
 	wpos = base + 2 + n;
 	fpos = wpos + n;
 	for (uint16_t i = 0; i < PREFETCH_AHEAD && i < n; i++)
@@ -314,9 +330,37 @@ mc_tx_burst(void *qd, struct rte_mbuf **pkts, uint16_t n)
 	/* refused packets stay the NF's: give them their link back for a retry */
 	for (uint16_t i = acc; i < n; i++)
 		*link_of(pkts[i], off) = slots[(base + 2 + i) & mask];
+	if (unlikely(acc == 0) && nflow == 0) {
+		/*
+		 * Under back-pressure an NF may retry millions of times a second:
+		 * consecutive fully refused bursts of one origin become one record
+		 * (at most run_span long), so the writer keeps up.
+		 */
+		const uint64_t origin = slots[(base + 2) & mask] >> 48;
+		bool same = true;
+
+		for (uint16_t i = 1; i < n; i++)
+			same &= (slots[(base + 2 + i) & mask] >> 48) == origin;
+		if (same) {
+			if (q->run_n != 0 && q->run_origin == origin &&
+			    tsc - q->run_tsc < q->run_span && q->run_n < (UINT64_C(1) << 30)) {
+				q->run_n += n;
+				return 0;
+			}
+			if (q->run_n != 0)
+				put_run(q);
+			q->run_n = n;
+			q->run_tsc = tsc;
+			q->run_origin = origin;
+			return 0;
+		}
+	}
+	if (q->run_n != 0)
+		put_run(q);
 	slots[base & mask] = mc_hdr(MC_E_TX, 0, n, nflow, acc);
 	slots[(base + 1) & mask] = tsc;
-	ring_commit(r, 2 + 2 * (uint64_t)n + (uint64_t)MC_FLOW_ENTRY_SLOTS * nflow);
+	ring_commit(r, (base - r->head) + 2 + 2 * (uint64_t)n +
+		       (uint64_t)MC_FLOW_ENTRY_SLOTS * nflow);
 	return acc;
 }
 

@@ -270,8 +270,8 @@ put_tx(struct mc_node *nd, uint64_t tsc, const struct mc_txq *q, uint32_t offere
 			.queue = q->queue,
 			.accepted = k,
 			.offered = last ? k + (offered - acc) : k,
-			.wire_id = wire + i,
-			.rx_seq = seq + i,
+			.wire_id = wire ? wire + i : NULL,
+			.rx_seq = seq ? seq + i : NULL,
 			.flow = flow ? flow + i : NULL,
 		};
 
@@ -298,6 +298,13 @@ do_tx(struct src *s)
 	const unsigned nn = nb_nodes_seen;
 	uint32_t ng = 0, at = 0;
 
+	if ((hdr & 0xff) == MC_E_REFUSED) {
+		const uint64_t o = hdr >> 48;
+
+		put_tx(o == 0 || o > nn ? source_node(q) : mc.nodes[o - 1], tsc, q,
+		       (uint32_t)slots[(c + 2) & mask], 0, NULL, NULL, NULL);
+		return MC_RUN_SLOTS;
+	}
 	if (nflow > 0) {
 		struct mc_node *sn = source_node(q);
 
@@ -554,6 +561,16 @@ writer_main(void *arg)
 		if (stop)
 			break;
 		nanosleep(&nap, NULL);
+	}
+	/* runs of refused bursts still open in the data path */
+	for (unsigned i = 0; i < nsrc; i++) {
+		struct mc_txq *q = srcs[i].txq;
+		const uint64_t n = q ? __atomic_load_n(&q->run_n, __ATOMIC_ACQUIRE) : 0;
+		const uint64_t o = n ? q->run_origin : 0;
+
+		if (n != 0)
+			put_tx(o == 0 || o > nb_nodes_seen ? source_node(q) : mc.nodes[o - 1],
+			       q->run_tsc, q, (uint32_t)n, 0, NULL, NULL, NULL);
 	}
 	for_each_node(node_close, 0);
 	return NULL;

@@ -1,0 +1,246 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Test helper for the collector's end-to-end scripts: reads trace files with
+ * the trace reader (and pcaps with libpcap, independently of DPDK) and
+ * prints facts the scripts compare.
+ *
+ *   mc_check pcap FILE            wire ID of every packet, one per line
+ *   mc_check rx-ids TRACE         wire IDs of the rx packets, in order
+ *   mc_check tx-ids TRACE         wire IDs of the accepted tx packets, in order
+ *   mc_check stats TRACE...       one line of key=value per file
+ *
+ * stats checks what must hold in any collector trace: records in TSC order,
+ * flows defined before use, tx links pointing at earlier rx packets of the
+ * file and each rx packet sent at most once. Exit 0, or 1 when a file could
+ * not be read to its end (stats still prints what was read; end=error).
+ */
+#include <inttypes.h>
+#include <pcap/pcap.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mscope_trace.h"
+
+static int
+cmd_pcap(const char *path)
+{
+	char errbuf[PCAP_ERRBUF_SIZE];
+	struct pcap_pkthdr *h;
+	const u_char *data;
+	pcap_t *p = pcap_open_offline(path, errbuf);
+	int rc;
+
+	if (p == NULL) {
+		fprintf(stderr, "mc_check: %s: %s\n", path, errbuf);
+		return 1;
+	}
+	while ((rc = pcap_next_ex(p, &h, &data)) == 1)
+		/* net_pcap hands the captured bytes to the NF: caplen is the frame length */
+		printf("%08x\n", mscope_wire_id(data, h->caplen, h->caplen));
+	pcap_close(p);
+	return rc == PCAP_ERROR_BREAK ? 0 : 1;
+}
+
+static int
+cmd_ids(const char *path, bool rx)
+{
+	struct mscope_trace_error err;
+	struct mscope_trace_reader *r = mscope_reader_open(path, &err);
+	struct mscope_record rec;
+	int rc;
+
+	if (r == NULL) {
+		fprintf(stderr, "mc_check: %s: offset %" PRIu64 ": %s\n", err.file, err.offset,
+			err.text);
+		return 1;
+	}
+	while ((rc = mscope_reader_next(r, &rec, &err)) == 1) {
+		if (rx && rec.type == MSCOPE_REC_RX)
+			for (uint32_t i = 0; i < rec.u.rx.n; i++)
+				printf("%08x\n", rec.u.rx.wire_id[i]);
+		if (!rx && rec.type == MSCOPE_REC_TX)
+			for (uint32_t i = 0; i < rec.u.tx.accepted; i++)
+				printf("%08x\n", rec.u.tx.wire_id[i]);
+	}
+	if (rc < 0)
+		fprintf(stderr, "mc_check: %s: offset %" PRIu64 ": %s\n", err.file, err.offset,
+			err.text);
+	mscope_reader_close(r);
+	return rc < 0;
+}
+
+struct counts {
+	uint64_t rx, rx_rec, qdepth, hwts;
+	uint64_t tx_rec, offered, accepted, linked, unlinked, dup_links, bad_links;
+	uint64_t flows, bad_flows, flowless_ip, loss_rec, loss_pkt, drops, clocks;
+	uint64_t out_of_order;
+	uint16_t tx_port;
+	bool tx_ports_mixed;
+};
+
+static int
+stats_one(const char *path)
+{
+	struct mscope_trace_error err;
+	struct mscope_trace_reader *r = mscope_reader_open(path, &err);
+	const struct mscope_trace_header *h;
+	struct mscope_record rec;
+	struct counts c;
+	uint8_t *sent = NULL;     /* per rx seq: already linked by a tx */
+	uint8_t *defined = NULL;  /* per flow ref */
+	size_t sent_cap = 0, def_cap = 0;
+	uint64_t last_tsc = 0;
+	bool have_tx_port = false;
+	int rc;
+
+	if (r == NULL) {
+		printf("file=%s end=error:open\n", path);
+		fprintf(stderr, "mc_check: %s: offset %" PRIu64 ": %s\n", err.file, err.offset,
+			err.text);
+		return 1;
+	}
+	memset(&c, 0, sizeof(c));
+	h = mscope_reader_header(r);
+	while ((rc = mscope_reader_next(r, &rec, &err)) == 1) {
+		uint64_t tsc = 0;
+
+		switch (rec.type) {
+		case MSCOPE_REC_RX: {
+			const struct mscope_rx_burst *b = &rec.u.rx;
+
+			tsc = b->tsc;
+			c.rx_rec++;
+			if (b->qdepth != MSCOPE_QDEPTH_UNKNOWN)
+				c.qdepth++;
+			if (b->hw_ts != NULL)
+				c.hwts++;
+			for (uint32_t i = 0; i < b->n; i++)
+				if (b->flow[i] >= def_cap || !defined[b->flow[i]])
+					c.bad_flows++;
+			c.rx += b->n;
+			if (c.rx > sent_cap) {
+				size_t nc = sent_cap ? sent_cap : 4096;
+
+				while (nc < c.rx)
+					nc *= 2;
+				sent = realloc(sent, nc);
+				memset(sent + sent_cap, 0, nc - sent_cap);
+				sent_cap = nc;
+			}
+			break;
+		}
+		case MSCOPE_REC_TX: {
+			const struct mscope_tx_burst *b = &rec.u.tx;
+
+			tsc = b->tsc;
+			c.tx_rec++;
+			c.offered += b->offered;
+			c.accepted += b->accepted;
+			if (have_tx_port && b->port != c.tx_port)
+				c.tx_ports_mixed = true;
+			c.tx_port = b->port;
+			have_tx_port = true;
+			for (uint32_t i = 0; i < b->accepted; i++) {
+				const uint64_t s = b->rx_seq[i];
+
+				if (s == MSCOPE_NO_LINK) {
+					c.unlinked++;
+				} else if (s >= c.rx) {
+					c.bad_links++;
+				} else {
+					c.linked++;
+					if (sent[s])
+						c.dup_links++;
+					sent[s] = 1;
+				}
+				if (b->flow != NULL && (b->flow[i] >= def_cap || !defined[b->flow[i]]))
+					c.bad_flows++;
+			}
+			break;
+		}
+		case MSCOPE_REC_FLOW: {
+			const uint32_t ref = rec.u.flow.ref;
+
+			c.flows++;
+			if (ref >= def_cap) {
+				size_t nc = def_cap ? def_cap : 1024;
+
+				while (nc <= ref)
+					nc *= 2;
+				defined = realloc(defined, nc);
+				memset(defined + def_cap, 0, nc - def_cap);
+				def_cap = nc;
+			}
+			defined[ref] = 1;
+			break;
+		}
+		case MSCOPE_REC_LOSS:
+			tsc = rec.u.loss.tsc;
+			c.loss_rec += rec.u.loss.records;
+			c.loss_pkt += rec.u.loss.packets;
+			break;
+		case MSCOPE_REC_DROP:
+			tsc = rec.u.drop.tsc;
+			c.drops += rec.u.drop.n;
+			break;
+		case MSCOPE_REC_CLOCK:
+			tsc = rec.u.clock.tsc;
+			c.clocks++;
+			break;
+		}
+		if (tsc != 0) {
+			if (tsc < last_tsc)
+				c.out_of_order++;
+			last_tsc = tsc;
+		}
+	}
+	printf("file=%s role=%s port=%u queue=%u nf=%s run_id=%s writer=%s tsc_hz=%" PRIu64
+	       " rx=%" PRIu64 " rx_records=%" PRIu64 " qdepth_samples=%" PRIu64
+	       " tx_records=%" PRIu64 " offered=%" PRIu64 " accepted=%" PRIu64
+	       " refused=%" PRIu64 " linked=%" PRIu64 " unlinked=%" PRIu64
+	       " dup_links=%" PRIu64 " bad_links=%" PRIu64 " flows=%" PRIu64
+	       " bad_flows=%" PRIu64 " loss_records=%" PRIu64 " loss_packets=%" PRIu64
+	       " drops=%" PRIu64 " clocks=%" PRIu64 " out_of_order=%" PRIu64
+	       " tx_port=%d end=%s\n",
+	       path, h->role == MSCOPE_ROLE_SOURCE ? "source" : "rxq", h->port, h->queue,
+	       h->nf_name, h->run_id[0] ? h->run_id : "-", h->writer, h->tsc_hz, c.rx,
+	       c.rx_rec, c.qdepth, c.tx_rec, c.offered, c.accepted, c.offered - c.accepted,
+	       c.linked, c.unlinked, c.dup_links, c.bad_links, c.flows, c.bad_flows,
+	       c.loss_rec, c.loss_pkt, c.drops, c.clocks, c.out_of_order,
+	       have_tx_port ? (c.tx_ports_mixed ? -2 : c.tx_port) : -1,
+	       rc == 0 ? "clean" : "error");
+	if (rc < 0)
+		fprintf(stderr, "mc_check: %s: offset %" PRIu64 ": %s\n", err.file, err.offset,
+			err.text);
+	free(sent);
+	free(defined);
+	mscope_reader_close(r);
+	return rc < 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	int rc = 0;
+
+	if (argc < 3) {
+		fprintf(stderr, "usage: mc_check pcap FILE | rx-ids TRACE | tx-ids TRACE | "
+				"stats TRACE...\n");
+		return 2;
+	}
+	if (strcmp(argv[1], "pcap") == 0)
+		return cmd_pcap(argv[2]);
+	if (strcmp(argv[1], "rx-ids") == 0)
+		return cmd_ids(argv[2], true);
+	if (strcmp(argv[1], "tx-ids") == 0)
+		return cmd_ids(argv[2], false);
+	if (strcmp(argv[1], "stats") == 0) {
+		for (int i = 2; i < argc; i++)
+			rc |= stats_one(argv[i]);
+		return rc;
+	}
+	fprintf(stderr, "mc_check: unknown command %s\n", argv[1]);
+	return 2;
+}
