@@ -1004,3 +1004,92 @@ oom0:
 	an_err(err, "out of memory (diagnosis)");
 	return -1;
 }
+
+/* ------------------------------------------------------------ one packet */
+
+int
+mscope_an_explain(struct mscope_analysis *an, int node, uint32_t wire_id,
+		struct mscope_an_culprit **out, size_t *nout, struct mscope_an_error *err)
+{
+	struct bctx c = { .an = an };
+	const struct an_node *nd;
+	struct an_local l;
+	uint32_t h;
+	int rc = -1;
+
+	*out = NULL;
+	*nout = 0;
+	if (node < 0 || (uint32_t)node >= an->nnodes || an->nodes[node].is_source) {
+		an_err(err, "no such NF node");
+		return -1;
+	}
+	nd = &an->nodes[node];
+	for (h = 0; h < nd->n; h++)
+		if (an->win[nd->base + h] == wire_id)
+			break;
+	if (h == nd->n) {
+		an_err(err, "%s: no packet with wire ID %u", nd->id, wire_id);
+		return -1;
+	}
+	if (an->flow_total == NULL) {
+		an->flow_total = calloc(an->nflows ? an->nflows : 1, sizeof(*an->flow_total));
+		if (an->flow_total == NULL)
+			goto oom;
+		for (uint32_t g = 0; g < an->nh; g++)
+			if (!(an->fl[g] & H_PRED) && !(an->fl[g] & H_QFULL) &&
+					(an->fl[g] & (H_SRC | H_TX | H_DROP)))
+				an->flow_total[an->flow[g]]++;
+	}
+	c.st = calloc(an->nnodes, sizeof(*c.st));
+	if (c.st == NULL)
+		goto oom;
+	an_local(an, (uint32_t)node, h, &l);
+	if (l.rank != UINT32_MAX) {
+		blame_processing(&c, (uint32_t)node, (uint32_t)node, l.t0, an->a[nd->base + h], l.s_p);
+		propagate(&c, (uint32_t)node, (uint32_t)node, l.ps, l.rank, l.s_i);
+	}
+	if (c.failed)
+		goto oom;
+	{
+		uint32_t n = c.an_;
+		struct an_cul *u = calloc(n ? n : 1, sizeof(*u));
+		size_t k = 0;
+
+		if (u == NULL)
+			goto oom;
+		for (uint32_t i = 0; i < n; i++) {
+			const struct acc *a = &c.acc[c.aused[i]];
+			size_t j;
+			for (j = 0; j < k; j++)
+				if (u[j].nf == a->nf && u[j].kind == a->kind &&
+						u[j].has_flow == a->has_flow && u[j].flow == a->flow)
+					break;
+			if (j == k)
+				u[k++] = (struct an_cul){ .nf = a->nf, .kind = a->kind,
+					.has_flow = a->has_flow, .flow = a->flow };
+			u[j].score += a->score;
+		}
+		qsort(u, k, sizeof(*u), cmp_cul);
+		*out = calloc(k ? k : 1, sizeof(**out));
+		if (*out == NULL) {
+			free(u);
+			goto oom;
+		}
+		for (size_t i = 0; i < k; i++) {
+			(*out)[i].nf = an->nfs[u[i].nf];
+			(*out)[i].kind = (enum mscope_an_kind)u[i].kind;
+			(*out)[i].has_flow = u[i].has_flow;
+			(*out)[i].flow = an->flows[u[i].flow];
+			(*out)[i].score = u[i].score;
+		}
+		*nout = k;
+		free(u);
+	}
+	rc = 0;
+	goto out;
+oom:
+	an_err(err, "out of memory");
+out:
+	ctx_free(&c, an->nnodes);
+	return rc;
+}

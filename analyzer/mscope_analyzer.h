@@ -217,6 +217,15 @@ struct mscope_an_victim {
 size_t mscope_an_victim_count(const struct mscope_analysis *an);
 int mscope_an_victim(const struct mscope_analysis *an, size_t i, struct mscope_an_victim *v);
 
+/**
+ * Diagnose one packet at one node as if it were a victim there: local
+ * scores, propagation, recursion. *out (free() it) gets its culprits sorted
+ * by score desc; their nf strings belong to an.
+ * @return 0, or -1 with *err (no such node or packet).
+ */
+int mscope_an_explain(struct mscope_analysis *an, int node, uint32_t wire_id,
+		struct mscope_an_culprit **out, size_t *nout, struct mscope_an_error *err);
+
 /** Local scores of node `node`'s packet arriving with wire ID `wire_id` (the
  *  first one at or after time t_ns from run start). For tests. @return 0 or -1. */
 int mscope_an_local_scores(const struct mscope_analysis *an, int node, uint32_t wire_id,

@@ -1,0 +1,531 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Known-answer tests of the analyzer on hand-built traces (method.md §2-3):
+ * every expected number below is worked out by hand in the comments. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "an_testutil.h"
+#include "mscope_analyzer.h"
+
+#define T0 1000000
+#define EPS 1e-6
+
+static struct mscope_analysis *
+open_dir(const char *dir, struct mscope_an_opts *o, const char *const *rates)
+{
+	static struct mscope_an_rate r[8];
+	struct mscope_an_error err;
+	struct mscope_analysis *an;
+	size_t n = 0;
+
+	for (; rates && rates[n]; n++) {
+		const char *eq = strchr(rates[n], '=');
+		memset(&r[n], 0, sizeof(r[n]));
+		memcpy(r[n].name, rates[n], (size_t)(eq - rates[n]));
+		r[n].mpps = atof(eq + 1);
+	}
+	o->rates = r;
+	o->nrates = n;
+	an = mscope_an_open(dir, o, &err);
+	cr_assert_not_null(an, "open: %s", err.text);
+	return an;
+}
+
+static double
+score_of(const struct mscope_an_culprit *c, size_t n, const char *nf, int kind, int has_flow)
+{
+	double s = 0;
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(c[i].nf, nf) && (int)c[i].kind == kind &&
+				(has_flow < 0 || c[i].has_flow == has_flow))
+			s += c[i].score;
+	return s;
+}
+
+static double
+total_of(const struct mscope_an_culprit *c, size_t n)
+{
+	double s = 0;
+	for (size_t i = 0; i < n; i++)
+		s += c[i].score;
+	return s;
+}
+
+/* ---------------------------------------------------------------------
+ * The slides' chain: source -> A -> B -> C -> f, 11 packets (wire 100+k).
+ *   source sends at T0 + 900k             T_src = 9000 ns
+ *   A holds them, sends at +200k          T_A   = 2000
+ *   B serves one by one, sends at +600k   T_B   = 6000 (lengthens)
+ *   C holds them, sends at +100k          T_C   = 1000 = T_f
+ *   f holds them: n_i = 11, |T| = 1000, n_p = 0, r_f = 1 Mpps:
+ *     S_i = 11 - 1 = 10, S_p = 1, T_exp = 11000.
+ *   Shares of S_i (slides): C (T_B - T_C)/(T_exp - T_C) = 5000/10000 -> 5
+ *     A (T_src - T_B)/.. = 3000/10000 -> 3, source (T_exp - T_src) -> 2, B 0.
+ *   A and C run at 2 Mpps: their own S_i clamps to 0 (A: 18 > 11 over
+ *   9000 ns; C: 12 > 11 over 6000 ns), so recursion gives all to processing.
+ */
+static void
+build_slides(const char *dir)
+{
+	enum { N = 11 };
+	uint32_t wire[N], flow[N] = { 0 };
+	int64_t src[N], ad[N], at[N], bd[N], bt[N], cd[N], ct[N], fd[N], ft[N];
+
+	for (int k = 0; k < N; k++) {
+		wire[k] = 100 + k;
+		src[k] = T0 + 900 * k;
+		ad[k] = T0 + 9100;
+		at[k] = T0 + 9200 + 200 * k;
+		bd[k] = T0 + 9250 + 200 * k;
+		bt[k] = T0 + 11300 + 600 * k;
+		cd[k] = T0 + 17400;
+		ct[k] = T0 + 17500 + 100 * k;
+		fd[k] = T0 + 18600;
+		ft[k] = T0 + 18700;
+	}
+	tu_source(dir, "source", N, wire, flow, src, 1);
+	tu_node(dir, "A", N, wire, flow, ad, at, NULL, 1);
+	tu_node(dir, "B", N, wire, flow, bd, bt, NULL, 1);
+	tu_node(dir, "C", N, wire, flow, cd, ct, NULL, 1);
+	tu_node(dir, "f", N, wire, flow, fd, ft, NULL, 1);
+}
+
+static void
+check_slides(enum mscope_an_dag dag)
+{
+	char *dir = tu_mkdir();
+	struct mscope_an_opts o;
+	struct mscope_an_error err;
+	struct mscope_an_culprit *c;
+	struct mscope_an_queued q;
+	size_t n;
+	const char *rates[] = { "A=2", "B=2", "C=2", "f=1", NULL };
+
+	build_slides(dir);
+	mscope_an_opts_init(&o);
+	o.dag = dag;
+	struct mscope_analysis *an = open_dir(dir, &o, rates);
+	int f = mscope_an_node_find(an, "f:p0q0");
+	cr_assert_geq(f, 0);
+
+	cr_assert_eq(mscope_an_local_scores(an, f, 110, &q), 0);
+	cr_assert_eq(q.n_i, 11);
+	cr_assert_eq(q.n_p, 0);
+	cr_assert_float_eq(q.period_us, 1.0, EPS);
+	cr_assert_float_eq(q.s_i, 10.0, EPS);
+	cr_assert_float_eq(q.s_p, 1.0, EPS);
+
+	cr_assert_eq(mscope_an_explain(an, f, 110, &c, &n, &err), 0, "%s", err.text);
+	cr_assert_float_eq(score_of(c, n, "C", MSCOPE_AN_PROCESSING, 0), 5.0, EPS);
+	cr_assert_float_eq(score_of(c, n, "A", MSCOPE_AN_PROCESSING, 0), 3.0, EPS);
+	cr_assert_float_eq(score_of(c, n, "source", MSCOPE_AN_SOURCE, 1), 2.0, EPS);
+	cr_assert_float_eq(score_of(c, n, "B", MSCOPE_AN_PROCESSING, -1), 0.0, EPS);
+	cr_assert_float_eq(score_of(c, n, "f", MSCOPE_AN_PROCESSING, 0), 1.0, EPS);
+	cr_assert_float_eq(total_of(c, n), 11.0, EPS);
+	/* sorted by score, the source culprit names the flow */
+	cr_assert_str_eq(c[0].nf, "C");
+	for (size_t i = 0; i < n; i++)
+		if (c[i].kind == MSCOPE_AN_SOURCE)
+			cr_assert_eq(c[i].flow.sport, 10001);
+	free(c);
+	mscope_an_close(an);
+	tu_rmdir(dir);
+}
+
+Test(analyzer, slides_chain_ours) { check_slides(MSCOPE_AN_DAG_OURS); }
+Test(analyzer, slides_chain_paper) { check_slides(MSCOPE_AN_DAG_PAPER); }
+
+/* Local scores and clamping.
+ *   f in the slides chain: S_i = 10, S_p = 1 (no clamp, sum = Q = 11);
+ *   A: n_i = 11, n_p = 0, r|T| = 18: S_i < 0 -> S_i = 0, S_p = Q = 11;
+ *   X below: 10 arrivals 100 ns apart, 3 served at T0+450 (queue never
+ *   empty), r = 0.1 Mpps: r|T| = 0.09, S_p = 0.09 - 3 < 0 -> S_p = 0,
+ *   S_i = Q = 7. */
+Test(analyzer, local_scores_clamping)
+{
+	char *dir = tu_mkdir();
+	struct mscope_an_opts o;
+	struct mscope_an_queued q;
+	const char *rates[] = { "A=2", "B=2", "C=2", "f=1", NULL };
+
+	build_slides(dir);
+	mscope_an_opts_init(&o);
+	struct mscope_analysis *an = open_dir(dir, &o, rates);
+	cr_assert_eq(mscope_an_local_scores(an, mscope_an_node_find(an, "A:p0q0"), 110, &q), 0);
+	cr_assert_eq(q.n_i, 11);
+	cr_assert_float_eq(q.period_us, 9.0, EPS);
+	cr_assert_float_eq(q.s_i, 0.0, EPS);
+	cr_assert_float_eq(q.s_p, 11.0, EPS);
+	mscope_an_close(an);
+	tu_rmdir(dir);
+
+	dir = tu_mkdir();
+	enum { N = 10 };
+	uint32_t wire[N], flow[N] = { 0 };
+	int64_t src[N], xd[N], xt[N];
+	for (int k = 0; k < N; k++) {
+		wire[k] = 500 + k;
+		src[k] = T0 + 100 * k;
+		xd[k] = k < 3 ? T0 + 450 : T0 + 2000;
+		xt[k] = xd[k] + 10;
+	}
+	tu_source(dir, "source", N, wire, flow, src, 1);
+	tu_node(dir, "X", N, wire, flow, xd, xt, NULL, 1);
+	const char *r2[] = { "X=0.1", NULL };
+	mscope_an_opts_init(&o);
+	an = open_dir(dir, &o, r2);
+	cr_assert_eq(mscope_an_local_scores(an, mscope_an_node_find(an, "X:p0q0"), 509, &q), 0);
+	cr_assert_eq(q.n_i, 10);
+	cr_assert_eq(q.n_p, 3);
+	cr_assert_float_eq(q.s_p, 0.0, EPS);
+	cr_assert_float_eq(q.s_i, 7.0, EPS);
+	/* the queue was never empty: the first packet opened the period */
+	cr_assert_float_eq(q.period_us, 0.9, EPS);
+	mscope_an_close(an);
+	tu_rmdir(dir);
+}
+
+/* ---------------------------------------------------------------------
+ * Two-path DAG: source -> X -> f and source -> Y -> f.
+ * Background (no queues): 10 packets via X, 30 via Y. Then the PreSet:
+ *   via Y: sent at T0 + 1000k, forwarded at once: span 9000 at f;
+ *   via X: sent at T0 + 500 + 1000k, held, released 10 ns apart: span 90.
+ * f holds all 20: n_i = 20, |T| = 9790 - 100 = 9690, r_f = 1 Mpps:
+ *   S_i = 20 - 9.69 = 10.31, S_p = 9.69.
+ * Long-run counts at f: via X 20, via Y 40, total 60.
+ * ours:  T_exp(X path) = 10*60/(20 r) = 30000: X 8910, source 21000 (sum 29910)
+ *        T_exp(Y path) = 10*60/(40 r) = 15000: Y 0, source 6000
+ *        weights 1/2 each: X = S_i * 0.5 * 8910/29910, the rest is source:
+ *        flow of the Y path S_i/2, of the X path S_i * 0.5 * 21000/29910.
+ * paper: T_exp = 20000: X path X 8910, source 11000 (sum 19910);
+ *        Y path source 11000 only; scaled by 1/2:
+ *        X = S_i * 8910/19910/2, flow Y S_i/2, flow X S_i * 11000/19910/2.
+ * X runs at 2 Mpps and held its queue: S_i(X) clamps to 0 -> processing. */
+struct pk {
+	int64_t src, xd, xt, fd, ft;
+	uint32_t wire, flow;
+	int path;   /* 0 via X, 1 via Y */
+};
+
+static int
+cmp_fd(const void *a, const void *b)
+{
+	const struct pk *x = a, *y = b;
+	if (x->fd != y->fd)
+		return x->fd < y->fd ? -1 : 1;
+	return x->wire < y->wire ? -1 : 1;
+}
+
+static int
+cmp_src(const void *a, const void *b)
+{
+	const struct pk *x = a, *y = b;
+	if (x->src != y->src)
+		return x->src < y->src ? -1 : 1;
+	return x->wire < y->wire ? -1 : 1;
+}
+
+static void
+build_dag(const char *dir)
+{
+	enum { N = 60 };
+	struct pk p[N];
+	int n = 0;
+
+	for (int i = 0; i < 10; i++, n++)
+		p[n] = (struct pk){ .src = 100000 + 40000 * i, .wire = 1000 + n, .flow = 0, .path = 0 };
+	for (int i = 0; i < 30; i++, n++)
+		p[n] = (struct pk){ .src = 110000 + 20000 * i, .wire = 1000 + n, .flow = 1, .path = 1 };
+	for (int i = 0; i < n; i++) {
+		p[i].xd = p[i].src + 50;
+		p[i].xt = p[i].src + 100;
+		p[i].fd = p[i].src + 150;
+		p[i].ft = p[i].src + 200;
+	}
+	for (int k = 0; k < 10; k++, n++)
+		p[n] = (struct pk){ .src = T0 + 1000 * k, .xd = T0 + 1000 * k + 50,
+			.xt = T0 + 1000 * k + 100, .fd = T0 + 10000, .ft = T0 + 10100,
+			.wire = 2000 + k, .flow = 1, .path = 1 };
+	for (int k = 0; k < 10; k++, n++)
+		p[n] = (struct pk){ .src = T0 + 500 + 1000 * k, .xd = T0 + 9600,
+			.xt = T0 + 9700 + 10 * k, .fd = T0 + 10000, .ft = T0 + 10100,
+			.wire = 3000 + k, .flow = 0, .path = 0 };
+	cr_assert_eq(n, N);
+
+	uint32_t wire[N], flow[N];
+	int64_t a[N], b[N], c[N];
+	qsort(p, N, sizeof(p[0]), cmp_src);
+	for (int i = 0; i < N; i++) {
+		wire[i] = p[i].wire;
+		flow[i] = p[i].flow;
+		a[i] = p[i].src;
+	}
+	tu_source(dir, "source", N, wire, flow, a, 2);
+	for (int path = 0; path < 2; path++) {
+		int m = 0;
+		for (int i = 0; i < N; i++)
+			if (p[i].path == path) {
+				wire[m] = p[i].wire;
+				flow[m] = p[i].flow;
+				a[m] = p[i].xd;
+				b[m] = p[i].xt;
+				m++;
+			}
+		tu_node(dir, path == 0 ? "X" : "Y", (size_t)m, wire, flow, a, b, NULL, 2);
+	}
+	qsort(p, N, sizeof(p[0]), cmp_fd);
+	for (int i = 0; i < N; i++) {
+		wire[i] = p[i].wire;
+		flow[i] = p[i].flow;
+		b[i] = p[i].fd;
+		c[i] = p[i].ft;
+	}
+	tu_node(dir, "f", N, wire, flow, b, c, NULL, 2);
+}
+
+static void
+check_dag(enum mscope_an_dag dag)
+{
+	char *dir = tu_mkdir();
+	struct mscope_an_opts o;
+	struct mscope_an_error err;
+	struct mscope_an_culprit *c;
+	struct mscope_an_queued q;
+	size_t n;
+	const char *rates[] = { "X=2", "Y=2", "f=1", NULL };
+	const double si = 20 - 9.69;
+	double x, fx, fy;
+
+	build_dag(dir);
+	mscope_an_opts_init(&o);
+	o.dag = dag;
+	struct mscope_analysis *an = open_dir(dir, &o, rates);
+	int f = mscope_an_node_find(an, "f:p0q0");
+	cr_assert_eq(mscope_an_local_scores(an, f, 3009, &q), 0);
+	cr_assert_eq(q.n_i, 20);
+	cr_assert_eq(q.n_p, 0);
+	cr_assert_float_eq(q.s_i, si, EPS);
+	cr_assert_float_eq(q.s_p, 9.69, EPS);
+
+	if (dag == MSCOPE_AN_DAG_OURS) {
+		x = si * 0.5 * 8910.0 / 29910.0;
+		fx = si * 0.5 * 21000.0 / 29910.0;
+		fy = si * 0.5;
+	} else {
+		x = si * 8910.0 / 19910.0 / 2;
+		fx = si * 11000.0 / 19910.0 / 2;
+		fy = si / 2;
+	}
+	cr_assert_eq(mscope_an_explain(an, f, 3009, &c, &n, &err), 0, "%s", err.text);
+	cr_assert_float_eq(score_of(c, n, "X", MSCOPE_AN_PROCESSING, 0), x, EPS);
+	cr_assert_float_eq(score_of(c, n, "Y", MSCOPE_AN_PROCESSING, -1), 0, EPS);
+	cr_assert_float_eq(score_of(c, n, "f", MSCOPE_AN_PROCESSING, 0), 9.69, EPS);
+	double sx = 0, sy = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (c[i].kind != MSCOPE_AN_SOURCE)
+			continue;
+		cr_assert(c[i].has_flow);
+		if (c[i].flow.sport == 10001)
+			sx += c[i].score;
+		else if (c[i].flow.sport == 10002)
+			sy += c[i].score;
+	}
+	cr_assert_float_eq(sx, fx, EPS);
+	cr_assert_float_eq(sy, fy, EPS);
+	cr_assert_float_eq(total_of(c, n), 20.0, EPS);
+	free(c);
+	mscope_an_close(an);
+	tu_rmdir(dir);
+}
+
+Test(analyzer, dag_two_paths_ours) { check_dag(MSCOPE_AN_DAG_OURS); }
+Test(analyzer, dag_two_paths_paper) { check_dag(MSCOPE_AN_DAG_PAPER); }
+
+/* ---------------------------------------------------------------------
+ * Recursion two levels deep: source -> A -> B -> f, 11 packets.
+ *   source T0 + 900k (span 9000); A holds, sends +400k (span 4000);
+ *   B holds, sends +10k (span 100); f holds: n_i 11, |T| 100, r_f 1 Mpps:
+ *   S_i = 10.9, S_p = 0.1; T_exp = 11000: B 3900, A 5000, source 2000
+ *   (sum 10900): B 3.9, A 5, source 2.
+ *   B (1 Mpps) over its period: n_i 11, |T| 4000: S_i 7, S_p 4: B keeps
+ *   3.9*4/11, passes 3.9*7/11 upstream with its own PreSet: T_exp 11000,
+ *   level 4000: A 5000, source 2000 -> A 5/7, source 2/7 of it.
+ *   A (2 Mpps) clamps to processing. */
+Test(analyzer, recursion_two_levels)
+{
+	enum { N = 11 };
+	char *dir = tu_mkdir();
+	uint32_t wire[N], flow[N] = { 0 };
+	int64_t src[N], ad[N], at[N], bd[N], bt[N], fd[N], ft[N];
+	struct mscope_an_opts o;
+	struct mscope_an_error err;
+	struct mscope_an_culprit *c;
+	size_t n;
+	const char *rates[] = { "A=2", "B=1", "f=1", NULL };
+
+	for (int k = 0; k < N; k++) {
+		wire[k] = 700 + k;
+		src[k] = T0 + 900 * k;
+		ad[k] = T0 + 9100;
+		at[k] = T0 + 9200 + 400 * k;
+		bd[k] = T0 + 13300;
+		bt[k] = T0 + 13400 + 10 * k;
+		fd[k] = T0 + 13600;
+		ft[k] = T0 + 13700;
+	}
+	tu_source(dir, "source", N, wire, flow, src, 1);
+	tu_node(dir, "A", N, wire, flow, ad, at, NULL, 1);
+	tu_node(dir, "B", N, wire, flow, bd, bt, NULL, 1);
+	tu_node(dir, "f", N, wire, flow, fd, ft, NULL, 1);
+	mscope_an_opts_init(&o);
+	struct mscope_analysis *an = open_dir(dir, &o, rates);
+	cr_assert_eq(mscope_an_explain(an, mscope_an_node_find(an, "f:p0q0"), 710, &c, &n, &err),
+		0, "%s", err.text);
+	cr_assert_float_eq(score_of(c, n, "f", MSCOPE_AN_PROCESSING, 0), 0.1, EPS);
+	cr_assert_float_eq(score_of(c, n, "B", MSCOPE_AN_PROCESSING, 0), 3.9 * 4 / 11, EPS);
+	cr_assert_float_eq(score_of(c, n, "A", MSCOPE_AN_PROCESSING, 0), 5 + 3.9 * 5 / 11, EPS);
+	cr_assert_float_eq(score_of(c, n, "source", MSCOPE_AN_SOURCE, 1), 2 + 3.9 * 2 / 11, EPS);
+	cr_assert_float_eq(total_of(c, n), 11.0, EPS);
+	free(c);
+	mscope_an_close(an);
+	tu_rmdir(dir);
+}
+
+/* ---------------------------------------------------------------------
+ * Drops are victims: f stalls, two packets meet a full queue. */
+Test(analyzer, drops_are_victims)
+{
+	char *dir = tu_mkdir();
+	uint32_t wire[4] = { 1, 2, 3, 4 }, flow[4] = { 0 };
+	int64_t src[4] = { T0, T0 + 100, T0 + 200, T0 + 300 };
+	struct mscope_an_opts o;
+	struct mscope_an_error err;
+	struct mscope_an_victim v;
+	int drops = 0;
+
+	tu_source(dir, "source", 4, wire, flow, src, 1);
+	struct mscope_trace_writer *w = tu_open(dir, "f.mst", "f", MSCOPE_ROLE_RXQ, NULL);
+	tu_flows(w, 1);
+	struct mscope_drop d1 = { .tsc = T0 + 200, .reason = MSCOPE_DROP_QUEUE_FULL, .n = 1,
+		.wire_id = &wire[2], .flow = flow };
+	struct mscope_drop d2 = { .tsc = T0 + 300, .reason = MSCOPE_DROP_QUEUE_FULL, .n = 1,
+		.wire_id = &wire[3], .flow = flow };
+	cr_assert_eq(mscope_writer_drop(w, &d1), 0);
+	cr_assert_eq(mscope_writer_drop(w, &d2), 0);
+	struct mscope_rx_burst rx = { .tsc = T0 + 1000, .n = 2, .qdepth = 0, .wire_id = wire,
+		.flow = flow };
+	cr_assert_eq(mscope_writer_rx(w, &rx), 0);
+	uint64_t seq[2] = { 0, 1 };
+	struct mscope_tx_burst tx = { .tsc = T0 + 1100, .offered = 2, .accepted = 2,
+		.wire_id = wire, .rx_seq = seq };
+	cr_assert_eq(mscope_writer_tx(w, &tx), 0);
+	cr_assert_eq(mscope_writer_close(w), 0);
+
+	mscope_an_opts_init(&o);
+	struct mscope_analysis *an = open_dir(dir, &o, (const char *const[]){ "f=1", NULL });
+	cr_assert_eq(mscope_an_diagnose(an, &err), 0, "%s", err.text);
+	for (size_t i = 0; i < mscope_an_victim_count(an); i++) {
+		cr_assert_eq(mscope_an_victim(an, i, &v), 0);
+		if (!v.dropped)
+			continue;
+		drops++;
+		cr_assert(v.wire_id == 3 || v.wire_id == 4);
+		/* identity: the source tx record */
+		cr_assert_eq(v.tsc, (uint64_t)(v.wire_id == 3 ? T0 + 200 : T0 + 300));
+		cr_assert_geq(v.nqueued, 1);
+		cr_assert_gt(v.nculprits, 0);
+		/* queue of 2 at the drop: the blame sums to Q */
+		double s = 0;
+		for (size_t k = 0; k < v.nculprits; k++)
+			s += v.culprits[k].score;
+		cr_assert_float_eq(s, 2.0, EPS);
+	}
+	cr_assert_eq(drops, 2);
+	json_t *doc = mscope_an_json(an);
+	cr_assert_eq(json_integer_value(json_object_get(json_object_get(doc, "summary"), "drops")), 2);
+	json_decref(doc);
+	mscope_an_close(an);
+	tu_rmdir(dir);
+}
+
+/* The whole pipeline on the slides chain: victims, JSON, relations. */
+Test(analyzer, pipeline_json_relations)
+{
+	char *dir = tu_mkdir();
+	struct mscope_an_opts o;
+	struct mscope_an_error err;
+	char *buf = NULL;
+	size_t len = 0;
+	const char *rates[] = { "A=2", "B=2", "C=2", "f=1", NULL };
+
+	build_slides(dir);
+	mscope_an_opts_init(&o);
+	o.threshold_us = 5;     /* latencies are 8.7 .. 17.7 us */
+	o.min_wait_us = 0.001;
+	struct mscope_analysis *an = open_dir(dir, &o, rates);
+	cr_assert_eq(mscope_an_diagnose(an, &err), 0, "%s", err.text);
+	cr_assert_eq(mscope_an_victim_count(an), 11);
+	json_t *doc = mscope_an_json(an);
+	json_t *sum = json_object_get(doc, "summary");
+	cr_assert_eq(json_integer_value(json_object_get(sum, "victims")), 11);
+	cr_assert_str_eq(json_string_value(json_object_get(sum, "arrivals")), "source");
+	cr_assert_str_eq(json_string_value(json_object_get(sum, "dag")), "ours");
+	cr_assert_eq(json_array_size(json_object_get(doc, "nodes")), 5);
+	cr_assert_eq(json_array_size(json_object_get(doc, "edges")), 4);
+	json_t *cul = json_object_get(doc, "culprits");
+	cr_assert_gt(json_array_size(cul), 0);
+	cr_assert_eq(json_integer_value(json_object_get(json_array_get(cul, 0), "rank")), 1);
+	cr_assert_gt(json_array_size(json_object_get(doc, "periods")), 0);
+	json_decref(doc);
+
+	FILE *f = open_memstream(&buf, &len);
+	cr_assert_eq(mscope_an_write_relations(an, f), 0);
+	fclose(f);
+	int lines = 0;
+	for (char *l = strtok(buf, "\n"); l; l = strtok(NULL, "\n")) {
+		json_error_t jerr;
+		json_t *x = json_loads(l, 0, &jerr);
+		cr_assert_not_null(x, "%s", jerr.text);
+		cr_assert(json_is_integer(json_object_get(x, "wire_id")));
+		cr_assert(json_is_integer(json_object_get(x, "tsc")));
+		cr_assert(json_is_array(json_object_get(x, "queued_at")));
+		cr_assert(json_is_array(json_object_get(x, "culprits")));
+		json_decref(x);
+		lines++;
+	}
+	cr_assert_eq(lines, 11);
+	free(buf);
+	mscope_an_close(an);
+	tu_rmdir(dir);
+}
+
+/* Identical input, identical output, for any thread count. */
+Test(analyzer, deterministic_threads)
+{
+	char *dir = tu_mkdir();
+	struct mscope_an_opts o;
+	struct mscope_an_error err;
+	char *out[2];
+	const char *rates[] = { "X=2", "Y=2", "f=1", NULL };
+
+	build_dag(dir);
+	for (int t = 0; t < 2; t++) {
+		mscope_an_opts_init(&o);
+		o.threads = t + 1;
+		o.percentile = 50;
+		struct mscope_analysis *an = open_dir(dir, &o, rates);
+		cr_assert_eq(mscope_an_diagnose(an, &err), 0, "%s", err.text);
+		json_t *doc = mscope_an_json(an);
+		out[t] = json_dumps(doc, JSON_COMPACT);
+		json_decref(doc);
+		mscope_an_close(an);
+	}
+	cr_assert_str_eq(out[0], out[1]);
+	free(out[0]);
+	free(out[1]);
+	tu_rmdir(dir);
+}
