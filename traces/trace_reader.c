@@ -220,7 +220,7 @@ reader_new(const char *name, struct mscope_trace_error *err)
 	snprintf(r->name, sizeof(r->name), "%s", name ? name : "");
 	r->dctx = ZSTD_createDCtx();
 	if (r->dctx == NULL ||
-	    ZSTD_isError(ZSTD_DCtx_setParameter(r->dctx, ZSTD_d_windowLogMax, 25))) {
+	    ZSTD_isError(ZSTD_DCtx_setParameter(r->dctx, ZSTD_d_windowLogMax, 24))) {
 		set_err(err, name, 0, "cannot set up zstd");
 		ZSTD_freeDCtx(r->dctx);
 		free(r);

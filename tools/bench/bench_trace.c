@@ -121,11 +121,11 @@ gen(struct stream *s, uint64_t npkts)
 }
 
 static double
-now(void)
+now(clockid_t id)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(id, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
@@ -297,36 +297,48 @@ main(int argc, char **argv)
 	gen(&s, npkts);
 	printf("stream: %" PRIu64 " rx packets in %u bursts, %d flows (Zipf 1.0), "
 	       "tx mirrors rx, 5%% of tx calls refuse part\n", npkts, s.nbursts, NFLOWS);
-	printf("%-6s %12s %14s %16s %12s\n", "level", "write Mpkt/s", "write Mev/s",
-	       "read Mev/s", "bytes/pkt");
+	printf("%-6s %13s %13s %13s %13s %10s\n", "level", "write Mpkt/s", "write Mev/s",
+	       "read Mev/s", "(wall)", "bytes/pkt");
 	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
-		struct stat sb;
-		double t0, t1, t2;
-		uint64_t wev, rev, sum;
-		snprintf(path, sizeof(path), "%s/bench-trace-%d-%d.mst", dir, (int)getpid(),
-			 levels[i]);
-		unlink(path);
-		t0 = now();
-		wev = write_stream(&s, path, levels[i]);
-		t1 = now();
-		rev = read_stream(path, &sum);
-		t2 = now();
-		if (stat(path, &sb) < 0) {
-			perror(path);
-			return 1;
+		double wr = 0, rr = 0, rw = 0, bpp = 0;
+
+		/* best of two runs: the first also pays for page faults and cold caches */
+		for (int rep = 0; rep < 2; rep++) {
+			struct stat sb;
+			double t0, t1, t2, w1, w2;
+			uint64_t wev, rev, sum;
+
+			snprintf(path, sizeof(path), "%s/bench-trace-%d-%d.mst", dir, (int)getpid(),
+				 levels[i]);
+			unlink(path);
+			t0 = now(CLOCK_THREAD_CPUTIME_ID);
+			wev = write_stream(&s, path, levels[i]);
+			t1 = now(CLOCK_THREAD_CPUTIME_ID);
+			w1 = now(CLOCK_MONOTONIC);
+			rev = read_stream(path, &sum);
+			t2 = now(CLOCK_THREAD_CPUTIME_ID);
+			w2 = now(CLOCK_MONOTONIC);
+			if (stat(path, &sb) < 0) {
+				perror(path);
+				return 1;
+			}
+			unlink(path);
+			if (rev != wev) {
+				fprintf(stderr, "bench-trace: read %" PRIu64 " events, wrote %" PRIu64
+					"\n", rev, wev);
+				return 1;
+			}
+			wr = fmax(wr, (double)wev / (t1 - t0) / 1e6);
+			rr = fmax(rr, (double)rev / (t2 - t1) / 1e6);
+			rw = fmax(rw, (double)rev / (w2 - w1) / 1e6);
+			bpp = (double)sb.st_size / (double)npkts;
+			(void)sum;
 		}
-		if (rev != wev) {
-			fprintf(stderr, "bench-trace: read %" PRIu64 " events, wrote %" PRIu64 "\n",
-				rev, wev);
-			return 1;
-		}
-		printf("%-6d %12.2f %14.2f %16.2f %12.3f\n", levels[i],
-		       (double)npkts / (t1 - t0) / 1e6, (double)wev / (t1 - t0) / 1e6,
-		       (double)rev / (t2 - t1) / 1e6, (double)sb.st_size / (double)npkts);
-		unlink(path);
-		(void)sum;
+		printf("%-6d %13.2f %13.2f %13.2f %13.2f %10.3f\n", levels[i], wr / 2, wr, rr, rw,
+		       bpp);
 	}
-	printf("(write Mpkt/s counts rx packets; events = rx packets + tx packets; "
+	printf("(rates per CPU second of the one thread doing the work, wall-clock read rate "
+	       "beside it;\n write Mpkt/s counts rx packets; events = rx packets + tx packets; "
 	       "bytes/pkt = file size / rx packets, rx and tx together)\n");
 	return 0;
 }
