@@ -63,14 +63,18 @@ print_summary(const char *outdir, const struct mscope_sim_scenario *s,
 	snprintf(file, sizeof(file), "%s/truth.json", outdir);
 	truth = json_load_file(file, 0, NULL);
 	if (as_json) {
-		json_t *j = json_pack("{s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f}",
+		json_t *j = json_pack("{s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, "
+			"s:f, s:f}",
 			"scenario", mscope_sim_name(s),
 			"seed", (json_int_t)(o->override_seed ? o->seed : mscope_sim_seed(s)),
 			"out", outdir, "packets", (json_int_t)st->packets, "hops", (json_int_t)st->hops,
 			"drops", (json_int_t)st->drops, "delivered", (json_int_t)st->egress,
 			"victims", (json_int_t)st->victims, "trace_bytes", (json_int_t)st->trace_bytes,
-			"seconds", st->sim_seconds, "rerun_seconds", st->rerun_seconds,
-			"mhops_per_s", mhops);
+			"rerun_hops", (json_int_t)st->rerun_hops,
+			"seconds", st->sim_seconds, "cpu_seconds", st->sim_cpu_seconds,
+			"rerun_seconds", st->rerun_seconds, "mhops_per_s", mhops,
+			"mhops_per_cpu_s", st->sim_cpu_seconds > 0 ?
+				(double)st->hops / st->sim_cpu_seconds / 1e6 : 0.0);
 		if (truth)
 			json_object_set(j, "faults", json_object_get(truth, "faults"));
 		json_dumpf(j, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
@@ -80,9 +84,10 @@ print_summary(const char *outdir, const struct mscope_sim_scenario *s,
 		return;
 	}
 	printf("%s (seed %" PRIu64 "): %" PRIu64 " packets, %" PRIu64 " hops, %" PRIu64
-		" dropped, %" PRIu64 " delivered; %.2f s, %.2f M hops/s; %.1f MB of traces in %s\n",
+		" dropped, %" PRIu64 " delivered; %.2f s (%.2f s CPU), %.2f M hops/s; %.1f MB of "
+		"traces in %s\n",
 		mscope_sim_name(s), o->override_seed ? o->seed : mscope_sim_seed(s), st->packets,
-		st->hops, st->drops, st->egress, st->sim_seconds, mhops,
+		st->hops, st->drops, st->egress, st->sim_seconds, st->sim_cpu_seconds, mhops,
 		(double)st->trace_bytes / 1e6, outdir);
 	json_t *faults = truth ? json_object_get(truth, "faults") : NULL;
 	size_t i;

@@ -107,8 +107,9 @@ struct mscope_sim_stats {
 	uint64_t rerun_hops;    /**< hops simulated by the victim re-runs */
 	uint64_t victims;       /**< victims summed over faults */
 	uint64_t trace_bytes;   /**< bytes of trace files written */
-	double sim_seconds;     /**< CPU time of the main run (not part of the output) */
-	double rerun_seconds;   /**< CPU time of the victim re-runs */
+	double sim_seconds;     /**< wall-clock seconds of the main run (not part of the output) */
+	double sim_cpu_seconds; /**< CPU seconds of the main run (the box may be shared) */
+	double rerun_seconds;   /**< wall-clock seconds of the victim re-runs */
 };
 
 /**

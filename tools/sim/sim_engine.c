@@ -37,7 +37,18 @@
 
 /* ------------------------------------------------------------------ flows */
 
+/* Per (flow, node) state, stored flow-major so that a packet's lookups along
+ * its path share cache lines. ref: file ref + 1 (0 = not yet defined in that
+ * node's file); route: out position + 2, 1 = egress, 0 = not yet computed. */
+struct nflow {
+	uint32_t ref;
+	uint16_t route;
+	uint16_t pad;
+};
+
 struct flowtab {
+	struct nflow *nf;        /* [flow * stride + node] */
+	unsigned stride;
 	struct mscope_flow_key *keys;
 	uint64_t *hash;
 	uint32_t n, cap;
@@ -69,6 +80,12 @@ flowtab_grow(struct flowtab *ft)
 	if (h == NULL)
 		return -1;
 	ft->hash = h;
+	struct nflow *nf = realloc(ft->nf, (size_t)ncap * ft->stride * sizeof(*nf));
+	if (nf == NULL)
+		return -1;
+	memset(nf + (size_t)ft->cap * ft->stride, 0,
+		(size_t)(ncap - ft->cap) * ft->stride * sizeof(*nf));
+	ft->nf = nf;
 	uint32_t nslots = ncap * 2;
 	uint32_t *s = calloc(nslots, sizeof(*s));
 	if (s == NULL)
@@ -110,28 +127,12 @@ flow_intern(struct flowtab *ft, const struct mscope_flow_key *k)
 static void
 flowtab_free(struct flowtab *ft)
 {
+	free(ft->nf);
 	free(ft->keys);
 	free(ft->hash);
 	free(ft->slots);
 }
 
-/* Grow a zeroed uint32 array so that index i is valid. */
-static int
-grow_u32(uint32_t **a, size_t *cap, size_t i)
-{
-	if (i < *cap)
-		return 0;
-	size_t nc = *cap ? *cap : 256;
-	while (nc <= i)
-		nc *= 2;
-	uint32_t *p = realloc(*a, nc * sizeof(*p));
-	if (p == NULL)
-		return -1;
-	memset(p + *cap, 0, (nc - *cap) * sizeof(*p));
-	*a = p;
-	*cap = nc;
-	return 0;
-}
 
 /* ---------------------------------------------------------------- packets */
 
@@ -156,6 +157,7 @@ struct window {
 
 enum node_state { N_IDLE = 0, N_POLL, N_BUSY };
 
+
 struct node {
 	const struct sim_nf *cfg;    /* NULL for the source */
 	int index;                   /* NF index; n_nfs for the source */
@@ -175,23 +177,19 @@ struct node {
 	unsigned n_out;
 	unsigned *spread;            /* positions in out[] of links without match */
 	unsigned n_spread;
-	uint16_t *route;             /* per flow: out position + 2, 1 = egress, 0 = unknown */
-	size_t route_cap;
+	uint32_t *nat;               /* per flow: rewritten flow id + 1 */
+	size_t nat_cap;
 	/* faults */
 	struct window *intr;
 	unsigned n_intr, intr_cur;
 	const struct sim_fault **mods;   /* bug and slow faults of this NF */
 	unsigned n_mods;
 	/* NAT / VPN state */
-	uint32_t *nat_map;           /* flow id + 1 */
-	size_t nat_cap;
 	int64_t vpn_flow;
 	uint16_t vpn_ipid;
 	uint32_t vpn_seq;
 	/* trace */
 	struct mscope_trace_writer *w;
-	uint32_t *ref_of;            /* per flow: file ref + 1 */
-	size_t ref_cap;
 	uint32_t next_ref;
 	struct sim_node_stats st;
 };
@@ -444,30 +442,46 @@ writer_fail(struct engine *e, struct node *n)
 }
 
 /* File reference of flow `f` in node n's file, defining it on first use. */
+/* Grow a zeroed uint32 array so that index i is valid. */
+static int
+grow_u32(uint32_t **a, size_t *cap, size_t i)
+{
+	if (i < *cap)
+		return 0;
+	size_t nc = *cap ? *cap : 1024;
+	while (nc <= i)
+		nc *= 2;
+	uint32_t *p = realloc(*a, nc * sizeof(*p));
+	if (p == NULL)
+		return -1;
+	memset(p + *cap, 0, (nc - *cap) * sizeof(*p));
+	*a = p;
+	*cap = nc;
+	return 0;
+}
+
 static uint32_t file_ref_slow(struct engine *e, struct node *n, uint32_t f);
 
 static inline uint32_t
 file_ref(struct engine *e, struct node *n, uint32_t f)
 {
-	if (f < n->ref_cap && n->ref_of[f])
-		return n->ref_of[f] - 1;
+	const struct nflow *x = &e->ft.nf[(size_t)f * e->ft.stride + (unsigned)n->index];
+	if (x->ref)
+		return x->ref - 1;
 	return file_ref_slow(e, n, f);
 }
 
 static uint32_t
 file_ref_slow(struct engine *e, struct node *n, uint32_t f)
 {
-	if (grow_u32(&n->ref_of, &n->ref_cap, f) < 0) {
-		eng_fail(e, "out of memory");
-		return 0;
-	}
-	if (n->ref_of[f] == 0) {
+	struct nflow *x = &e->ft.nf[(size_t)f * e->ft.stride + (unsigned)n->index];
+	if (x->ref == 0) {
 		uint32_t r = n->next_ref++;
-		n->ref_of[f] = r + 1;
+		x->ref = r + 1;
 		if (mscope_writer_flow(n->w, r, &e->ft.keys[f]) < 0)
 			writer_fail(e, n);
 	}
-	return n->ref_of[f] - 1;
+	return x->ref - 1;
 }
 
 static void
@@ -492,27 +506,15 @@ route(struct engine *e, struct node *n, uint32_t f)
 {
 	if (n->n_out == 0)
 		return -1;
-	if (f < n->route_cap && n->route[f])
-		return (int)n->route[f] - 2;
+	const struct nflow *x = &e->ft.nf[(size_t)f * e->ft.stride + (unsigned)n->index];
+	if (x->route)
+		return (int)x->route - 2;
 	return route_slow(e, n, f);
 }
 
 static int
 route_slow(struct engine *e, struct node *n, uint32_t f)
 {
-	if (f >= n->route_cap) {
-		size_t nc = n->route_cap ? n->route_cap : 1024;
-		while (nc <= f)
-			nc *= 2;
-		uint16_t *r = realloc(n->route, nc * sizeof(*r));
-		if (r == NULL) {
-			eng_fail(e, "out of memory");
-			return -1;
-		}
-		memset(r + n->route_cap, 0, (nc - n->route_cap) * sizeof(*r));
-		n->route = r;
-		n->route_cap = nc;
-	}
 	int pos = -1;
 	for (unsigned i = 0; i < n->n_out && pos < 0; i++) {
 		const struct sim_link *l = &e->s->links[n->out[i]];
@@ -521,7 +523,7 @@ route_slow(struct engine *e, struct node *n, uint32_t f)
 	}
 	if (pos < 0 && n->n_spread)
 		pos = (int)n->spread[sim_mix64(e->ft.hash[f] ^ n->salt) % n->n_spread];
-	n->route[f] = (uint16_t)(pos + 2);
+	e->ft.nf[(size_t)f * e->ft.stride + (unsigned)n->index].route = (uint16_t)(pos + 2);
 	return pos;
 }
 
@@ -703,11 +705,11 @@ rewrite(struct engine *e, struct node *n, struct pkt *p)
 		uint16_t port = (uint16_t)(1024 + sim_mix64(e->ft.hash[p->flow]) % 64512);
 		if (!sim_nat_rewrite(p->head, p->caplen, cfg->addr, port))
 			return;
-		if (grow_u32(&n->nat_map, &n->nat_cap, p->flow) < 0) {
+		if (grow_u32(&n->nat, &n->nat_cap, p->flow) < 0) {
 			eng_fail(e, "out of memory");
 			return;
 		}
-		if (n->nat_map[p->flow] == 0) {
+		if (n->nat[p->flow] == 0) {
 			struct mscope_flow_key nk;
 			mscope_flow_parse(p->head, p->caplen, &nk);
 			int64_t id = flow_intern(&e->ft, &nk);
@@ -715,9 +717,9 @@ rewrite(struct engine *e, struct node *n, struct pkt *p)
 				eng_fail(e, "out of memory");
 				return;
 			}
-			n->nat_map[p->flow] = (uint32_t)id + 1;
+			n->nat[p->flow] = (uint32_t)id + 1;
 		}
-		p->flow = n->nat_map[p->flow] - 1;
+		p->flow = n->nat[p->flow] - 1;
 		p->wire = mscope_wire_id(p->head, p->caplen, p->len);
 	} else if (cfg->kind == NF_VPN) {
 		static const uint8_t peer[4] = { 203, 0, 113, 1 };
@@ -1168,6 +1170,7 @@ setup(struct engine *e, const char *outdir, int zstd_level, int overwrite)
 	const struct mscope_sim_scenario *s = e->s;
 
 	e->n_nodes = s->n_nfs + 1;
+	e->ft.stride = e->n_nodes;
 	e->nodes = calloc(e->n_nodes, sizeof(*e->nodes));
 	e->heap = calloc(e->n_nodes + 1, sizeof(*e->heap));
 	e->free_head = UINT32_MAX;
@@ -1299,11 +1302,9 @@ teardown(struct engine *e)
 		free(n->q);
 		free(n->out);
 		free(n->spread);
-		free(n->route);
+		free(n->nat);
 		free(n->intr);
 		free(n->mods);
-		free(n->nat_map);
-		free(n->ref_of);
 	}
 	free(e->nodes);
 	free(e->heap);

@@ -27,6 +27,15 @@ now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
+static double
+cpu_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 static void
 seterr(char *err, size_t errlen, const char *fmt, const char *a, const char *b)
 {
@@ -277,12 +286,13 @@ mscope_sim_run(const struct mscope_sim_scenario *s, const struct mscope_sim_opts
 		err[0] = 0;
 	if (outdir && prepare_dir(outdir, s, o->overwrite, err, errlen) < 0)
 		return -1;
-	double t0 = now_s();
+	double t0 = now_s(), c0 = cpu_s();
 	if (sim_engine_run(s, &eo, &full, err, errlen) < 0) {
 		sim_result_free(&full);
 		return -1;
 	}
 	st.sim_seconds = now_s() - t0;
+	st.sim_cpu_seconds = cpu_s() - c0;
 	st.packets = full.packets;
 	st.hops = full.hops;
 	st.drops = full.drops;
@@ -412,7 +422,7 @@ mscope_sim_outcomes(const struct mscope_sim_scenario *s, const struct mscope_sim
 		.no_jitter = o->no_jitter,
 	};
 	struct sim_result r;
-	double t0 = now_s();
+	double t0 = now_s(), c0 = cpu_s();
 
 	if (err && errlen)
 		err[0] = 0;
@@ -423,6 +433,7 @@ mscope_sim_outcomes(const struct mscope_sim_scenario *s, const struct mscope_sim
 	if (stats) {
 		memset(stats, 0, sizeof(*stats));
 		stats->sim_seconds = now_s() - t0;
+		stats->sim_cpu_seconds = cpu_s() - c0;
 		stats->packets = r.packets;
 		stats->hops = r.hops;
 		stats->drops = r.drops;
