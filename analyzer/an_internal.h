@@ -118,7 +118,7 @@ struct an_queued_int {
 	int64_t wait;
 	uint32_t n_i, n_p;
 	int64_t period;
-	double s_i, s_p;
+	double s_i, s_p, s_w;
 };
 
 struct an_victim {
@@ -257,7 +257,9 @@ struct an_local {
 	uint32_t ps, rank;  /* busy period start and victim position (sorted) */
 	uint32_t n_i, n_p;
 	int64_t t0, period;
+	int64_t t1;         /* end of the processing window: dequeue, else arrival */
 	double s_i, s_p;
+	double s_w;         /* [ours] shortfall while the packet waited */
 };
 void an_local(const struct mscope_analysis *an, uint32_t node, uint32_t local,
 		struct an_local *l);

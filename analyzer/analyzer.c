@@ -123,6 +123,7 @@ mscope_an_diagnose(struct mscope_analysis *an, struct mscope_an_error *err)
 		p->period_us = an_us(an, q->period);
 		p->s_i = q->s_i;
 		p->s_p = q->s_p;
+		p->s_w = q->s_w;
 	}
 	an->diagnosed = true;
 	return 0;
@@ -301,6 +302,7 @@ mscope_an_local_scores(const struct mscope_analysis *an, int node, uint32_t wire
 		q->period_us = an_us(an, l.period);
 		q->s_i = l.s_i;
 		q->s_p = l.s_p;
+		q->s_w = l.s_w;
 		return 0;
 	}
 	return -1;

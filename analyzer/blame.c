@@ -31,7 +31,9 @@ struct grp {
 	uint32_t n;
 	uint32_t levels;        /* levels with data (<= MAXL) */
 	int64_t amin[MAXL], amax[MAXL];
-	uint32_t gmax[MAXL];    /* last-arriving hop at each level */
+	uint32_t gmax[MAXL];    /* hop that met the longest queue at each level */
+	uint32_t qmax[MAXL];    /* that queue length */
+	uint32_t lvnode[MAXL];  /* node at each level */
 	uint32_t root_node;
 };
 
@@ -131,6 +133,17 @@ an_local(const struct mscope_analysis *an, uint32_t node, uint32_t local,
 	} else if (l->s_p < 0) {
 		l->s_p = 0;
 		l->s_i = q;
+	}
+	/* [ours] The NF served slower than its peak also *after* p arrived: at
+	 * peak p would have waited Q / r; the shortfall while it waited,
+	 * r * wait - Q, is processing blame as well (an NF stalling right after
+	 * p arrived leaves Q small but the wait long). */
+	l->t1 = ta;
+	if (local < nd->nrx && !an->opts.no_post_wait) {
+		int64_t d = an->d[g];
+		double sw = nd->rate * (double)(d - ta) - (q > 0 ? q : 0);
+		l->s_w = sw > 0 ? sw : 0;
+		l->t1 = d;
 	}
 }
 
@@ -435,6 +448,7 @@ st_get(struct bctx *c, uint32_t f, uint32_t ps, uint32_t re)
 				for (lv = 0; lv < MAXL; lv++) {
 					gr->amin[lv] = INT64_MAX;
 					gr->amax[lv] = INT64_MIN;
+					gr->lvnode[lv] = an_path_node_at(an, path, lv);
 				}
 			}
 			s->last_path = path;
@@ -448,9 +462,23 @@ st_get(struct bctx *c, uint32_t f, uint32_t ps, uint32_t re)
 			if (lv < MAXL) {
 				if (t < gr->amin[lv])
 					gr->amin[lv] = t;
-				if (t > gr->amax[lv] || (t == gr->amax[lv] && g > gr->gmax[lv])) {
+				if (t > gr->amax[lv])
 					gr->amax[lv] = t;
-					gr->gmax[lv] = g;
+				if (lv > 0 && gr->lvnode[lv] < an->nnodes &&
+						!an->nodes[gr->lvnode[lv]].is_source) {
+					/* The queue this packet met at X: the recursion diagnoses
+					 * X's busy period at its deepest point for the set. */
+					const struct an_node *xn = &an->nodes[gr->lvnode[lv]];
+					uint32_t loc = g - xn->base, q = 0;
+					if (g >= xn->base && loc < xn->nrx) {
+						uint32_t rk = an_rank(an, xn, loc) + 1;
+						uint32_t dq = an_cnt_deq(an, xn, t);
+						q = rk > dq ? rk - dq : 0;
+					}
+					if (q > gr->qmax[lv] || (q == gr->qmax[lv] && g > gr->gmax[lv])) {
+						gr->qmax[lv] = q;
+						gr->gmax[lv] = g;
+					}
 				}
 				if (lv + 1 > gr->levels)
 					gr->levels = lv + 1;
@@ -651,14 +679,14 @@ recurse(struct bctx *c, uint32_t dnode, uint32_t node, uint32_t hop, double amou
 		return;
 	}
 	an_local(an, node, hop - nd->base, &l);
-	tot = l.s_i + l.s_p;
+	tot = l.s_i + l.s_p + l.s_w;
 	if (l.rank == UINT32_MAX || !(tot > 0)) {
-		blame_processing(c, dnode, node, l.t0, an->a[hop], amount);
+		blame_processing(c, dnode, node, l.t0, l.t1, amount);
 		return;
 	}
-	proc = amount * l.s_p / tot;
+	proc = amount * (l.s_p + l.s_w) / tot;
 	inp = amount * l.s_i / tot;
-	blame_processing(c, dnode, node, l.t0, an->a[hop], proc);
+	blame_processing(c, dnode, node, l.t0, l.t1, proc);
 	if (inp >= an->opts.epsilon)
 		propagate(c, dnode, node, l.ps, l.rank, inp);
 }
@@ -773,7 +801,8 @@ diagnose_victim(struct bctx *c, uint32_t vi)
 		q->period = l.period;
 		q->s_i = l.s_i;
 		q->s_p = l.s_p;
-		blame_processing(c, q->node, q->node, l.t0, an->a[q->hop], l.s_p);
+		q->s_w = l.s_w;
+		blame_processing(c, q->node, q->node, l.t0, l.t1, l.s_p + l.s_w);
 		propagate(c, q->node, q->node, l.ps, l.rank, l.s_i);
 	}
 	v->q0 = (uint32_t)q0;
@@ -1045,7 +1074,7 @@ mscope_an_explain(struct mscope_analysis *an, int node, uint32_t wire_id,
 		goto oom;
 	an_local(an, (uint32_t)node, h, &l);
 	if (l.rank != UINT32_MAX) {
-		blame_processing(&c, (uint32_t)node, (uint32_t)node, l.t0, an->a[nd->base + h], l.s_p);
+		blame_processing(&c, (uint32_t)node, (uint32_t)node, l.t0, l.t1, l.s_p + l.s_w);
 		propagate(&c, (uint32_t)node, (uint32_t)node, l.ps, l.rank, l.s_i);
 	}
 	if (c.failed)

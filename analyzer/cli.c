@@ -47,6 +47,8 @@ usage(FILE *f)
 		"  --source-flows packets|excess  source blame by packets in the PreSet (default)\n"
 		"                        or by excess over each flow's average rate\n"
 		"  --min-wait TIME       smallest wait that counts as queuing (default 5us)\n"
+		"  --no-post-wait        no processing blame for the service shortfall after the\n"
+		"                        victim arrived (Microscope's S_i + S_p = Q only)\n"
 		"  --epsilon X           recursion stops below X packets of score (default 0.01)\n"
 		"  --max-flows N         culprit flows kept per culprit per victim (default 32)\n"
 		"  --match-window TIME   longest upstream-tx to rx time when matching (default 100ms)\n"
@@ -185,7 +187,7 @@ cmd_analyze(int argc, char **argv)
 {
 	enum { O_THRESHOLD = 256, O_PERCENTILE, O_FLOW, O_FROM, O_TO, O_NODROPS, O_RATE,
 		O_TOPOLOGY, O_DAG, O_SRCFLOWS, O_MINWAIT, O_EPS, O_MAXFLOWS, O_WINDOW, O_RUN,
-		O_THREADS, O_JSON, O_REL, O_HTML, O_TOP, O_AFT };
+		O_THREADS, O_JSON, O_REL, O_HTML, O_TOP, O_AFT, O_NOPOST };
 	static const struct option longopts[] = {
 		{ "af-threshold", required_argument, NULL, O_AFT },
 		{ "dag", required_argument, NULL, O_DAG },
@@ -199,6 +201,7 @@ cmd_analyze(int argc, char **argv)
 		{ "max-flows", required_argument, NULL, O_MAXFLOWS },
 		{ "min-wait", required_argument, NULL, O_MINWAIT },
 		{ "no-drops", no_argument, NULL, O_NODROPS },
+		{ "no-post-wait", no_argument, NULL, O_NOPOST },
 		{ "percentile", required_argument, NULL, O_PERCENTILE },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "rate", required_argument, NULL, O_RATE },
@@ -259,6 +262,9 @@ cmd_analyze(int argc, char **argv)
 			if (mscope_an_parse_time(optarg, &ns))
 				return free(rates), bad("--to", optarg);
 			opts.to_ns = ns;
+			break;
+		case O_NOPOST:
+			opts.no_post_wait = 1;
 			break;
 		case O_NODROPS:
 			opts.no_drops = 1;

@@ -97,6 +97,7 @@ struct mscope_an_opts {
 	enum mscope_an_dag dag;
 	enum mscope_an_src_flows src_flows;
 	double min_wait_us;       /**< a victim queued "noticeably" above max(this, node p90 wait) (default 5) */
+	int no_post_wait;         /**< [ours] off: no processing blame for the shortfall after arrival */
 	double epsilon;           /**< recursion stops below this many packets of score (default 0.01) */
 	int max_flows;            /**< culprit flows kept per culprit per victim (default 32) */
 	/* matching */
@@ -199,6 +200,7 @@ struct mscope_an_queued {
 	uint32_t n_i, n_p;
 	double period_us;
 	double s_i, s_p;
+	double s_w;               /**< [ours] r * wait - Q: shortfall while it waited (processing) */
 };
 
 /** A diagnosed victim. */

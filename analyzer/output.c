@@ -336,6 +336,7 @@ mscope_an_write_relations(const struct mscope_analysis *an, FILE *out)
 			json_object_set_new(x, "period_us", json_real(an_us(an, q->period)));
 			json_object_set_new(x, "S_i", json_real(q->s_i));
 			json_object_set_new(x, "S_p", json_real(q->s_p));
+			json_object_set_new(x, "S_w", json_real(q->s_w));
 			json_array_append_new(qa, x);
 		}
 		for (uint32_t k = 0; k < v->nc; k++) {
