@@ -54,9 +54,13 @@ start_testpmd() {
 	while [ $# -gt 0 ] && [ "$1" != "--" ]; do eal+=("$1"); shift; done
 	shift
 	app=("$@")
+	# stdout is a file (fully buffered): non-interactive runs print stats
+	# every second, which is also what keeps testpmd from exiting at EOF
+	[[ " ${app[*]} " == *" -i "* ]] || app+=(--stats-period 1)
+	: >"$T/tp.log" # not the previous run's output
 	env "${envs[@]}" LD_PRELOAD="$PRELOAD" "$TESTPMD" --no-huge --no-pci -m 256 \
 		--file-prefix="$PREFIX" -l 0-1 --log-level=lib.eal:error "${eal[@]}" -- \
-		--total-num-mbufs=16384 --stats-period 1 "${app[@]}" \
+		--total-num-mbufs=16384 "${app[@]}" \
 		<"${TP_STDIN:-/dev/null}" >"$T/tp.log" 2>&1 &
 	TP_PID=$!
 }
