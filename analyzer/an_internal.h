@@ -83,6 +83,8 @@ struct an_node {
 	double rate;            /* peak rate, packets per tick */
 	const char *rate_from;
 	double tau_usual;       /* usual per-packet service time, ticks */
+	uint32_t *slow;         /* first local hop of each slow burst (sorted) */
+	size_t nslow;
 
 	/* results */
 	uint64_t packets, victims, drops;
@@ -162,6 +164,7 @@ struct mscope_analysis {
 	uint32_t nh;
 	int64_t *a, *d, *e;
 	uint32_t *win, *wout, *flow, *pred, *path;
+	uint32_t *qa;       /* queue length each rx hop met (itself included) */
 	uint8_t *fl;
 
 	/* paths */
@@ -247,6 +250,9 @@ uint32_t an_rank(const struct mscope_analysis *an, const struct an_node *nd, uin
 json_t *an_series(const struct mscope_analysis *an, const struct an_node *nd, int points);
 
 /* rate.c */
+#define SLOW_BURST 0.5      /* a burst is slow when it took 1.5x the usual time */
+double an_burst_slowness(const struct mscope_analysis *an, const struct an_node *nd,
+		uint32_t s, uint32_t *nb);
 int an_rates(struct mscope_analysis *an, struct mscope_an_error *err);
 
 /* victims.c */

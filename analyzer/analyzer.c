@@ -18,7 +18,7 @@ mscope_an_opts_init(struct mscope_an_opts *o)
 	o->src_flows = MSCOPE_AN_FLOWS_PACKETS;
 	o->min_wait_us = 5;
 	o->epsilon = 0.01;
-	o->max_flows = 32;
+	o->max_flows = 8;
 	o->match_window_us = 100000;
 	o->filter.src_len = o->filter.dst_len = -1;
 	o->filter.sport = o->filter.dport = -1;
@@ -45,7 +45,7 @@ mscope_an_open(const char *dir, const struct mscope_an_opts *opts,
 		goto fail;
 	}
 	if (an->opts.max_flows <= 0)
-		an->opts.max_flows = 32;
+		an->opts.max_flows = 8;
 	if (!(an->opts.epsilon > 0))
 		an->opts.epsilon = 0.01;
 	if (!(an->opts.match_window_us > 0))
@@ -159,6 +159,7 @@ mscope_an_close(struct mscope_analysis *an)
 		free(nd->qd);
 		free(nd->ord);
 		free(nd->pstart);
+		free(nd->slow);
 	}
 	free(an->nodes);
 	free(an->nfs);
@@ -172,6 +173,7 @@ mscope_an_close(struct mscope_analysis *an)
 	free(an->flow);
 	free(an->pred);
 	free(an->path);
+	free(an->qa);
 	free(an->fl);
 	free(an->paths);
 	free(an->ph);

@@ -22,9 +22,10 @@
 
 #include "an_internal.h"
 
+#define NSTATE 4            /* cached PreSet states per node */
 #define MAXL 16             /* upstream levels tracked per path */
 #define MAX_CALLS 4096      /* propagation calls per victim (hostile graphs) */
-#define SLOW_BURST 0.5      /* a burst is slow when it took 1.5x the usual time */
+#define MAX_SCAN 4096       /* served packets examined for flow blame */
 
 struct grp {
 	uint32_t path;
@@ -43,6 +44,7 @@ struct fcount {
 
 struct pstate {
 	uint32_t ps, re;        /* prefix [ps, re) of sorted arrivals */
+	uint64_t used;          /* LRU clock */
 	bool valid;
 	struct grp *g;
 	uint32_t ng, gcap;
@@ -59,7 +61,8 @@ struct acc {
 
 struct bctx {
 	struct mscope_analysis *an;
-	struct pstate *st;          /* per node */
+	struct pstate *st;          /* NSTATE per node */
+	uint64_t clock;
 	struct acc *acc;
 	uint32_t acap, an_;         /* hash slots, used count */
 	uint32_t *aused;            /* used slot list */
@@ -257,6 +260,27 @@ spread_flows(struct bctx *c, uint32_t dnode, uint32_t nf, uint8_t kind, double *
 
 /* ------------------------------------------------------------ processing */
 
+static uint32_t
+lower(const uint32_t *v, size_t n, uint32_t x)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (v[mid] < x)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return (uint32_t)lo;
+}
+
+/* Slow bursts starting in local hops [j0, j1). */
+static uint32_t
+slow_between(const struct an_node *nd, uint32_t j0, uint32_t j1)
+{
+	return lower(nd->slow, nd->nslow, j1) - lower(nd->slow, nd->nslow, j0);
+}
+
 /* [ours] The processing share at X goes to "*" (interrupt, contention) unless
  * some flows were served in bursts that took far longer than X's usual time,
  * consistently: then to those flows, weighted by their bursts' slowness. */
@@ -278,9 +302,15 @@ blame_processing(struct bctx *c, uint32_t dnode, uint32_t node, int64_t t0, int6
 	/* back up to the burst start */
 	while (j0 > 0 && j0 < nd->nrx && !(an->fl[nd->base + j0] & H_BURST))
 		j0--;
-	if (j1 <= j0) {
+	if (j1 <= j0 || slow_between(nd, j0, j1) < 3) {
 		acc_add(c, dnode, (uint32_t)nd->nf_idx, MSCOPE_AN_PROCESSING, 0, 0, amount);
 		return;
+	}
+	if (j1 - j0 > MAX_SCAN) {
+		/* the most recent service is what the victims met */
+		j0 = j1 - MAX_SCAN;
+		while (j0 > 0 && !(an->fl[nd->base + j0] & H_BURST))
+			j0--;
 	}
 	/* scratch flow table sized for the served packets */
 	{
@@ -300,19 +330,9 @@ blame_processing(struct bctx *c, uint32_t dnode, uint32_t node, int64_t t0, int6
 		memset(c->sf, 0, c->sfcap * sizeof(*c->sf));
 	}
 	for (uint32_t s = j0; s < j1;) {
-		uint32_t g0 = nd->base + s, nb = 1;
-		int64_t emax = INT64_MIN;
-		double sl;
+		uint32_t g0 = nd->base + s, nb;
+		double sl = an_burst_slowness(an, nd, s, &nb);
 
-		while (s + nb < nd->nrx && !(an->fl[g0 + nb] & H_BURST))
-			nb++;
-		for (uint32_t k = 0; k < nb; k++)
-			if ((an->fl[g0 + k] & H_TX) && an->e[g0 + k] > emax)
-				emax = an->e[g0 + k];
-		sl = emax > an->d[g0] ?
-			((double)(emax - an->d[g0]) / nb) / nd->tau_usual - 1.0 : 0;
-		if (sl < 0)
-			sl = 0;
 		if (sl > SLOW_BURST)
 			slow++;
 		for (uint32_t k = 0; k < nb; k++) {
@@ -416,11 +436,23 @@ static struct pstate *
 st_get(struct bctx *c, uint32_t f, uint32_t ps, uint32_t re)
 {
 	struct mscope_analysis *an = c->an;
-	struct pstate *s = &c->st[f];
+	struct pstate *s = NULL, *set = &c->st[(size_t)f * NSTATE];
 	const struct an_node *nd = &an->nodes[f];
 
-	if (!s->valid || s->ps != ps || s->re > re)
+	/* a few PreSets per node: one victim's recursion visits a node through
+	 * several paths, and the next victim continues the same periods */
+	for (int k = 0; k < NSTATE; k++)
+		if (set[k].valid && set[k].ps == ps && set[k].re <= re &&
+				(s == NULL || set[k].re > s->re))
+			s = &set[k];
+	if (s == NULL) {
+		s = &set[0];
+		for (int k = 1; k < NSTATE; k++)
+			if (!set[k].valid || set[k].used < s->used)
+				s = &set[k];
 		st_reset(s, ps);
+	}
+	s->used = ++c->clock;
 	for (uint32_t i = s->re; i < re; i++) {
 		uint32_t g = nd->base + nd->ord[i], path = an->path[g], gi, lv;
 		struct grp *gr;
@@ -464,17 +496,10 @@ st_get(struct bctx *c, uint32_t f, uint32_t ps, uint32_t re)
 					gr->amin[lv] = t;
 				if (t > gr->amax[lv])
 					gr->amax[lv] = t;
-				if (lv > 0 && gr->lvnode[lv] < an->nnodes &&
-						!an->nodes[gr->lvnode[lv]].is_source) {
+				if (lv > 0) {
 					/* The queue this packet met at X: the recursion diagnoses
 					 * X's busy period at its deepest point for the set. */
-					const struct an_node *xn = &an->nodes[gr->lvnode[lv]];
-					uint32_t loc = g - xn->base, q = 0;
-					if (g >= xn->base && loc < xn->nrx) {
-						uint32_t rk = an_rank(an, xn, loc) + 1;
-						uint32_t dq = an_cnt_deq(an, xn, t);
-						q = rk > dq ? rk - dq : 0;
-					}
+					uint32_t q = an->qa[g];
 					if (q > gr->qmax[lv] || (q == gr->qmax[lv] && g > gr->gmax[lv])) {
 						gr->qmax[lv] = q;
 						gr->gmax[lv] = g;
@@ -898,7 +923,7 @@ static void
 ctx_free(struct bctx *c, uint32_t nnodes)
 {
 	if (c->st)
-		for (uint32_t k = 0; k < nnodes; k++) {
+		for (uint32_t k = 0; k < nnodes * NSTATE; k++) {
 			free(c->st[k].g);
 			free(c->st[k].fc);
 		}
@@ -951,7 +976,7 @@ an_blame(struct mscope_analysis *an, struct mscope_an_error *err)
 	for (int t = 0; t < nth; t++) {
 		jobs[t].an = an;
 		jobs[t].ctx.an = an;
-		jobs[t].ctx.st = calloc(an->nnodes, sizeof(*jobs[t].ctx.st));
+		jobs[t].ctx.st = calloc((size_t)an->nnodes * NSTATE, sizeof(*jobs[t].ctx.st));
 		if (jobs[t].ctx.st == NULL)
 			goto oom;
 		/* contiguous chunks of the time-sorted victims: PreSets are shared */
@@ -1069,7 +1094,7 @@ mscope_an_explain(struct mscope_analysis *an, int node, uint32_t wire_id,
 					(an->fl[g] & (H_SRC | H_TX | H_DROP)))
 				an->flow_total[an->flow[g]]++;
 	}
-	c.st = calloc(an->nnodes, sizeof(*c.st));
+	c.st = calloc((size_t)an->nnodes * NSTATE, sizeof(*c.st));
 	if (c.st == NULL)
 		goto oom;
 	an_local(an, (uint32_t)node, h, &l);

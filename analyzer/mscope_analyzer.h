@@ -99,7 +99,7 @@ struct mscope_an_opts {
 	double min_wait_us;       /**< a victim queued "noticeably" above max(this, node p90 wait) (default 5) */
 	int no_post_wait;         /**< [ours] off: no processing blame for the shortfall after arrival */
 	double epsilon;           /**< recursion stops below this many packets of score (default 0.01) */
-	int max_flows;            /**< culprit flows kept per culprit per victim (default 32) */
+	int max_flows;            /**< culprit flows kept per culprit per victim (default 8) */
 	/* matching */
 	double match_window_us;   /**< max time from upstream tx to downstream rx (default 100000) */
 	/* inputs */

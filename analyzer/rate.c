@@ -73,6 +73,47 @@ estimate(struct mscope_analysis *an, struct an_node *nd, double *rates, double *
 	}
 }
 
+/* Slowness of the burst starting at local hop s: per-packet service time
+ * over the usual one, minus 1 (0 when not measurable). *nb: its size. */
+double
+an_burst_slowness(const struct mscope_analysis *an, const struct an_node *nd, uint32_t s,
+		uint32_t *nb)
+{
+	uint32_t g0 = nd->base + s, n = 1;
+	int64_t emax = INT64_MIN;
+	double sl;
+
+	while (s + n < nd->nrx && !(an->fl[g0 + n] & H_BURST))
+		n++;
+	for (uint32_t k = 0; k < n; k++)
+		if ((an->fl[g0 + k] & H_TX) && an->e[g0 + k] > emax)
+			emax = an->e[g0 + k];
+	*nb = n;
+	if (emax <= an->d[g0])
+		return 0;
+	sl = ((double)(emax - an->d[g0]) / n) / nd->tau_usual - 1.0;
+	return sl > 0 ? sl : 0;
+}
+
+static int
+slow_bursts(struct mscope_analysis *an, struct an_node *nd)
+{
+	size_t cap = 0;
+
+	for (uint32_t s = 0; s < nd->nrx;) {
+		uint32_t nb;
+		if (an_burst_slowness(an, nd, s, &nb) > SLOW_BURST) {
+			void *p = an_grow(nd->slow, &cap, nd->nslow + 1, sizeof(*nd->slow));
+			if (p == NULL)
+				return -1;
+			nd->slow = p;
+			nd->slow[nd->nslow++] = s;
+		}
+		s += nb;
+	}
+	return 0;
+}
+
 int
 an_rates(struct mscope_analysis *an, struct mscope_an_error *err)
 {
@@ -115,6 +156,12 @@ an_rates(struct mscope_analysis *an, struct mscope_an_error *err)
 		}
 		if (!(nd->tau_usual > 0) || !isfinite(nd->tau_usual))
 			nd->tau_usual = 1.0 / nd->rate;
+		if (slow_bursts(an, nd)) {
+			free(rates);
+			free(meds);
+			an_err(err, "out of memory (rates)");
+			return -1;
+		}
 	}
 	for (size_t i = 0; i < an->opts.nrates; i++) {
 		bool used = false;

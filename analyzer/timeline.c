@@ -95,6 +95,7 @@ node_timeline(struct mscope_analysis *an, struct an_node *nd)
 		tmp[i] = (int64_t)i + 1 - (int64_t)j;
 		if (tmp[i] < 0)
 			tmp[i] = 0;
+		an->qa[nd->base + nd->ord[i]] = (uint32_t)tmp[i];
 	}
 	nd->qlen_max = 0;
 	for (uint32_t i = 0; i < n; i++)
@@ -126,6 +127,11 @@ an_timeline(struct mscope_analysis *an, struct mscope_an_error *err)
 	}
 	if (an->nh == 0)
 		an->t_start = an->t_end = 0;
+	an->qa = calloc(an->nh ? an->nh : 1, sizeof(*an->qa));
+	if (an->qa == NULL) {
+		an_err(err, "out of memory (timeline)");
+		return -1;
+	}
 	for (uint32_t k = 0; k < an->nnodes; k++) {
 		struct an_node *nd = &an->nodes[k];
 		if (nd->is_source)
