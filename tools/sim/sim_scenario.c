@@ -433,8 +433,7 @@ parse_nfs(const struct perr *pe, const json_t *root, struct mscope_sim_scenario 
 		}
 		if (get_str(pe, o, p, "name", 1, &str) < 0)
 			return -1;
-		if (!valid_name(str) || !strcmp(str, "source") || !strcmp(str, "truth") ||
-				!strcmp(str, "topology") || !strcmp(str, "victims")) {
+		if (!valid_name(str) || !strcmp(str, "source")) {
 			fail(pe, path(q, sizeof(q), p, "name"),
 				"\"%s\" is not a valid NF name (1-63 of A-Z a-z 0-9 _ - ., "
 				"not \"source\"; it names the trace file)", str);
