@@ -1,0 +1,537 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Unit tests of the collector's data path and configuration, without EAL:
+ * the burst wrappers run on hand-made mbufs and a fake driver, and the
+ * ring entries they produce are checked slot by slot.
+ */
+#include <criterion/criterion.h>
+#include <criterion/redirect.h>
+#include <dirent.h>
+#include <pcap/pcap.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collector_priv.h"
+
+struct mc_state mc;
+
+#define NPKT 64
+static struct rte_mbuf mbufs[NPKT];
+static uint8_t bufs[NPKT][128];
+static struct rte_mbuf *queue_pkts[NPKT];
+static uint16_t queue_n;     /* fake rx driver: returns these */
+static uint16_t tx_accept;   /* fake tx driver: accepts this many */
+static uint64_t tx_links_seen[NPKT]; /* links as the driver saw them */
+static void *fake_qd[1] = { (void *)0x1 };
+
+static uint16_t
+fake_rx(void *qd, struct rte_mbuf **pkts, uint16_t n)
+{
+	const uint16_t k = queue_n < n ? queue_n : n;
+
+	memcpy(pkts, queue_pkts, k * sizeof(*pkts));
+	return k;
+}
+
+static uint16_t
+fake_tx(void *qd, struct rte_mbuf **pkts, uint16_t n)
+{
+	for (uint16_t i = 0; i < n; i++)
+		tx_links_seen[i] = *RTE_MBUF_DYNFIELD(pkts[i], mc.link_off, uint64_t *);
+	return tx_accept < n ? tx_accept : n;
+}
+
+/* A UDP/IPv4 frame whose source port is `flow` and payload byte `tag`. */
+static void
+make_pkt(int i, uint16_t flow, uint8_t tag)
+{
+	uint8_t *d = bufs[i];
+
+	memset(d, 0, sizeof(bufs[i]));
+	d[12] = 0x08;
+	d[14] = 0x45;
+	d[23] = 17;
+	d[26] = 10, d[29] = 1;
+	d[30] = 10, d[33] = 2;
+	d[34] = (uint8_t)(flow >> 8), d[35] = (uint8_t)flow;
+	d[37] = 53;
+	d[50] = tag;
+	d[51] = (uint8_t)i;
+	memset(&mbufs[i], 0, sizeof(mbufs[i]));
+	mbufs[i].buf_addr = d;
+	mbufs[i].data_len = 64;
+	mbufs[i].pkt_len = 64;
+	queue_pkts[i] = &mbufs[i];
+}
+
+static struct mc_rxq *
+new_rxq(uint32_t slots)
+{
+	struct mc_rxq *q = aligned_alloc(64, sizeof(*q));
+
+	memset(q, 0, sizeof(*q));
+	q->real_burst = fake_rx;
+	q->real_data = fake_qd;
+	q->hwts_off = -1;
+	q->link_base = (uint64_t)3 << 48; /* node 2 */
+	q->ring.slots = calloc(slots, sizeof(uint64_t));
+	q->ring.mask = slots - 1;
+	q->flows = calloc(1, sizeof(*q->flows));
+	return q;
+}
+
+static struct mc_txq *
+new_txq(uint32_t slots)
+{
+	struct mc_txq *q = aligned_alloc(64, sizeof(*q));
+
+	memset(q, 0, sizeof(*q));
+	q->real_burst = fake_tx;
+	q->real_data = fake_qd;
+	q->run_span = UINT64_MAX;
+	q->ring.slots = calloc(slots, sizeof(uint64_t));
+	q->ring.mask = slots - 1;
+	q->flows = calloc(1, sizeof(*q->flows));
+	return q;
+}
+
+static void
+free_rxq(struct mc_rxq *q)
+{
+	free(q->ring.slots);
+	free(q->flows);
+	free(q);
+}
+
+static void
+free_txq(struct mc_txq *q)
+{
+	free(q->ring.slots);
+	free(q->flows);
+	free(q);
+}
+
+static uint64_t
+slot(const struct mc_ring *r, uint64_t i)
+{
+	return r->slots[i & r->mask];
+}
+
+static void
+setup(void)
+{
+	memset(&mc, 0, sizeof(mc));
+	/* what rte_mbuf_dynfield_register would give: 8-byte aligned */
+	mc.link_off = (int)((offsetof(struct rte_mbuf, dynfield1) + 7) & ~(size_t)7);
+}
+
+TestSuite(datapath, .init = setup);
+
+Test(datapath, rx_entry_wire_ids_flows_and_links)
+{
+	struct mc_rxq *q = new_rxq(1024);
+	struct rte_mbuf *got[NPKT];
+	uint64_t hdr;
+
+	for (int i = 0; i < 8; i++)
+		make_pkt(i, (uint16_t)(i % 3), 1);
+	queue_n = 8;
+	cr_assert_eq(mc_rx_burst(q, got, 32), 8);
+	hdr = slot(&q->ring, 0);
+	cr_assert_eq(hdr & 0xff, MC_E_RX);
+	cr_assert_eq((hdr >> 16) & 0xffff, 8);
+	cr_assert_eq((hdr >> 32) & 0xffff, 3, "three flows defined");
+	cr_assert_eq(hdr >> 48, 0, "no queue depth sampled");
+	for (int i = 0; i < 8; i++) {
+		const uint64_t v = slot(&q->ring, 2 + i);
+
+		cr_assert_eq((uint32_t)v, mscope_wire_id(bufs[i], 64, 64));
+		cr_assert_eq(v >> 32, (uint64_t)(i % 3), "refs in first-seen order");
+		cr_assert_eq(*RTE_MBUF_DYNFIELD(&mbufs[i], mc.link_off, uint64_t *),
+			     ((uint64_t)3 << 48) | (uint64_t)i);
+	}
+	/* flow definitions follow the packets: ref, then the key */
+	for (int j = 0; j < 3; j++) {
+		union mc_fkey k;
+		struct mscope_flow_key want;
+
+		cr_assert_eq(slot(&q->ring, 10 + 6 * j), (uint64_t)j);
+		for (int w = 0; w < 5; w++)
+			k.w[w] = slot(&q->ring, 11 + 6 * j + w);
+		mscope_flow_parse(bufs[j], 64, &want);
+		cr_assert_eq(memcmp(&k.k, &want, sizeof(want)), 0);
+	}
+	cr_assert_eq(q->ring.tail, 2 + 8 + 18);
+	cr_assert_eq(q->seq, 8);
+	/* the same flows again: no new definitions, seq continues */
+	cr_assert_eq(mc_rx_burst(q, got, 32), 8);
+	cr_assert_eq((slot(&q->ring, 28) >> 32) & 0xffff, 0);
+	cr_assert_eq(*RTE_MBUF_DYNFIELD(&mbufs[0], mc.link_off, uint64_t *),
+		     ((uint64_t)3 << 48) | 8u);
+	free_rxq(q);
+}
+
+Test(datapath, rx_empty_burst_records_nothing)
+{
+	struct mc_rxq *q = new_rxq(1024);
+	struct rte_mbuf *got[NPKT];
+
+	queue_n = 0;
+	cr_assert_eq(mc_rx_burst(q, got, 32), 0);
+	cr_assert_eq(q->ring.tail, 0);
+	free_rxq(q);
+}
+
+static uint32_t
+count3(void *qd)
+{
+	return 3;
+}
+
+Test(datapath, rx_queue_depth_sampled_every_nth_burst)
+{
+	struct mc_rxq *q = new_rxq(4096);
+	struct rte_mbuf *got[NPKT];
+	uint64_t at = 0;
+
+	make_pkt(0, 1, 1);
+	queue_n = 1;
+	q->real_count = count3;
+	q->qd_every = q->qd_left = 4;
+	for (int b = 1; b <= 8; b++) {
+		const uint64_t start = q->ring.tail;
+
+		mc_rx_burst(q, got, 32);
+		at = slot(&q->ring, start) >> 48;
+		cr_assert_eq(at, b % 4 == 0 ? 4u : 0u, "burst %d", b);
+	}
+	free_rxq(q);
+}
+
+Test(datapath, rx_ring_full_loses_the_record_and_counts_it)
+{
+	struct mc_rxq *q = new_rxq(4096);
+	struct rte_mbuf *got[NPKT];
+
+	for (int i = 0; i < 32; i++)
+		make_pkt(i, 7, 1);
+	queue_n = 32;
+	/* nobody consumes: fill until the worst-case reservation fails */
+	while (q->ring.lost_records == 0)
+		cr_assert_eq(mc_rx_burst(q, got, 32), 32, "the NF always gets its packets");
+	cr_assert_eq(q->ring.lost_packets, 32);
+	cr_assert_eq(q->seq % 32, 0);
+	cr_assert_eq(*RTE_MBUF_DYNFIELD(&mbufs[5], mc.link_off, uint64_t *),
+		     ((uint64_t)3 << 48) | MC_SEQ_UNKNOWN, "lost rx keeps the node, not a seq");
+	/* the consumer frees everything: recording resumes, seq had not moved */
+	{
+		const uint64_t seq = q->seq;
+
+		q->ring.cons = q->ring.tail;
+		mc_rx_burst(q, got, 32);
+		cr_assert_eq(q->seq, seq + 32);
+		cr_assert_eq(q->ring.lost_records, 1);
+	}
+	free_rxq(q);
+}
+
+Test(datapath, tx_counts_accepted_and_restores_refused_links)
+{
+	struct mc_txq *q = new_txq(1024);
+	struct rte_mbuf *pk[5];
+	uint64_t hdr;
+
+	for (int i = 0; i < 5; i++) {
+		make_pkt(i, 1, 2);
+		pk[i] = &mbufs[i];
+		*RTE_MBUF_DYNFIELD(&mbufs[i], mc.link_off, uint64_t *) = ((uint64_t)1 << 48) | (100u + i);
+	}
+	tx_accept = 3;
+	cr_assert_eq(mc_tx_burst(q, pk, 5), 3);
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(tx_links_seen[i], 0, "the driver gets cleared links");
+	for (int i = 0; i < 3; i++)
+		cr_assert_eq(*RTE_MBUF_DYNFIELD(&mbufs[i], mc.link_off, uint64_t *), 0);
+	for (int i = 3; i < 5; i++)
+		cr_assert_eq(*RTE_MBUF_DYNFIELD(&mbufs[i], mc.link_off, uint64_t *),
+			     ((uint64_t)1 << 48) | (100u + i), "refused packets keep their link");
+	hdr = slot(&q->ring, 0);
+	cr_assert_eq(hdr & 0xff, MC_E_TX);
+	cr_assert_eq((hdr >> 16) & 0xffff, 5, "offered");
+	cr_assert_eq(hdr >> 48, 3, "accepted");
+	cr_assert_eq((hdr >> 32) & 0xffff, 0, "linked packets define no flow");
+	for (int i = 0; i < 5; i++) {
+		cr_assert_eq(slot(&q->ring, 2 + i), ((uint64_t)1 << 48) | (100u + i));
+		cr_assert_eq((uint32_t)slot(&q->ring, 7 + i), mscope_wire_id(bufs[i], 64, 64));
+	}
+	free_txq(q);
+}
+
+Test(datapath, tx_unlinked_packets_get_source_flows)
+{
+	struct mc_txq *q = new_txq(1024);
+	struct rte_mbuf *pk[2];
+
+	make_pkt(0, 9, 1);
+	make_pkt(1, 9, 2);
+	pk[0] = &mbufs[0];
+	pk[1] = &mbufs[1];
+	tx_accept = 2;
+	cr_assert_eq(mc_tx_burst(q, pk, 2), 2);
+	cr_assert_eq((slot(&q->ring, 0) >> 32) & 0xffff, 1, "one flow defined");
+	cr_assert_eq(slot(&q->ring, 4) >> 32, 0);
+	cr_assert_eq(slot(&q->ring, 5) >> 32, 0);
+	cr_assert_eq(slot(&q->ring, 6), 0, "the definition of ref 0");
+	free_txq(q);
+}
+
+Test(datapath, tx_refused_bursts_merge_into_one_run)
+{
+	struct mc_txq *q = new_txq(4096);
+	struct rte_mbuf *pk[4];
+
+	for (int i = 0; i < 4; i++) {
+		make_pkt(i, 1, 1);
+		pk[i] = &mbufs[i];
+	}
+	tx_accept = 2; /* first burst: a flow is defined, so a normal entry */
+	cr_assert_eq(mc_tx_burst(q, pk, 4), 2);
+	const uint64_t after_first = q->ring.tail;
+
+	tx_accept = 0;
+	for (int k = 0; k < 1000; k++)
+		cr_assert_eq(mc_tx_burst(q, pk, 4), 0);
+	cr_assert_eq(q->ring.tail, after_first, "refusals are held in the run");
+	cr_assert_eq(q->run_n, 4000);
+	tx_accept = 4;
+	cr_assert_eq(mc_tx_burst(q, pk, 4), 4);
+	cr_assert_eq(slot(&q->ring, after_first) & 0xff, MC_E_REFUSED);
+	cr_assert_eq(slot(&q->ring, after_first + 2), 4000);
+	cr_assert_eq(slot(&q->ring, after_first + MC_RUN_SLOTS) & 0xff, MC_E_TX);
+	cr_assert_leq(slot(&q->ring, after_first + 1),
+		      slot(&q->ring, after_first + MC_RUN_SLOTS + 1), "TSC order kept");
+	cr_assert_eq(q->run_n, 0);
+	free_txq(q);
+}
+
+Test(datapath, tx_ring_full_still_forwards_and_counts_by_origin)
+{
+	struct mc_txq *q = new_txq(4096);
+	struct rte_mbuf *pk[32];
+
+	for (int i = 0; i < 32; i++) {
+		make_pkt(i, 1, 1);
+		pk[i] = &mbufs[i];
+	}
+	tx_accept = 32;
+	q->ring.head = q->ring.tail = 4000; /* nearly full, nobody consumes */
+	q->ring.cons = q->ring.cons_cache = 4000 - 4096 + 10;
+	for (int i = 0; i < 32; i++)
+		*RTE_MBUF_DYNFIELD(&mbufs[i], mc.link_off, uint64_t *) =
+			i < 16 ? ((uint64_t)2 << 48) | (uint64_t)i : 0;
+	cr_assert_eq(mc_tx_burst(q, pk, 32), 32);
+	cr_assert_eq(q->ring.tail, 4000, "nothing recorded");
+	cr_assert_eq(q->lost[2][0], 1);
+	cr_assert_eq(q->lost[2][1], 16);
+	cr_assert_eq(q->lost[0][0], 1);
+	cr_assert_eq(q->lost[0][1], 16);
+	cr_assert_eq(q->lost_total, 32);
+	for (int i = 0; i < 32; i++)
+		cr_assert_eq(*RTE_MBUF_DYNFIELD(&mbufs[i], mc.link_off, uint64_t *), 0);
+	free_txq(q);
+}
+
+Test(datapath, flow_table_overflow_keeps_refs_defined)
+{
+	struct mc_rxq *q = new_rxq(1 << 16);
+	struct rte_mbuf *got[NPKT];
+	uint32_t max_defined = 0;
+	bool defined_any = false;
+
+	/* 3x the table size in distinct flows, twice: evictions must re-define */
+	for (int round = 0; round < 2; round++)
+		for (uint32_t f = 0; f < 3 * MC_FLOW_SLOTS; f += 32) {
+			uint64_t start = q->ring.tail, hdr;
+			uint32_t n, nflow;
+
+			for (int i = 0; i < 32; i++) {
+				make_pkt(i, (uint16_t)(f + i), 1);
+				bufs[i][29] = (uint8_t)(f >> 16);
+			}
+			queue_n = 32;
+			mc_rx_burst(q, got, 32);
+			hdr = slot(&q->ring, start);
+			n = (hdr >> 16) & 0xffff;
+			nflow = (hdr >> 32) & 0xffff;
+			for (uint32_t j = 0; j < nflow; j++) {
+				const uint32_t ref = (uint32_t)slot(&q->ring, start + 2 + n + 6 * j);
+
+				cr_assert(!defined_any || ref == max_defined + 1, "refs are dense");
+				max_defined = ref;
+				defined_any = true;
+			}
+			for (uint32_t i = 0; i < n; i++)
+				cr_assert_leq(slot(&q->ring, start + 2 + i) >> 32, max_defined);
+			q->ring.cons = q->ring.tail;
+		}
+	cr_assert_geq(max_defined + 1, 3 * MC_FLOW_SLOTS, "every distinct flow got a ref");
+	free_rxq(q);
+}
+
+/* The IPv4 fast path must agree with the trace library's parser everywhere. */
+static void
+check_frame(const uint8_t *d, uint32_t len)
+{
+	union mc_fkey k;
+	struct mscope_flow_key want;
+
+	mc_flow_key(d, len, &k);
+	mscope_flow_parse(d, len, &want);
+	cr_assert_eq(memcmp(&k.k, &want, sizeof(want)), 0, "flow key differs (len %u)", len);
+	cr_assert_eq(k.w[4] >> 48, 0, "padding must stay zero");
+}
+
+Test(datapath, flow_key_matches_parser_on_real_traffic)
+{
+	const char *dir = getenv("MSCOPE_DATA");
+	const char *files[] = { "pcapplusplus_example.pcap", "ndpi_gnutella.pcap",
+				"tcp/zeek_tcp_ssh-dups.pcap", "tcp/ndpi_fix2.pcap" };
+	unsigned checked = 0;
+
+	cr_assert_not_null(dir, "MSCOPE_DATA not set");
+	for (unsigned f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+		char path[1024], eb[PCAP_ERRBUF_SIZE];
+		struct pcap_pkthdr *h;
+		const u_char *data;
+		pcap_t *p;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, files[f]);
+		p = pcap_open_offline(path, eb);
+		if (p == NULL)
+			continue;
+		while (pcap_next_ex(p, &h, &data) == 1) {
+			check_frame(data, h->caplen);
+			/* and every truncation of the headers */
+			for (uint32_t l = 0; l < h->caplen && l < 80; l += 3)
+				check_frame(data, l);
+			checked++;
+		}
+		pcap_close(p);
+	}
+	cr_assert_gt(checked, 5000, "only %u packets checked", checked);
+}
+
+Test(datapath, flow_key_matches_parser_on_edge_frames)
+{
+	uint8_t d[128];
+
+	memset(d, 0, sizeof(d));
+	d[12] = 0x08, d[14] = 0x45, d[23] = 6;
+	check_frame(d, 64);
+	d[20] = 0x20; /* MF set, offset 0: first fragment, has ports */
+	check_frame(d, 64);
+	d[21] = 0x10; /* later fragment: no ports */
+	check_frame(d, 64);
+	d[20] = d[21] = 0;
+	d[14] = 0x46; /* options */
+	check_frame(d, 64);
+	d[14] = 0x45, d[23] = 1; /* ICMP */
+	check_frame(d, 64);
+	d[12] = 0x81, d[13] = 0x00; /* VLAN */
+	check_frame(d, 64);
+	d[12] = 0x86, d[13] = 0xdd; /* IPv6 header garbage */
+	check_frame(d, 64);
+	d[12] = 0x08, d[13] = 0x06; /* ARP */
+	check_frame(d, 64);
+}
+
+/* ---------------------------------------------------------------- config */
+
+static void
+clear_env(void)
+{
+	const char *vars[] = { "MSCOPE_DIR", "MSCOPE_NF", "MSCOPE_RUN_ID", "MSCOPE_ZSTD_LEVEL",
+			       "MSCOPE_BUFFER", "MSCOPE_DISABLE", "MSCOPE_QDEPTH_EVERY" };
+
+	for (unsigned i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+		unsetenv(vars[i]);
+}
+
+TestSuite(config, .init = clear_env, .fini = clear_env);
+
+Test(config, defaults)
+{
+	struct mc_config c;
+
+	mc_config_load(&c);
+	cr_assert_str_eq(c.dir, ".");
+	cr_assert_str_eq(c.nf, program_invocation_short_name);
+	cr_assert_str_eq(c.run_id, "");
+	cr_assert_eq(c.zstd_level, MC_DEFAULT_ZSTD);
+	cr_assert_eq(c.buffer, MC_DEFAULT_BUFFER);
+	cr_assert_eq(c.qdepth_every, MC_DEFAULT_QDEPTH_EVERY);
+	cr_assert(!c.disabled);
+}
+
+Test(config, good_values)
+{
+	struct mc_config c;
+
+	setenv("MSCOPE_DIR", "/var/tmp/x", 1);
+	setenv("MSCOPE_NF", "fw-1.a_b", 1);
+	setenv("MSCOPE_RUN_ID", "r42", 1);
+	setenv("MSCOPE_ZSTD_LEVEL", "-3", 1);
+	setenv("MSCOPE_BUFFER", "5000", 1);
+	setenv("MSCOPE_QDEPTH_EVERY", "0", 1);
+	setenv("MSCOPE_DISABLE", "0", 1);
+	mc_config_load(&c);
+	cr_assert_str_eq(c.dir, "/var/tmp/x");
+	cr_assert_str_eq(c.nf, "fw-1.a_b");
+	cr_assert_str_eq(c.run_id, "r42");
+	cr_assert_eq(c.zstd_level, -3);
+	cr_assert_eq(c.buffer, 8192, "rounded up to a power of two");
+	cr_assert_eq(c.qdepth_every, 0);
+	cr_assert(!c.disabled);
+}
+
+Test(config, bad_values_fall_back, .init = cr_redirect_stderr)
+{
+	struct mc_config c;
+	char line[512];
+	int lines = 0;
+	FILE *err;
+
+	clear_env();
+	setenv("MSCOPE_NF", "../etc", 1);
+	setenv("MSCOPE_RUN_ID", "x y", 1);
+	setenv("MSCOPE_ZSTD_LEVEL", "99", 1);
+	setenv("MSCOPE_BUFFER", "12abc", 1);
+	setenv("MSCOPE_QDEPTH_EVERY", "-1", 1);
+	mc_config_load(&c);
+	cr_assert_str_eq(c.nf, program_invocation_short_name);
+	cr_assert_str_eq(c.run_id, "");
+	cr_assert_eq(c.zstd_level, MC_DEFAULT_ZSTD);
+	cr_assert_eq(c.buffer, MC_DEFAULT_BUFFER);
+	cr_assert_eq(c.qdepth_every, MC_DEFAULT_QDEPTH_EVERY);
+	cr_assert(!c.disabled);
+	fflush(stderr);
+	fclose(stderr); /* so that reading the redirected stream ends */
+	err = cr_get_redirected_stderr();
+	while (fgets(line, sizeof(line), err) != NULL) {
+		cr_assert(strncmp(line, "mscope-collector: MSCOPE_", 25) == 0, "line: %s", line);
+		lines++;
+	}
+	cr_assert_eq(lines, 5, "one warning line per bad value");
+}
+
+Test(config, disable_switch)
+{
+	struct mc_config c;
+
+	setenv("MSCOPE_DISABLE", "1", 1);
+	mc_config_load(&c);
+	cr_assert(c.disabled);
+	setenv("MSCOPE_DISABLE", "perhaps", 1);
+	mc_config_load(&c);
+	cr_assert(c.disabled, "an unclear switch disables");
+}
