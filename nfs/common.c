@@ -585,8 +585,11 @@ is_input(const struct nf_common *o, uint16_t port)
 	return false;
 }
 
+/* Output-only ports get no rx queue (nothing to poll, and a collector then
+ * records no empty input node for them); input-only ports still get a tx
+ * queue, which some drivers require. */
 static int
-port_init(uint16_t port, struct rte_mempool *pool, uint16_t nb_rxd, uint16_t nb_txd)
+port_init(uint16_t port, struct rte_mempool *pool, uint16_t nb_rxd, uint16_t nb_txd, bool rx)
 {
 	struct rte_eth_conf conf;
 	struct rte_eth_dev_info info;
@@ -703,7 +706,8 @@ nf_setup(struct nf_ctx *ctx, struct nf_common *o, unsigned int nb_mbufs)
 		rte_exit(EXIT_FAILURE, "%s: cannot create mbuf pool: %s\n", o->name,
 			rte_strerror(rte_errno));
 	RTE_ETH_FOREACH_DEV(port) {
-		int ret = port_init(port, ctx->pool, (uint16_t)o->nb_rxd, (uint16_t)o->nb_txd);
+		int ret = port_init(port, ctx->pool, (uint16_t)o->nb_rxd, (uint16_t)o->nb_txd,
+			is_input(o, port));
 
 		if (ret != 0)
 			rte_exit(EXIT_FAILURE, "%s: cannot init port %u: %s\n", o->name, port,
@@ -1260,6 +1264,10 @@ nf_teardown(struct nf_ctx *ctx)
 		rte_eth_dev_stop(port);
 		rte_eth_dev_close(port);
 	}
+	/* Closing a memif port leaves its socket to be freed by the interrupt
+	 * thread (a deferred callback); rte_eal_cleanup() at once would free the
+	 * heap under it (seen as a crash in rte_free). Give it time to run. */
+	usleep(100000);
 	json_decref(ctx->extra);
 	ctx->extra = NULL;
 	rte_eal_cleanup();

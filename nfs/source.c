@@ -13,6 +13,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <pcap/pcap.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -369,6 +370,17 @@ own_opt(int c, const char *arg, void *st)
 badmsg:
 	fprintf(stderr, "mscope-source: bad --burst '%s': %s\n", arg, err);
 	return -1;
+}
+
+static volatile sig_atomic_t stop_sending;
+
+/* SIGUSR1: stop sending, keep the ports open (the chain launcher's first
+ * step when it stops a run). */
+static void
+on_usr1(int sig)
+{
+	(void)sig;
+	stop_sending = 1;
 }
 
 /* ---------------------------------------------------------------- random */
@@ -817,7 +829,7 @@ wait_until(const struct nf_ctx *ctx, uint64_t until)
 	uint64_t now = rte_rdtsc();
 	uint64_t margin = ctx->tsc_hz / 1000000 * SLEEP_MARGIN_US;
 
-	while (!nf_quit() && now < until) {
+	while (!nf_quit() && !stop_sending && now < until) {
 		if (until - now > 2 * margin) {
 			uint64_t ns = (until - now - margin) * 1000000000ULL / ctx->tsc_hz;
 			struct timespec ts = { 0, (long)(ns > 10000000 ? 10000000 : ns) };
@@ -849,7 +861,7 @@ send_loop(struct src *s, struct nf_ctx *ctx)
 	for (unsigned int i = 0; i < s->n_bursts; i++)
 		burst_schedule(&s->bursts[i], ctx);
 
-	while (!nf_quit()) {
+	while (!nf_quit() && !stop_sending) {
 		uint64_t now = rte_rdtsc(), next = UINT64_MAX;
 		unsigned int n = 0;
 
@@ -968,6 +980,7 @@ main(int argc, char **argv)
 	ret = nf_eal_init(argc, argv);
 	argc -= ret;
 	argv += ret;
+	signal(SIGUSR1, on_usr1);
 	nf_common_init(&o, "mscope-source");
 	if (!getenv("MSCOPE_NF") || !*getenv("MSCOPE_NF"))
 		snprintf(o.name, sizeof(o.name), "source");

@@ -101,8 +101,10 @@ own_opt(int c, const char *arg, void *st)
 		vpn->byte_ns = d;
 		return 0;
 	case OPT_KEY:
-		vpn->key = rte_jhash(arg, (uint32_t)strlen(arg), 0x6d73) |
-			(uint64_t)rte_jhash(arg, (uint32_t)strlen(arg), 0x636f) << 32;
+		/* FNV-1a (rte_jhash reads whole words past a string's end). */
+		vpn->key = 0xcbf29ce484222325ULL;
+		for (const char *c = arg; *c; c++)
+			vpn->key = (vpn->key ^ (uint8_t)*c) * 0x100000001b3ULL;
 		return 0;
 	case OPT_MODE:
 		if (strcmp(arg, "encap") && strcmp(arg, "decap"))
