@@ -842,7 +842,8 @@ diagnose_victim(struct bctx *c, uint32_t vi)
 			c->failed = 1;
 			return;
 		}
-		memcpy(idx, c->aused, n * sizeof(*idx));
+		if (n)
+			memcpy(idx, c->aused, n * sizeof(*idx));
 		qsort_r(idx, n, sizeof(*idx), cmp_acc_idx, c->acc);
 		for (uint32_t i = 0; i < n && !c->failed; i++) {
 			const struct acc *a = &c->acc[idx[i]];
@@ -1012,9 +1013,12 @@ an_blame(struct mscope_analysis *an, struct mscope_an_error *err)
 			an->victims[v].q0 += (uint32_t)an->nqueued;
 			an->victims[v].c0 += (uint32_t)an->nculs;
 		}
-		memcpy(an->queued + an->nqueued, c->q, c->nq * sizeof(*c->q));
-		memcpy(an->rels + an->nrels, c->rels, c->nrels * sizeof(*c->rels));
-		memcpy(an->culs + an->nculs, c->cul, c->ncul * sizeof(*c->cul));
+		if (c->nq)
+			memcpy(an->queued + an->nqueued, c->q, c->nq * sizeof(*c->q));
+		if (c->nrels)
+			memcpy(an->rels + an->nrels, c->rels, c->nrels * sizeof(*c->rels));
+		if (c->ncul)
+			memcpy(an->culs + an->nculs, c->cul, c->ncul * sizeof(*c->cul));
 		an->nqueued += c->nq;
 		an->nrels += c->nrels;
 		an->nculs += c->ncul;

@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Bad input: clear messages naming the problem, or warnings; never a crash. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <criterion/criterion.h>
+
+#include "an_testutil.h"
+#include "mscope_analyzer.h"
+
+#define T0 1000000
+
+static void
+simple_chain(const char *dir, const char *run_f)
+{
+	enum { N = 8 };
+	uint32_t wire[N], flow[N] = { 0 };
+	int64_t src[N], fd[N], ft[N];
+
+	for (int k = 0; k < N; k++) {
+		wire[k] = 10 + k;
+		src[k] = T0 + 1000 * k;
+		fd[k] = src[k] + 100;
+		ft[k] = src[k] + 200;
+	}
+	tu_source(dir, "source", N, wire, flow, src, 1);
+	if (run_f == NULL) {
+		tu_node(dir, "f", N, wire, flow, fd, ft, NULL, 1);
+		return;
+	}
+	/* f from another run */
+	struct mscope_trace_writer *w = tu_open(dir, "f.mst", "f", MSCOPE_ROLE_RXQ, run_f);
+	tu_flows(w, 1);
+	struct mscope_rx_burst rx = { .tsc = T0 + 100, .n = 1, .qdepth = -1, .wire_id = wire,
+		.flow = flow };
+	cr_assert_eq(mscope_writer_rx(w, &rx), 0);
+	cr_assert_eq(mscope_writer_close(w), 0);
+}
+
+static int
+has_warning(struct mscope_analysis *an, const char *needle)
+{
+	for (const char *const *w = mscope_an_warnings(an); *w; w++)
+		if (strstr(*w, needle))
+			return 1;
+	return 0;
+}
+
+Test(badinput, missing_directory)
+{
+	struct mscope_an_error err;
+	struct mscope_analysis *an = mscope_an_open("/nonexistent/mscope-dir", NULL, &err);
+	cr_assert_null(an);
+	cr_assert(strstr(err.text, "/nonexistent/mscope-dir") != NULL, "%s", err.text);
+}
+
+Test(badinput, empty_directory)
+{
+	char *dir = tu_mkdir();
+	struct mscope_an_error err;
+	cr_assert_null(mscope_an_open(dir, NULL, &err));
+	cr_assert(strstr(err.text, "no trace files") != NULL, "%s", err.text);
+	tu_rmdir(dir);
+}
+
+Test(badinput, mixed_runs)
+{
+	char *dir = tu_mkdir();
+	struct mscope_an_error err;
+	struct mscope_an_opts o;
+
+	simple_chain(dir, "run2");
+	cr_assert_null(mscope_an_open(dir, NULL, &err));
+	cr_assert(strstr(err.text, "different runs") != NULL, "%s", err.text);
+	cr_assert(strstr(err.text, "run2") != NULL, "%s", err.text);
+	/* choosing one run works, and says what it skipped */
+	mscope_an_opts_init(&o);
+	o.run_id = "run1";
+	struct mscope_analysis *an = mscope_an_open(dir, &o, &err);
+	cr_assert_not_null(an, "%s", err.text);
+	cr_assert(has_warning(an, "skipped"));
+	mscope_an_close(an);
+	tu_rmdir(dir);
+}
+
+Test(badinput, corrupt_file)
+{
+	char *dir = tu_mkdir();
+	struct mscope_an_error err;
+	char path[512];
+
+	simple_chain(dir, NULL);
+	snprintf(path, sizeof(path), "%s/zzz.mst", dir);
+	FILE *f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("this is not a trace file at all, just text", f);
+	fclose(f);
+	cr_assert_null(mscope_an_open(dir, NULL, &err));
+	cr_assert(strstr(err.text, "zzz.mst") != NULL, "%s", err.text);
+	tu_rmdir(dir);
+}
+
+Test(badinput, truncated_file_is_a_warning)
+{
+	char *dir = tu_mkdir();
+	struct mscope_an_error err;
+	char path[512], cmd[700];
+
+	simple_chain(dir, NULL);
+	/* cut the NF trace in its last frame */
+	snprintf(path, sizeof(path), "%s/f.mst", dir);
+	snprintf(cmd, sizeof(cmd), "truncate -s -3 '%s'", path);
+	cr_assert_eq(system(cmd), 0);
+	struct mscope_analysis *an = mscope_an_open(dir, NULL, &err);
+	cr_assert_not_null(an, "%s", err.text);
+	cr_assert(has_warning(an, "f.mst"));
+	cr_assert_eq(mscope_an_diagnose(an, &err), 0, "%s", err.text);
+	mscope_an_close(an);
+	tu_rmdir(dir);
+}
+
+Test(badinput, collector_losses_warn)
+{
+	char *dir = tu_mkdir();
+	struct mscope_an_error err;
+	enum { N = 4 };
+	uint32_t wire[N] = { 1, 2, 3, 4 }, flow[N] = { 0 };
+	int64_t src[N] = { T0, T0 + 10, T0 + 20, T0 + 30 };
+
+	tu_source(dir, "source", N, wire, flow, src, 1);
+	struct mscope_trace_writer *w = tu_open(dir, "f.mst", "f", MSCOPE_ROLE_RXQ, NULL);
+	tu_flows(w, 1);
+	struct mscope_rx_burst rx = { .tsc = T0 + 100, .n = 2, .qdepth = -1, .wire_id = wire,
+		.flow = flow };
+	cr_assert_eq(mscope_writer_rx(w, &rx), 0);
+	struct mscope_loss l = { .tsc = T0 + 150, .records = 1, .packets = 2 };
+	cr_assert_eq(mscope_writer_loss(w, &l), 0);
+	uint64_t seq[2] = { 0, 1 };
+	struct mscope_tx_burst tx = { .tsc = T0 + 200, .offered = 2, .accepted = 2,
+		.wire_id = wire, .rx_seq = seq };
+	cr_assert_eq(mscope_writer_tx(w, &tx), 0);
+	cr_assert_eq(mscope_writer_close(w), 0);
+
+	struct mscope_analysis *an = mscope_an_open(dir, NULL, &err);
+	cr_assert_not_null(an, "%s", err.text);
+	cr_assert(has_warning(an, "lost 1 records (2 packets)"));
+	/* the two packets the source sent that no NF saw are reported */
+	cr_assert(has_warning(an, "seen at no NF"));
+	cr_assert_eq(mscope_an_diagnose(an, &err), 0, "%s", err.text);
+	json_t *doc = mscope_an_json(an);
+	cr_assert_eq(json_integer_value(json_object_get(json_object_get(doc, "summary"),
+		"trace_losses")), 2);
+	json_decref(doc);
+	mscope_an_close(an);
+	tu_rmdir(dir);
+}
+
+/* A source trace whose second half goes back in time (two runs of a writer
+ * glued together): timestamps are clamped and the analysis warns. */
+Test(badinput, non_monotonic_timestamps)
+{
+	char *dir = tu_mkdir(), *d2 = tu_mkdir();
+	struct mscope_an_error err;
+	char a[512], b[512], cmd[1600];
+	enum { N = 4 };
+	uint32_t wire[N] = { 1, 2, 3, 4 }, wire2[N] = { 5, 6, 7, 8 }, flow[N] = { 0 };
+	int64_t t1[N] = { T0 + 5000, T0 + 5010, T0 + 5020, T0 + 5030 };
+	int64_t t2[N] = { T0, T0 + 10, T0 + 20, T0 + 30 };
+
+	tu_source(dir, "source", N, wire, flow, t1, 1);
+	tu_source(d2, "source", N, wire2, flow, t2, 1);
+	snprintf(a, sizeof(a), "%s/source.mst", dir);
+	snprintf(b, sizeof(b), "%s/source.mst", d2);
+	/* skip the second file's header (a zstd skippable frame: 8 + size bytes) */
+	snprintf(cmd, sizeof(cmd),
+		"python3 -c \"import struct,sys; d=open('%s','rb').read(); n=struct.unpack('<I', d[4:8])[0]; open('%s','ab').write(d[8+n:])\"",
+		b, a);
+	cr_assert_eq(system(cmd), 0);
+	tu_node(dir, "f", N, wire, flow, (int64_t[]){ T0 + 6000, T0 + 6000, T0 + 6000, T0 + 6000 },
+		(int64_t[]){ T0 + 6100, T0 + 6100, T0 + 6100, T0 + 6100 }, NULL, 1);
+	struct mscope_analysis *an = mscope_an_open(dir, NULL, &err);
+	cr_assert_not_null(an, "%s", err.text);
+	cr_assert(has_warning(an, "decreasing timestamps"));
+	cr_assert_eq(mscope_an_diagnose(an, &err), 0, "%s", err.text);
+	mscope_an_close(an);
+	tu_rmdir(dir);
+	tu_rmdir(d2);
+}
+
+Test(badinput, duplicate_node)
+{
+	char *dir = tu_mkdir();
+	struct mscope_an_error err;
+	char cmd[700];
+
+	simple_chain(dir, NULL);
+	snprintf(cmd, sizeof(cmd), "cp '%s/f.mst' '%s/f-copy.mst'", dir, dir);
+	cr_assert_eq(system(cmd), 0);
+	cr_assert_null(mscope_an_open(dir, NULL, &err));
+	cr_assert(strstr(err.text, "two traces for node f:p0q0") != NULL, "%s", err.text);
+	tu_rmdir(dir);
+}
+
+Test(badinput, missing_upstream_file)
+{
+	/* source -> A -> f, but A's trace is missing: f's arrivals cannot be
+	 * matched; the analysis approximates them and says so. */
+	char *dir = tu_mkdir();
+	struct mscope_an_error err;
+	enum { N = 8 };
+	uint32_t wire[N], wout[N], flow[N] = { 0 };
+	int64_t src[N], fd[N], ft[N];
+
+	for (int k = 0; k < N; k++) {
+		wire[k] = 10 + k;
+		wout[k] = 90 + k;
+		src[k] = T0 + 1000 * k;
+		fd[k] = src[k] + 300;
+		ft[k] = src[k] + 400;
+	}
+	tu_source(dir, "source", N, wire, flow, src, 1);
+	tu_node(dir, "f", N, wout, flow, fd, ft, NULL, 1);
+	struct mscope_analysis *an = mscope_an_open(dir, NULL, &err);
+	cr_assert_not_null(an, "%s", err.text);
+	cr_assert(has_warning(an, "approximated"));
+	cr_assert(has_warning(an, "seen at no NF"));
+	cr_assert_eq(mscope_an_diagnose(an, &err), 0, "%s", err.text);
+	json_t *doc = mscope_an_json(an);
+	cr_assert_str_eq(json_string_value(json_object_get(json_object_get(doc, "summary"),
+		"arrivals")), "approximated");
+	json_decref(doc);
+	mscope_an_close(an);
+	tu_rmdir(dir);
+}
+
+Test(badinput, bad_topology_and_filter)
+{
+	char *dir = tu_mkdir();
+	struct mscope_an_error err;
+	struct mscope_an_opts o;
+	struct mscope_an_filter f;
+	char path[512];
+
+	simple_chain(dir, NULL);
+	snprintf(path, sizeof(path), "%s/topo.json", dir);
+	FILE *fp = fopen(path, "w");
+	fputs("{\"nfs\": [{\"name\": 3}]}", fp);
+	fclose(fp);
+	mscope_an_opts_init(&o);
+	o.topology = path;
+	cr_assert_null(mscope_an_open(dir, &o, &err));
+	cr_assert(strstr(err.text, "nfs[0].name") != NULL, "%s", err.text);
+
+	cr_assert_eq(mscope_an_filter_parse("proto=udp dport=53 src=10.1.0.0/16", &f, &err), 0);
+	cr_assert_eq(f.proto, 17);
+	cr_assert_eq(f.dport, 53);
+	cr_assert_eq(f.src_len, 16);
+	cr_assert_neq(mscope_an_filter_parse("dport=99999", &f, &err), 0);
+	cr_assert(strstr(err.text, "99999") != NULL);
+	cr_assert_neq(mscope_an_filter_parse("color=red", &f, &err), 0);
+	int64_t ns;
+	cr_assert_eq(mscope_an_parse_time("1.5ms", &ns), 0);
+	cr_assert_eq(ns, 1500000);
+	cr_assert_eq(mscope_an_parse_time("200", &ns), 0);
+	cr_assert_eq(ns, 200000);
+	cr_assert_neq(mscope_an_parse_time("3 parsecs", &ns), 0);
+	tu_rmdir(dir);
+}
