@@ -196,8 +196,10 @@ mscope_writer_flush(struct mscope_trace_writer *w)
 
 		do {
 			rc = ZSTD_compressStream2(w->cctx, &out, &in[i], end);
-			if (ZSTD_isError(rc)) {
-				WERR(w, "zstd: %s", ZSTD_getErrorName(rc));
+			if (ZSTD_isError(rc) || (rc != 0 && out.pos == out.size)) {
+				/* the output has room for the worst case: full means a bug */
+				WERR(w, "zstd: %s", ZSTD_isError(rc) ? ZSTD_getErrorName(rc) :
+				     "frame larger than its bound");
 				w->failed = true;
 				return -1;
 			}

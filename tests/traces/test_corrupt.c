@@ -7,7 +7,9 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -669,4 +671,57 @@ Test(corrupt, frames_end_by_time_and_size)
 	}
 	cr_assert_eq(frames, 5, "%zu frames", frames);
 	free(m.p);
+}
+
+/*
+ * A write that fails half-way (here: the file size limit, as a full disk
+ * would) is cut back: the file stays readable to its last frame, and the
+ * writer stays failed.
+ */
+Test(corrupt, writer_failure_leaves_readable_file)
+{
+	struct mscope_trace_header h;
+	struct mscope_trace_error err;
+	struct mscope_writer_opts o = { .zstd_level = 1, .frame_bytes = 4096 };
+	struct mscope_trace_writer *w;
+	struct mscope_trace_reader *r;
+	struct mscope_record rec;
+	struct rlimit rl = { 20000, 20000 };
+	struct tgen g;
+	char path[300];
+	size_t i, nread = 0;
+	uint64_t good = 0;
+	int rc;
+
+	signal(SIGXFSZ, SIG_IGN);
+	cr_assert_eq(setrlimit(RLIMIT_FSIZE, &rl), 0);
+	tgen_init(&g, 5, 5000);
+	tgen_header(&h, "limit");
+	h.tsc_hz = 0;
+	snprintf(path, sizeof(path), "%s/limit.mst", tmpdir);
+	w = mscope_writer_open(path, &h, &o, &err);
+	cr_assert_not_null(w);
+	for (i = 0; i < g.n; i++) {
+		good = mscope_writer_bytes(w);
+		if (tgen_write(w, &g.recs[i]) < 0)
+			break;
+	}
+	cr_assert_lt(i, g.n, "the size limit was never hit");
+	cr_assert_not_null(strstr(mscope_writer_error(w)->text, "write failed"), "%s",
+			   mscope_writer_error(w)->text);
+	cr_assert_eq(tgen_write(w, &g.recs[0]), -1, "a failed writer must stay failed");
+	cr_assert_eq(mscope_writer_close(w), -1);
+	r = mscope_reader_open(path, &err);
+	cr_assert_not_null(r, "%s", err.text);
+	while ((rc = mscope_reader_next(r, &rec, &err)) == 1) {
+		char why[200];
+
+		cr_assert(tgen_rec_eq(&g.recs[nread], &rec, why, sizeof(why)), "%s", why);
+		nread++;
+	}
+	cr_assert_eq(rc, 0, "cut-back file is not clean: %s", err.text);
+	cr_assert_eq(mscope_reader_offset(r), good);
+	cr_assert_gt(nread, 0);
+	mscope_reader_close(r);
+	tgen_free(&g);
 }
