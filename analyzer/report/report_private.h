@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* Helpers shared by the renderers; not installed. */
+#ifndef MSCOPE_REPORT_PRIVATE_H
+#define MSCOPE_REPORT_PRIVATE_H
+
+#include <stdio.h>
+
+#include <jansson.h>
+
+/* Lenient getters: the default when the field is missing or mistyped. */
+const char *rp_str(const json_t *o, const char *key, const char *def);
+double rp_num(const json_t *o, const char *key, double def);
+/* The array under key, or NULL. */
+const json_t *rp_arr(const json_t *o, const char *key);
+/* The object under key, or NULL. */
+const json_t *rp_obj(const json_t *o, const char *key);
+
+/* Times of the document are microseconds; shown in ms, or in s for long runs. */
+struct rp_time {
+	double div;                   /* us per unit */
+	const char *unit;             /* "ms" or "s" */
+	int prec;                     /* decimals */
+};
+void rp_time_unit(const json_t *doc, struct rp_time *tu);
+/* "a-b" in the unit, or "-" when unknown. */
+void rp_time_range(const struct rp_time *tu, double a_us, double b_us, char *buf, size_t len);
+
+/* Thousands separators: 1234567 -> "1,234,567"; "-" when not finite. */
+void rp_count(double v, char *buf, size_t len);
+
+#endif
