@@ -449,6 +449,113 @@ Test(corrupt, hostile_frames)
 	}
 }
 
+/* One control-section-only record given as bytes must fail with `what`. */
+static void
+expect_ctl_error(const char *ctl, size_t len, size_t wire_len, size_t flow_len, const char *what)
+{
+	static uint8_t raw[1 << 12], wire[1 << 10], flow[1 << 8];
+
+	memset(wire, 0x5a, sizeof(wire));
+	memset(flow, 0, sizeof(flow));
+	expect_frame_error(raw, raw_frame(raw, (const uint8_t *)ctl, len, wire, wire_len, flow,
+					  flow_len), what);
+}
+
+Test(corrupt, hostile_fields)
+{
+	/* unknown flags on every record kind */
+	expect_ctl_error("\xf1\x00\x00", 3, 0, 0, "unknown rx flags");
+	expect_ctl_error("\x82\x00\x00\x00\x00\x00", 6, 0, 0, "unknown tx flags");
+	expect_ctl_error("\x43\x00\x00\x00", 4, 0, 0, "unknown drop flags");
+	expect_ctl_error("\x16\x00", 2, 0, 0, "unknown clock flags");
+	expect_ctl_error("\x34\x00\x00\x00\x00\x00", 6, 0, 0, "address length");
+	/* values out of their field's range */
+	expect_ctl_error("\x21\x00\x00\x80\x80\x80\x80\x08", 8, 0, 0, "qdepth");
+	expect_ctl_error("\x02\x00\x80\x80\x04\x00\x00\x00", 8, 0, 0, "port/queue");
+	expect_ctl_error("\x02\x00\x00\x00\x01\xff\xff\xff\xff\x0f", 10, 0, 0, "offered");
+	expect_ctl_error("\x04\x80\x80\x80\x80\x10\x04\x06\x00\x00", 10, 0, 0,
+			 "flow ref out of range");
+	expect_ctl_error("\x04\x01\x04\x06\x80\x80\x04\x00", 8, 0, 0, "flow port");
+	expect_ctl_error("\x04\x01", 2, 0, 0, "flow record truncated");
+	/* link codes with stray bits, links to the reserved seq 2^64-1 */
+	expect_ctl_error("\x23\x00\x01\x01\x06", 5, 4, 0, "unlinked");
+	expect_ctl_error("\x23\x00\x01\x01\x07", 5, 4, 0, "bad link code");
+	expect_ctl_error("\x23\x00\x01\x01\x03\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01",
+			 15, 4, 0, "2^64-1");
+	expect_ctl_error("\x23\x00\x01\x01\x05", 5, 4, 0, "2^64-1"); /* expect 0 - 1 */
+	expect_ctl_error("\x23\x00\x01\x01\x01", 5, 0, 0, "wire section");
+	/* drop without seqs: wire IDs missing; flows missing */
+	expect_ctl_error("\x03\x00\x01\x02", 4, 4, 0, "wire section");
+	expect_ctl_error("\x13\x00\x01\x01", 4, 4, 0, "flow");
+	expect_ctl_error("\x03\x00", 2, 0, 0, "record truncated");
+	/* tx flows missing */
+	expect_ctl_error("\x22\x00\x00\x00\x01\x00\x02", 7, 4, 0, "flow");
+}
+
+/* Frames without a declared size grow the buffer, up to the 16 MiB cap. */
+Test(corrupt, frames_without_content_size)
+{
+	static uint8_t b[1 << 16];
+	const size_t big = 80000 / 4 * 4;
+	uint8_t *raw = malloc(MSCOPE_FRAME_RAW_MAX + 4096);
+	size_t n, hdr, rl, k = 0, z;
+	ZSTD_CCtx *c = ZSTD_createCCtx();
+	struct mscope_trace_error err;
+	struct mscope_trace_reader *r;
+	struct mscope_record rec;
+	uint8_t *zb;
+	int rc;
+
+	uint8_t *ctl = malloc(big);
+
+	/* 20000 loss records: 80 kB raw, more than the first buffer */
+	for (size_t i = 0; i < big; i += 4)
+		memcpy(ctl + i, "\x05\x01\x02\x03", 4);
+	rl = raw_frame(raw, ctl, big, NULL, 0, NULL, 0);
+	free(ctl);
+	hdr = header_only(b, sizeof(b));
+	ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 1);
+	ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, 0);
+	zb = malloc(hdr + ZSTD_compressBound(MSCOPE_FRAME_RAW_MAX + 4096));
+	memcpy(zb, b, hdr);
+	/* streaming without a pledged size: no content size in the frame header */
+	{
+		ZSTD_inBuffer in = { raw, rl, 0 };
+		ZSTD_outBuffer out = { zb + hdr, ZSTD_compressBound(rl), 0 };
+
+		cr_assert_eq(ZSTD_compressStream2(c, &out, &in, ZSTD_e_end), 0);
+		z = out.pos;
+	}
+	cr_assert_eq(ZSTD_getFrameContentSize(zb + hdr, z), ZSTD_CONTENTSIZE_UNKNOWN);
+	r = open_buf(zb, hdr + z, &err);
+	cr_assert_not_null(r);
+	while ((rc = mscope_reader_next(r, &rec, &err)) == 1)
+		k++;
+	cr_assert_eq(rc, 0, "%s", err.text);
+	cr_assert_eq(k, big / 4);
+	mscope_reader_close(r);
+
+	/* a bomb: 16 MiB + 1 of zeros decodes into an error, not into memory */
+	memset(raw, 0, MSCOPE_FRAME_RAW_MAX + 1);
+	ZSTD_CCtx_reset(c, ZSTD_reset_session_only);
+	{
+		ZSTD_inBuffer in = { raw, MSCOPE_FRAME_RAW_MAX + 1, 0 };
+		ZSTD_outBuffer out = { zb + hdr, ZSTD_compressBound(MSCOPE_FRAME_RAW_MAX + 1), 0 };
+
+		cr_assert_eq(ZSTD_compressStream2(c, &out, &in, ZSTD_e_end), 0);
+		n = hdr + out.pos;
+	}
+	r = open_buf(zb, n, &err);
+	cr_assert_not_null(r);
+	cr_assert_eq(mscope_reader_next(r, &rec, &err), -1);
+	cr_assert_not_null(strstr(err.text, "exceeds"), "%s", err.text);
+	cr_assert_eq(err.offset, hdr);
+	mscope_reader_close(r);
+	ZSTD_freeCCtx(c);
+	free(zb);
+	free(raw);
+}
+
 Test(corrupt, frame_level_problems)
 {
 	static uint8_t b[1 << 16];
