@@ -20,10 +20,10 @@
 #define MAX_GRAPH_NFS 64
 #define MAX_BARS 12
 #define PLOT_W 960
-#define PLOT_H 210
+#define PLOT_H 220
 #define PLOT_L 56             /* left margin: y labels */
 #define PLOT_R 16
-#define PLOT_T 26             /* top margin: rule bands */
+#define PLOT_T 34             /* top margin: rule bands (4 lanes) */
 #define PLOT_B 34             /* bottom margin: x labels */
 
 static const char *const palette[] = {
@@ -280,14 +280,28 @@ summary_cards(struct html *h)
 /* ------------------------------------------------------------ rules table */
 
 static void
-share_cell(FILE *f, double sh)
+share_cell(FILE *f, double sh, double maxsh)
 {
 	if (!isfinite(sh)) {
 		fputs("<td class=\"num\">-</td>", f);
 		return;
 	}
 	fprintf(f, "<td class=\"num\"><span class=\"share\"><i style=\"width:%.0fpx\"></i>"
-		"%.1f%%</span></td>", fmax(1, fmin(1, sh) * 80), sh * 100);
+		"%.1f%%</span></td>", fmax(2, fmin(1, sh / maxsh) * 60), sh * 100);
+}
+
+/* Scores are in packets: integers read best. */
+static void
+score_cell(FILE *f, double v)
+{
+	if (!isfinite(v))
+		fputs("<td class=\"num\">-</td>", f);
+	else if (fabs(v) >= 100 && fabs(v) < 1e9)
+		fprintf(f, "<td class=\"num\">%.0f</td>", v);
+	else if (fabs(v) >= 10 && fabs(v) < 100)
+		fprintf(f, "<td class=\"num\">%.1f</td>", v);
+	else
+		fprintf(f, "<td class=\"num\">%.3g</td>", v);
 }
 
 static void
@@ -296,7 +310,11 @@ rules_table(struct html *h)
 	const json_t *cul = rp_arr(h->doc, "culprits"), *c;
 	size_t i, n = cul ? json_array_size(cul) : 0;
 	char num[32], tr[64];
+	double maxsh = 1e-12;
 
+	json_array_foreach(cul, i, c)
+		if (isfinite(rp_num(c, "share", NAN)))
+			maxsh = fmax(maxsh, rp_num(c, "share", NAN));
 	fputs("<section id=\"rules\"><h2>Root causes</h2>\n", h->f);
 	if (!n) {
 		fputs("<p class=\"note\">No culprit: no victim was diagnosed, or no aggregate "
@@ -310,8 +328,7 @@ rules_table(struct html *h)
 		"<th>victims at</th><th class=\"num\">share</th><th class=\"num\">score</th>"
 		"<th class=\"num\">victims</th><th class=\"num\">time (%s)</th></tr>\n", h->tu.unit);
 	json_array_foreach(cul, i, c) {
-		const char *nf = rp_str(c, "nf", "-");
-		double sc = rp_num(c, "score", NAN);
+		const char *nf = rp_str(c, "nf", "-"), *vnf = rp_str(c, "victim_nf", "*");
 
 		if (i >= MAX_TABLE_RULES)
 			break;
@@ -324,15 +341,15 @@ rules_table(struct html *h)
 		fputs("</span></td><td><code>", h->f);
 		esc(h->f, rp_str(c, "flow", "*"));
 		fputs("</code></td><td>", h->f);
-		esc(h->f, rp_str(c, "victim_nf", "*"));
+		if (strcmp(vnf, "*"))
+			esc(h->f, vnf);
+		else
+			fputs("<span class=\"kind\">any NF</span>", h->f);
 		fputs(" <code>", h->f);
 		esc(h->f, rp_str(c, "victim_flow", "*"));
 		fputs("</code></td>", h->f);
-		share_cell(h->f, rp_num(c, "share", NAN));
-		if (isfinite(sc))
-			fprintf(h->f, "<td class=\"num\">%.4g</td>", sc);
-		else
-			fputs("<td class=\"num\">-</td>", h->f);
+		share_cell(h->f, rp_num(c, "share", NAN), maxsh);
+		score_cell(h->f, rp_num(c, "score", NAN));
 		rp_count(rp_num(c, "victims", NAN), num, sizeof(num));
 		rp_time_range(&h->tu, rp_num(c, "start_us", NAN), rp_num(c, "end_us", NAN), tr,
 				sizeof(tr));
@@ -840,18 +857,29 @@ queue_plot(struct html *h, const json_t *node, const char *nf, double w0, double
 		fputs("\"/>\n", h->f);
 	}
 	(void)lastx;
-	/* Bands of the top rules involving this NF, colored by culprit NF. */
+	/* Bands of the top rules involving this NF, colored by culprit NF, each
+	 * in the first of four lanes where it and its label do not overlap. */
 	{
-		int lane = 0;
+		double lane_end[4] = { -1e9, -1e9, -1e9, -1e9 };
 		json_array_foreach(cul, i, x) {
 			double a = rp_num(x, "start_us", NAN), b = rp_num(x, "end_us", NAN);
-			double xa, xb;
+			double xa, xb, lx;
+			int lane = 0;
 			if (i >= TOP_RULES)
 				break;
 			if (!rule_involves(x, nf) || !isfinite(a) || !isfinite(b) || b < w0 || a > w1)
 				continue;
 			xa = PLOT_L + (fmax(a, w0) - w0) / (w1 - w0) * pw;
 			xb = PLOT_L + (fmin(b, w1) - w0) / (w1 - w0) * pw;
+			lx = xb + 3 > PLOT_W - 30 ? xa - 26 : xb + 3;
+			for (int l = 0; l < 4; l++)
+				if (lane_end[l] < fmin(xa, lx) - 4) {
+					lane = l;
+					break;
+				} else if (lane_end[l] < lane_end[lane]) {
+					lane = l;
+				}
+			lane_end[lane] = fmax(xb, lx + 26);
 			fprintf(h->f, "<g class=\"rule\"><title>#%.0f ", rp_num(x, "rank", (double)i + 1));
 			esc(h->f, rp_str(x, "nf", "-"));
 			fputs(" ", h->f);
@@ -862,9 +890,8 @@ queue_plot(struct html *h, const json_t *node, const char *nf, double w0, double
 				"height=\"5\" rx=\"2\" fill=\"%s\"/><text x=\"%.1f\" y=\"%d\" "
 				"font-size=\"10\" font-weight=\"600\">#%.0f</text></g>\n",
 				rp_num(x, "share", 0) * 100, xa, 4 + lane * 7, fmax(2, xb - xa),
-				nf_color(h, rp_str(x, "nf", "")), xb + 3 > PLOT_W - 24 ? xa - 22 : xb + 3,
-				9 + lane * 7, rp_num(x, "rank", (double)i + 1));
-			lane = (lane + 1) % 3;
+				nf_color(h, rp_str(x, "nf", "")), lx, 9 + lane * 7,
+				rp_num(x, "rank", (double)i + 1));
 		}
 	}
 	fputs("</svg></div>\n", h->f);
@@ -916,7 +943,28 @@ queue_plots(struct html *h)
 		}
 		if (!isfinite(w0) || !isfinite(w1))
 			continue;
-		pad = fmax((w1 - w0) * 0.3, 200);
+		/* Show the build-up before and the drain after: the rules' times are
+		 * their victims' times; stretch to the victims' periods at the NF. */
+		pad = fmax((w1 - w0) * 0.5, 1000);
+		{
+			double lim = w1 + 3 * (w1 - w0 + pad);
+			const json_t *p;
+			json_array_foreach(rp_arr(h->doc, "periods"), j, p) {
+				double a = rp_num(p, "start_us", NAN), b = rp_num(p, "end_us", NAN);
+				const char *pn = rp_str(p, "node", "");
+				const json_t *q;
+				size_t m;
+				int mine = 0;
+				if (!isfinite(a) || !isfinite(b) || a > w1 || b < w0)
+					continue;
+				json_array_foreach(nodes, m, q)
+					if (!strcmp(rp_str(q, "id", ""), pn) &&
+							!strcmp(rp_str(q, "nf", ""), imp[k]))
+						mine = 1;
+				if (mine)
+					w1 = fmax(w1, fmin(b, lim));
+			}
+		}
 		w0 -= pad;
 		w1 += pad;
 		{
