@@ -32,6 +32,8 @@ usage(FILE *f)
 		"      --no-victims         skip the per-fault re-runs (faster; no victim counts)\n"
 		"  -t, --threshold-us X     extra end-to-end delay that makes a victim (default:\n"
 		"                           the scenario's victim_threshold_us, else 50)\n"
+		"  -j, --threads N          threads for the re-runs, alongside the main run\n"
+		"                           (default: one per CPU; the output does not depend on it)\n"
 		"report:\n"
 		"  -q, --quiet              print nothing on success\n"
 		"      --json               print the summary as JSON\n"
@@ -125,6 +127,7 @@ cmd_sim(int argc, char **argv)
 		{ "no-victims", no_argument, NULL, OPT_NO_VICTIMS },
 		{ "out", required_argument, NULL, 'o' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "threads", required_argument, NULL, 'j' },
 		{ "seed", required_argument, NULL, 's' },
 		{ "threshold-us", required_argument, NULL, 't' },
 		{ "zstd-level", required_argument, NULL, 'z' },
@@ -139,7 +142,7 @@ cmd_sim(int argc, char **argv)
 	char *end;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "fho:qs:t:x:z:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "fhj:o:qs:t:x:z:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
 			o.overwrite = 1;
@@ -147,6 +150,13 @@ cmd_sim(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'j':
+			if (parse_u64(optarg, &v) < 0 || v < 1 || v > 64) {
+				fprintf(stderr, "mscope sim: --threads: '%s' is not a number 1-64\n", optarg);
+				return 2;
+			}
+			o.threads = (int)v;
+			break;
 		case 'o':
 			outdir = optarg;
 			break;

@@ -78,9 +78,12 @@ struct mscope_sim_opts {
 	int overwrite;
 	/** zstd level of the trace files (0: the trace library's default). */
 	int zstd_level;
+	/** Threads for the victim re-runs, the main run's included (0: one per CPU).
+	 *  The output does not depend on it. */
+	int threads;
 };
 
-#define MSCOPE_SIM_OPTS_DEFAULT { 0, 0, 0, 0, 0, 0.0, 0, 0 }
+#define MSCOPE_SIM_OPTS_DEFAULT { 0, 0, 0, 0, 0, 0.0, 0, 0, 0 }
 
 /** What happened to one packet that entered the graph (see mscope_sim_outcome_fn). */
 struct mscope_sim_packet {
@@ -108,8 +111,9 @@ struct mscope_sim_stats {
 	uint64_t victims;       /**< victims summed over faults */
 	uint64_t trace_bytes;   /**< bytes of trace files written */
 	double sim_seconds;     /**< wall-clock seconds of the main run (not part of the output) */
-	double sim_cpu_seconds; /**< CPU seconds of the main run (the box may be shared) */
-	double rerun_seconds;   /**< wall-clock seconds of the victim re-runs */
+	double sim_cpu_seconds; /**< CPU seconds of the main run's thread (the box may be shared) */
+	double rerun_seconds;   /**< wall-clock seconds the victim re-runs took beyond the main run
+	                             (they run in parallel with it) */
 };
 
 /**

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,7 +33,7 @@ cpu_s(void)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
@@ -259,6 +260,87 @@ culprit_json(const struct mscope_sim_scenario *s, const struct sim_fault *f)
 	return c;
 }
 
+/* Victim re-runs: one per injected fault, independent of each other and of
+ * the main run (no files), so they run on worker threads while the main run
+ * writes the traces; each is compared with the main run as soon as both are
+ * done, so at most one re-run result per thread is alive. */
+struct fault_victims {
+	struct victim *v;
+	size_t n;
+	uint64_t hops;
+};
+
+struct rerun_pool {
+	const struct mscope_sim_scenario *s;
+	struct sim_engine_opts eo;
+	const struct sim_result *full;
+	uint64_t thr_ps;
+	unsigned *fault_of;          /* job -> fault index */
+	unsigned n_jobs, next;
+	struct fault_victims *res;   /* per job */
+	int main_done, main_failed, failed;
+	char err[512];
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+};
+
+static void *
+rerun_worker(void *arg)
+{
+	struct rerun_pool *p = arg;
+
+	for (;;) {
+		pthread_mutex_lock(&p->mu);
+		if (p->failed || p->main_failed || p->next >= p->n_jobs) {
+			pthread_mutex_unlock(&p->mu);
+			break;
+		}
+		unsigned k = p->next++;
+		pthread_mutex_unlock(&p->mu);
+		unsigned i = p->fault_of[k];
+		struct sim_engine_opts ro = p->eo;
+		struct sim_result without;
+		char e[512];
+		ro.outdir = NULL;
+		ro.disabled |= 1ULL << i;
+		int rc = sim_engine_run(p->s, &ro, &without, e, sizeof(e));
+		pthread_mutex_lock(&p->mu);
+		if (rc < 0 && !p->failed) {
+			p->failed = 1;
+			snprintf(p->err, sizeof(p->err), "%s", e);
+		}
+		while (rc == 0 && !p->main_done)
+			pthread_cond_wait(&p->cv, &p->mu);
+		int stop = p->failed || p->main_failed;
+		pthread_mutex_unlock(&p->mu);
+		if (!stop && find_victims(p->full, &without, p->thr_ps,
+				p->s->faults[i].kind == F_BURST ? 1 + i : UINT32_MAX,
+				&p->res[k].v, &p->res[k].n) < 0) {
+			pthread_mutex_lock(&p->mu);
+			if (!p->failed) {
+				p->failed = 1;
+				snprintf(p->err, sizeof(p->err), "out of memory");
+			}
+			stop = 1;
+			pthread_mutex_unlock(&p->mu);
+		}
+		p->res[k].hops = without.hops;
+		sim_result_free(&without);
+		if (stop)
+			break;
+	}
+	return NULL;
+}
+
+static unsigned
+thread_count(const struct mscope_sim_opts *o)
+{
+	long n = o->threads > 0 ? o->threads : sysconf(_SC_NPROCESSORS_ONLN);
+	if (n < 1)
+		n = 1;
+	return n > 64 ? 64 : (unsigned)n;
+}
+
 int
 mscope_sim_run(const struct mscope_sim_scenario *s, const struct mscope_sim_opts *opts,
 		const char *outdir, struct mscope_sim_stats *stats, char *err, size_t errlen)
@@ -282,17 +364,58 @@ mscope_sim_run(const struct mscope_sim_scenario *s, const struct mscope_sim_opts
 	json_t *faults = NULL;
 
 	memset(&st, 0, sizeof(st));
+	memset(&full, 0, sizeof(full));
 	if (err && errlen)
 		err[0] = 0;
 	if (outdir && prepare_dir(outdir, s, o->overwrite, err, errlen) < 0)
 		return -1;
-	double t0 = now_s(), c0 = cpu_s();
-	if (sim_engine_run(s, &eo, &full, err, errlen) < 0) {
-		sim_result_free(&full);
-		return -1;
+	int victims = outdir != NULL && !o->no_victims;
+	struct rerun_pool pool;
+	pthread_t tids[64];
+	unsigned n_threads = 0;
+	memset(&pool, 0, sizeof(pool));
+	pthread_mutex_init(&pool.mu, NULL);
+	pthread_cond_init(&pool.cv, NULL);
+	pool.s = s;
+	pool.eo = eo;
+	pool.full = &full;
+	pool.thr_ps = (uint64_t)llround(thr_us * 1e6);
+	pool.fault_of = calloc(s->n_faults + 1, sizeof(*pool.fault_of));
+	pool.res = calloc(s->n_faults + 1, sizeof(*pool.res));
+	if (pool.fault_of == NULL || pool.res == NULL) {
+		seterr(err, errlen, "%s%s", "out of memory", "");
+		goto out_pool;
 	}
+	for (unsigned i = 0; victims && i < s->n_faults; i++)
+		if (!(eo.disabled >> i & 1))
+			pool.fault_of[pool.n_jobs++] = i;
+	unsigned want = thread_count(o);
+	while (n_threads + 1 < want && n_threads < pool.n_jobs) {
+		if (pthread_create(&tids[n_threads], NULL, rerun_worker, &pool) != 0)
+			break;      /* fewer threads: the main thread does the rest */
+		n_threads++;
+	}
+
+	double t0 = now_s(), c0 = cpu_s();
+	int mrc = sim_engine_run(s, &eo, &full, err, errlen);
 	st.sim_seconds = now_s() - t0;
 	st.sim_cpu_seconds = cpu_s() - c0;
+	pthread_mutex_lock(&pool.mu);
+	pool.main_done = 1;
+	pool.main_failed = mrc < 0;
+	pthread_cond_broadcast(&pool.cv);
+	pthread_mutex_unlock(&pool.mu);
+	if (mrc == 0)
+		rerun_worker(&pool);
+	for (unsigned t = 0; t < n_threads; t++)
+		pthread_join(tids[t], NULL);
+	st.rerun_seconds = now_s() - t0 - st.sim_seconds;
+	if (mrc < 0)
+		goto out_pool;
+	if (pool.failed) {
+		seterr(err, errlen, "%s%s", pool.err, "");
+		goto out_pool;
+	}
 	st.packets = full.packets;
 	st.hops = full.hops;
 	st.drops = full.drops;
@@ -301,9 +424,8 @@ mscope_sim_run(const struct mscope_sim_scenario *s, const struct mscope_sim_opts
 	st.trace_bytes = full.trace_bytes;
 	if (outdir == NULL) {
 		rc = 0;
-		goto out;
+		goto out_pool;
 	}
-	int victims = !o->no_victims;
 	if (victims) {
 		snprintf(file, sizeof(file), "%s/victims.jsonl", outdir);
 		int fd = open(file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
@@ -311,12 +433,11 @@ mscope_sim_run(const struct mscope_sim_scenario *s, const struct mscope_sim_opts
 			seterr(err, errlen, "%s: %s", file, strerror(errno));
 			if (fd >= 0)
 				close(fd);
-			goto out;
+			goto out_pool;
 		}
 	}
 	faults = json_array();
-	double t1 = now_s();
-	for (unsigned i = 0; i < s->n_faults; i++) {
+	for (unsigned i = 0, k = 0; i < s->n_faults; i++) {
 		const struct sim_fault *f = &s->faults[i];
 		int on = !(eo.disabled >> i & 1);
 		json_t *fj = json_object();
@@ -329,46 +450,29 @@ mscope_sim_run(const struct mscope_sim_scenario *s, const struct mscope_sim_opts
 		json_array_append_new(faults, fj);
 		if (!victims || !on)
 			continue;
-		struct sim_engine_opts ro = eo;
-		struct sim_result without;
-		struct victim *v = NULL;
-		size_t nv = 0;
-		ro.outdir = NULL;
-		ro.disabled |= 1ULL << i;
-		if (sim_engine_run(s, &ro, &without, err, errlen) < 0) {
-			sim_result_free(&without);
-			goto out;
-		}
-		st.rerun_hops += without.hops;
-		int frc = find_victims(&full, &without, (uint64_t)llround(thr_us * 1e6),
-			f->kind == F_BURST ? 1 + i : UINT32_MAX, &v, &nv);
-		sim_result_free(&without);
-		if (frc < 0) {
-			seterr(err, errlen, "%s%s", "out of memory", "");
-			goto out;
-		}
+		const struct fault_victims *fv = &pool.res[k++];
 		size_t ndrop = 0;
-		for (size_t k = 0; k < nv; k++) {
-			ndrop += v[k].dropped;
+		for (size_t j = 0; j < fv->n; j++) {
+			const struct victim *v = &fv->v[j];
+			ndrop += v->dropped;
 			fprintf(vf, "{\"fault\": %u, \"wire_id\": %u, \"tsc\": %llu, \"dropped\": %s, "
-				"\"delay_ns\": %llu}\n", i, v[k].wire,
-				(unsigned long long)(MSCOPE_SIM_START_TSC + v[k].in_ps / 1000),
-				v[k].dropped ? "true" : "false", (unsigned long long)v[k].extra_ns);
+				"\"delay_ns\": %llu}\n", i, v->wire,
+				(unsigned long long)(MSCOPE_SIM_START_TSC + v->in_ps / 1000),
+				v->dropped ? "true" : "false", (unsigned long long)v->extra_ns);
 		}
-		free(v);
-		st.victims += nv;
-		json_object_set_new(fj, "victims", json_integer((json_int_t)nv));
+		st.rerun_hops += fv->hops;
+		st.victims += fv->n;
+		json_object_set_new(fj, "victims", json_integer((json_int_t)fv->n));
 		json_object_set_new(fj, "victims_dropped", json_integer((json_int_t)ndrop));
 		json_object_set_new(fj, "victims_file", json_string("victims.jsonl"));
 	}
-	st.rerun_seconds = now_s() - t1;
 	if (vf) {
 		int bad = ferror(vf);
 		if (fclose(vf) != 0 || bad) {
 			vf = NULL;
 			snprintf(file, sizeof(file), "%s/victims.jsonl", outdir);
 			seterr(err, errlen, "%s: %s", file, "write failed");
-			goto out;
+			goto out_pool;
 		}
 		vf = NULL;
 	}
@@ -381,7 +485,7 @@ mscope_sim_run(const struct mscope_sim_scenario *s, const struct mscope_sim_opts
 	int wrc = write_json(outdir, "topology.json", topo, err, errlen);
 	json_decref(topo);
 	if (wrc < 0)
-		goto out;
+		goto out_pool;
 
 	json_t *truth = json_pack("{s:s, s:I, s:I, s:I, s:o, s:I, s:f}",
 		"scenario", s->name, "seed", (json_int_t)eo.seed, "tsc_hz", (json_int_t)1000000000,
@@ -397,9 +501,15 @@ mscope_sim_run(const struct mscope_sim_scenario *s, const struct mscope_sim_opts
 	wrc = write_json(outdir, "truth.json", truth, err, errlen);
 	json_decref(truth);
 	if (wrc < 0)
-		goto out;
+		goto out_pool;
 	rc = 0;
-out:
+out_pool:
+	for (unsigned k = 0; pool.res && k < pool.n_jobs; k++)
+		free(pool.res[k].v);
+	free(pool.res);
+	free(pool.fault_of);
+	pthread_mutex_destroy(&pool.mu);
+	pthread_cond_destroy(&pool.cv);
 	if (vf)
 		fclose(vf);
 	json_decref(faults);
