@@ -44,6 +44,12 @@ expect_rc 0 "$MSCOPE" dump --brief "$T/d.mst"
 has "$T/out" "rx    tsc 1000 seq 0 n 3 qdepth 0"
 grep -q "10000000/f0" "$T/out" && fail "--brief printed packets"
 
+# only some record types
+expect_rc 0 "$MSCOPE" dump --type drop,loss "$T/d.mst"
+[ "$(grep -vc '^#' "$T/out")" -eq 7 ] || fail "--type drop,loss: want 7 records"
+expect_rc 2 "$MSCOPE" dump --type bogus "$T/d.mst"
+has "$T/err" "unknown record type 'bogus'"
+
 # JSON lines: every line parses, the first is the header
 expect_rc 0 "$MSCOPE" dump --json "$T/d.mst"
 python3 - "$T/out" <<'PY'

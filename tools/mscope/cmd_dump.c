@@ -18,6 +18,7 @@ struct dump_opts {
 	bool json;
 	bool stats;
 	bool brief;
+	unsigned types;     /* bit per enum mscope_rec_type to print; 0 = all */
 };
 
 struct dump_stats {
@@ -42,6 +43,8 @@ usage(FILE *f)
 		"  -s, --stats    only statistics: record counts, time range, packets\n"
 		"                 rx/tx/accepted/refused/dropped, bytes per packet, losses\n"
 		"  -b, --brief    text and JSON: leave out the per-packet arrays\n"
+		"  -t, --type T,..  print only these record types (rx, tx, drop, flow,\n"
+		"                 loss, clock); --stats still counts all\n"
 		"  -h, --help     this help\n"
 		"\n"
 		"Exit status: 0 all files read to their end; 1 a file is missing,\n"
@@ -476,6 +479,8 @@ dump_file(const char *path, const struct dump_opts *o)
 			text_header(path, h);
 	}
 	while ((rc = mscope_reader_next(r, &rec, &err)) == 1) {
+		if (!o->stats && o->types && !(o->types & 1u << rec.type))
+			continue;
 		if (o->stats)
 			stats_add(&st, &rec);
 		else if (o->json)
@@ -498,6 +503,29 @@ dump_file(const char *path, const struct dump_opts *o)
 	return 0;
 }
 
+/* "rx,tx" -> type bits; -1 on an unknown name. */
+static int
+parse_types(const char *arg, unsigned *bits)
+{
+	char buf[128], *save = NULL;
+
+	snprintf(buf, sizeof(buf), "%s", arg);
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		int k;
+
+		for (k = 1; k <= MSCOPE_REC_CLOCK; k++)
+			if (!strcmp(t, rec_names[k]))
+				break;
+		if (k > MSCOPE_REC_CLOCK) {
+			fprintf(stderr, "mscope dump: unknown record type '%s' "
+				"(rx, tx, drop, flow, loss, clock)\n", t);
+			return -1;
+		}
+		*bits |= 1u << k;
+	}
+	return *bits ? 0 : -1;
+}
+
 int
 cmd_dump(int argc, char **argv)
 {
@@ -506,13 +534,14 @@ cmd_dump(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "stats", no_argument, NULL, 's' },
+		{ "type", required_argument, NULL, 't' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct dump_opts o = { 0 };
 	int c, rc = 0;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "bhjs", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "bhjst:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
 			o.brief = true;
@@ -525,6 +554,12 @@ cmd_dump(int argc, char **argv)
 			break;
 		case 's':
 			o.stats = true;
+			break;
+		case 't':
+			if (parse_types(optarg, &o.types) < 0) {
+				usage(stderr);
+				return 2;
+			}
 			break;
 		default:
 			usage(stderr);
