@@ -1125,6 +1125,7 @@ nf_loop(struct nf_ctx *ctx,
 	uint64_t next_t0_poll = 0;
 
 	memset(&fs, 0, sizeof(fs));
+	fs.next_tsc = UINT64_MAX;   /* nothing happens before the faults are armed */
 	ctx->start_tsc = rte_rdtsc();
 	if (!o->t0_ns && !o->t0_path)
 		arm_faults(ctx, &fs);
