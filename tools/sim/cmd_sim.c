@@ -96,15 +96,14 @@ print_summary(const char *outdir, const struct mscope_sim_scenario *s,
 	json_t *f;
 	json_array_foreach(faults, i, f) {
 		const json_t *c = json_object_get(f, "culprit");
-		printf("  fault %zu %-9s %s (%s) %g-%g us", i,
+		printf("  fault %lld %-9s %s (%s) %g-%g us",
+			(long long)json_integer_value(json_object_get(f, "id")),
 			json_string_value(json_object_get(f, "kind")),
 			json_string_value(json_object_get(c, "nf")),
 			json_string_value(json_object_get(c, "kind")),
 			json_number_value(json_object_get(f, "start_us")),
 			json_number_value(json_object_get(f, "end_us")));
-		if (!json_is_true(json_object_get(f, "injected")))
-			printf(": not injected\n");
-		else if (json_object_get(f, "victims"))
+		if (json_object_get(f, "victims"))
 			printf(": %lld victims (%lld dropped)\n",
 				(long long)json_integer_value(json_object_get(f, "victims")),
 				(long long)json_integer_value(json_object_get(f, "victims_dropped")));
