@@ -832,3 +832,41 @@ Test(corrupt, writer_failure_leaves_readable_file)
 	mscope_reader_close(r);
 	tgen_free(&g);
 }
+
+/* Each frame decodes on its own: header + frames k.. gives records k.. exactly. */
+Test(corrupt, frames_decode_alone)
+{
+	struct tgen g;
+	struct mfile m;
+	uint8_t *buf;
+
+	tgen_init(&g, 31, 400);
+	make_file("alone.mst", &g, 13, &m);
+	buf = malloc(m.len);
+	for (size_t k = 1; k < m.nframes; k++) {
+		const size_t tail = m.len - m.end[k - 1];
+		struct mscope_trace_error err;
+		struct mscope_trace_reader *r;
+		struct mscope_record rec;
+		size_t i = m.nrec[k - 1];
+		int rc;
+
+		memcpy(buf, m.p, m.hdr_end);
+		memcpy(buf + m.hdr_end, m.p + m.end[k - 1], tail);
+		r = mscope_reader_open_mem(buf, m.hdr_end + tail, "alone", &err);
+		cr_assert_not_null(r);
+		while ((rc = mscope_reader_next(r, &rec, &err)) == 1) {
+			char why[200];
+
+			cr_assert(tgen_rec_eq(&g.recs[i], &rec, why, sizeof(why)),
+				  "from frame %zu, record %zu: %s", k, i, why);
+			i++;
+		}
+		cr_assert_eq(rc, 0, "from frame %zu: %s", k, err.text);
+		cr_assert_eq(i, g.n);
+		mscope_reader_close(r);
+	}
+	free(buf);
+	free(m.p);
+	tgen_free(&g);
+}
