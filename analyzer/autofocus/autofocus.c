@@ -947,7 +947,23 @@ make_recs(struct side *s, const struct dedup *t, const uint32_t *nf_dense)
 struct out_rule {
 	struct mscope_af_rule r;
 	uint32_t seq;                 /* creation order: fixed tie-break */
+	uint32_t crule;               /* culprit cluster */
 };
+
+struct cluster_rank {
+	double score;
+	uint32_t id;
+};
+
+static int
+cmp_cluster(const void *a, const void *b)
+{
+	const struct cluster_rank *x = a, *y = b;
+
+	if (x->score != y->score)
+		return x->score > y->score ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
 
 static int
 check_steps(const uint8_t *v, size_t n, unsigned int max, const uint8_t *def, size_t ndef,
@@ -1310,6 +1326,7 @@ mscope_af_aggregate(const struct mscope_af_relation *rel, size_t n,
 			o = &w.out[nout].r;
 			memset(o, 0, sizeof(*o));
 			w.out[nout].seq = (uint32_t)nout;
+			w.out[nout].crule = (uint32_t)c;
 			o->culprit_nf = w.cnf[c];
 			o->kind = w.ckind[c];
 			o->culprit = w.cpfx[c];
@@ -1355,6 +1372,29 @@ mscope_af_aggregate(const struct mscope_af_relation *rel, size_t n,
 	}
 	for (size_t j = 0; j < nout; j++)
 		w.out[j].r.share = w.out[j].r.score / total;
+	/* Culprit clusters ranked by their residual (the sum of their rules). */
+	if (ncr) {
+		struct cluster_rank *cl = calloc(ncr, sizeof(*cl));
+		uint32_t *rank = malloc(ncr * sizeof(*rank));
+		if (!cl || !rank) {
+			free(cl);
+			free(rank);
+			goto fail;
+		}
+		for (size_t c = 0; c < ncr; c++)
+			cl[c].id = (uint32_t)c;
+		for (size_t j = 0; j < nout; j++)
+			cl[w.out[j].crule].score += w.out[j].r.score;
+		for (size_t j = 0; j < nout; j++)
+			w.out[j].r.cluster_score = cl[w.out[j].crule].score;
+		qsort(cl, ncr, sizeof(*cl), cmp_cluster);
+		for (size_t c = 0; c < ncr; c++)
+			rank[cl[c].id] = (uint32_t)c;
+		for (size_t j = 0; j < nout; j++)
+			w.out[j].r.cluster = rank[w.out[j].crule];
+		free(cl);
+		free(rank);
+	}
 	if (nout) {
 		qsort(w.out, nout, sizeof(*w.out), cmp_out_rule);
 		res = malloc(nout * sizeof(*res));

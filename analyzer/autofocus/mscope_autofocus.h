@@ -124,6 +124,12 @@ struct mscope_af_rule {
 	uint64_t victims;                 /**< distinct victim_key among the relations explained */
 	uint64_t t_min_ns, t_max_ns;      /**< time range of those relations */
 	uint64_t relations;               /**< number of relations explained */
+	/** Rank of this rule's culprit cluster (0 = the largest) among all culprit
+	 * clusters ordered by cluster_score: the rules of one culprit that hurt
+	 * several victim aggregates share it, so a root-cause ranking can count
+	 * each culprit once. */
+	uint32_t cluster;
+	double cluster_score;             /**< residual of the culprit cluster: sum of its rules' scores */
 };
 
 /**

@@ -323,6 +323,7 @@ Test(autofocus, parent_residual_is_compressed)
 			cr_assert_float_eq(rules[i].score, 30.0, 1e-9);
 			cr_assert_float_eq(rules[i].share, 0.30, 1e-12);
 			cr_assert_eq(rules[i].victims, 300);
+			cr_assert_float_eq(rules[i].cluster_score, 30.0, 1e-9);
 		} else if (!strcmp(s, "udp 10.1.2.0/24:49152-65535 > 10.0.0.53:53")) {
 			subnet++;
 			cr_assert_float_eq(rules[i].score, 20.0, 1e-9);
@@ -473,6 +474,10 @@ Test(autofocus, victim_side_and_forced_root)
 	cr_assert_eq(exact, 1);
 	cr_assert_eq(any, 1);
 	cr_assert_float_eq(sum, 1000.0, 1e-9, "victim rules add up to the culprit cluster");
+	cr_assert_eq(rules[0].cluster, 0);
+	cr_assert_eq(rules[1].cluster, 0);
+	cr_assert_float_eq(rules[0].cluster_score, 1000.0, 1e-9);
+	cr_assert_float_eq(rules[1].cluster_score, 1000.0, 1e-9);
 	free(rules);
 	free(r);
 }
@@ -589,6 +594,8 @@ rules_eq(const struct mscope_af_rule *a, size_t na, const struct mscope_af_rule 
 		cr_assert_eq(a[i].relations, b[i].relations, "rule %zu", i);
 		cr_assert_eq(a[i].t_min_ns, b[i].t_min_ns, "rule %zu", i);
 		cr_assert_eq(a[i].t_max_ns, b[i].t_max_ns, "rule %zu", i);
+		cr_assert_eq(a[i].cluster, b[i].cluster, "rule %zu", i);
+		cr_assert_float_eq(a[i].cluster_score, b[i].cluster_score, tol, "rule %zu", i);
 	}
 }
 
@@ -870,6 +877,7 @@ ref_key_cmp(const void *x, const void *y)
 struct ref_rule {
 	struct mscope_af_rule r;
 	size_t seq;
+	size_t crule;
 };
 
 static int
@@ -889,7 +897,7 @@ ref_aggregate(const struct mscope_af_relation *in, size_t n, double thr,
 	struct mscope_af_relation *rel = malloc(n * sizeof(*rel));
 	struct ref_rule *out = calloc(n + 1, sizeof(*out));
 	struct ref_item *it = calloc(n, sizeof(*it));
-	size_t nout = 0;
+	size_t nout = 0, ncl = 0;
 	double total = 0;
 
 	memcpy(rel, in, n * sizeof(*rel));
@@ -933,6 +941,7 @@ ref_aggregate(const struct mscope_af_relation *in, size_t n, double thr,
 				uint64_t *keys = calloc(m + 1, sizeof(*keys));
 				size_t nk = 0;
 				out[nout].seq = nout;
+				out[nout].crule = ncl + c;
 				o->culprit_nf = rel[a].culprit_nf;
 				o->kind = rel[a].kind;
 				o->culprit = cn[c].p;
@@ -965,6 +974,28 @@ ref_aggregate(const struct mscope_af_relation *in, size_t n, double thr,
 		}
 		free(cof);
 		free(cn);
+		ncl += ncn;
+	}
+	/* Culprit clusters: score = sum of their rules; rank by score, then creation. */
+	for (size_t c = 0; c < ncl; c++) {
+		double sc = 0;
+		size_t rank = 0;
+		for (size_t j = 0; j < nout; j++)
+			if (out[j].crule == c)
+				sc += out[j].r.score;
+		for (size_t d = 0; d < ncl; d++) {
+			double sd = 0;
+			for (size_t j = 0; j < nout; j++)
+				if (out[j].crule == d)
+					sd += out[j].r.score;
+			if (sd > sc || (sd == sc && d < c))
+				rank++;
+		}
+		for (size_t j = 0; j < nout; j++)
+			if (out[j].crule == c) {
+				out[j].r.cluster = (uint32_t)rank;
+				out[j].r.cluster_score = sc;
+			}
 	}
 	qsort(out, nout, sizeof(*out), ref_rule_cmp);
 	*outp = calloc(nout + 1, sizeof(**outp));
