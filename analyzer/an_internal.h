@@ -46,14 +46,14 @@ struct an_node {
 
 	uint32_t base, n, nrx;  /* global hop range [base, base+n); rx hops first */
 
-	/* loading (freed when globalized) */
-	int64_t *ld_d, *ld_e;
-	uint32_t *ld_win, *ld_wout, *ld_flow;
+	/* loading: pass 0 counts, pass 1 writes into the global arrays */
+	struct mscope_analysis *an;
+	bool counting;
+	uint32_t cnt_rx, cnt_q;
+	int64_t *ld_e;          /* views of the global arrays at base (pass 1) */
+	uint32_t *ld_wout;
 	uint8_t *ld_fl;
-	size_t ld_cap;
-	int64_t *q_e;           /* queue-full drops, appended after rx hops */
-	uint32_t *q_win, *q_flow;
-	size_t q_n, q_cap;
+	size_t q_n;             /* queue-full drops, appended after rx hops */
 	struct mscope_flow_key *fkeys; /* local flow table */
 	uint32_t nfkeys, fkeys_cap;
 	uint32_t *ref2local;    /* flow ref -> local index + 1 (0 = undefined) */
@@ -72,7 +72,7 @@ struct an_node {
 	int64_t clock_disagree_ns;
 
 	/* timeline (rx hops only: they entered the queue) */
-	uint32_t *ord;          /* local rx hop indices sorted by (a, index) */
+	uint32_t *ord;          /* local rx hop indices sorted by (a, index); NULL: identity */
 	uint32_t *pstart;       /* per sorted position: first sorted position of its busy period */
 	int64_t wait_p50, wait_p90, wait_p99;
 	uint32_t qlen_p50, qlen_p99, qlen_max;
@@ -162,7 +162,7 @@ struct mscope_analysis {
 
 	/* hops (global SoA) */
 	uint32_t nh;
-	int64_t *a, *d, *e;
+	int64_t *d, *e;     /* arrivals: an_arr() */
 	uint32_t *win, *wout, *flow, *pred, *path;
 	uint32_t *qa;       /* queue length each rx hop met (itself included) */
 	uint8_t *fl;
@@ -214,12 +214,28 @@ struct mscope_analysis {
 	size_t nwarn, warn_cap;
 };
 
+/* Arrival of hop g: its upstream's tx time (never after its own dequeue),
+ * else its dequeue minus the approximation offset kept in pred[]. */
+static inline int64_t
+an_arr(const struct mscope_analysis *an, uint32_t g)
+{
+	if (an->fl[g] & H_PRED) {
+		int64_t x = an->e[an->pred[g]];
+		return x < an->d[g] ? x : an->d[g];
+	}
+	return an->d[g] - (int64_t)an->pred[g];
+}
+
+/* i-th arrival of a node (ord is NULL when arrivals are in rx order) */
+#define ORD(nd, i) ((nd)->ord ? (nd)->ord[(i)] : (uint32_t)(i))
+
 /* util.c */
 void an_err(struct mscope_an_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void an_warn(struct mscope_analysis *an, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void *an_grow(void *p, size_t *cap, size_t need, size_t elem);
+void *an_big_alloc(size_t bytes);
 int64_t an_select(int64_t *v, size_t n, double pct);
 double an_select_d(double *v, size_t n, double pct);
 uint32_t an_hop_node(const struct mscope_analysis *an, uint32_t g);

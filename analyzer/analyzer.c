@@ -83,7 +83,9 @@ mscope_an_open(const char *dir, const struct mscope_an_opts *opts,
 	}
 	if (opts && opts->topology && an_topology(an, opts->topology, err))
 		goto fail;
-	if (an_match(an, err) || an_timeline(an, err) || an_rates(an, err))
+	if (an_match(an, err))
+		goto fail;
+	if (an_timeline(an, err) || an_rates(an, err))
 		goto fail;
 	return an;
 fail:
@@ -144,15 +146,6 @@ mscope_an_close(struct mscope_analysis *an)
 		return;
 	for (uint32_t k = 0; k < an->nnodes; k++) {
 		struct an_node *nd = &an->nodes[k];
-		free(nd->ld_d);
-		free(nd->ld_e);
-		free(nd->ld_win);
-		free(nd->ld_wout);
-		free(nd->ld_flow);
-		free(nd->ld_fl);
-		free(nd->q_e);
-		free(nd->q_win);
-		free(nd->q_flow);
 		free(nd->fkeys);
 		free(nd->ref2local);
 		free(nd->segs);
@@ -165,7 +158,6 @@ mscope_an_close(struct mscope_analysis *an)
 	free(an->nfs);
 	free(an->flows);
 	free(an->fh);
-	free(an->a);
 	free(an->d);
 	free(an->e);
 	free(an->win);
@@ -298,7 +290,7 @@ mscope_an_local_scores(const struct mscope_analysis *an, int node, uint32_t wire
 		an_local(an, (uint32_t)node, h, &l);
 		memset(q, 0, sizeof(*q));
 		q->node = node;
-		q->wait_us = (an->fl[g] & H_QFULL) ? 0 : an_us(an, an->d[g] - an->a[g]);
+		q->wait_us = (an->fl[g] & H_QFULL) ? 0 : an_us(an, an->d[g] - an_arr(an, g));
 		q->n_i = l.n_i;
 		q->n_p = l.n_p;
 		q->period_us = an_us(an, l.period);

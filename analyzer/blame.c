@@ -88,7 +88,7 @@ an_local(const struct mscope_analysis *an, uint32_t node, uint32_t local,
 {
 	const struct an_node *nd = &an->nodes[node];
 	uint32_t g = nd->base + local, end;
-	int64_t ta = an->a[g];
+	int64_t ta = an_arr(an, g);
 	double exp, q;
 
 	memset(l, 0, sizeof(*l));
@@ -99,7 +99,7 @@ an_local(const struct mscope_analysis *an, uint32_t node, uint32_t local,
 		uint32_t lo = 0, hi = nd->nrx;
 		while (lo < hi) {
 			uint32_t mid = lo + (hi - lo) / 2;
-			if (an->a[nd->base + nd->ord[mid]] <= ta)
+			if (an_arr(an, nd->base + ORD(nd, mid)) <= ta)
 				lo = mid + 1;
 			else
 				hi = mid;
@@ -119,7 +119,7 @@ an_local(const struct mscope_analysis *an, uint32_t node, uint32_t local,
 		if (l->n_p > l->n_i)
 			l->n_p = l->n_i;
 	}
-	l->t0 = an->a[nd->base + nd->ord[l->ps]];
+	l->t0 = an_arr(an, nd->base + ORD(nd, l->ps));
 	l->period = ta - l->t0;
 	if (l->period < 0)
 		l->period = 0;
@@ -454,7 +454,7 @@ st_get(struct bctx *c, uint32_t f, uint32_t ps, uint32_t re)
 	}
 	s->used = ++c->clock;
 	for (uint32_t i = s->re; i < re; i++) {
-		uint32_t g = nd->base + nd->ord[i], path = an->path[g], gi, lv;
+		uint32_t g = nd->base + ORD(nd, i), path = an->path[g], gi, lv;
 		struct grp *gr;
 
 		if (path == s->last_path) {
@@ -490,7 +490,7 @@ st_get(struct bctx *c, uint32_t f, uint32_t ps, uint32_t re)
 		gr->n++;
 		/* walk the packet upstream: level 0 is f itself */
 		for (lv = 0;; lv++) {
-			int64_t t = an->a[g];
+			int64_t t = an_arr(an, g);
 			if (lv < MAXL) {
 				if (t < gr->amin[lv])
 					gr->amin[lv] = t;
@@ -782,7 +782,7 @@ diagnose_victim(struct bctx *c, uint32_t vi)
 
 		if (!nd->is_source) {
 			bool qfull = (an->fl[g] & H_QFULL) != 0;
-			int64_t wait = qfull ? 0 : an->d[g] - an->a[g];
+			int64_t wait = qfull ? 0 : an->d[g] - an_arr(an, g);
 			int64_t usual = nd->wait_p90;
 			int64_t minw = an_ticks(an, an->opts.min_wait_us);
 
@@ -1032,7 +1032,7 @@ an_blame(struct mscope_analysis *an, struct mscope_an_error *err)
 		const struct an_queued_int *q = &an->queued[i];
 		an->nodes[q->node].victims++;
 		an->periods[an->nperiods++] = (struct an_period){ .node = q->node,
-			.t0 = an->a[q->hop] - q->period, .t1 = an->a[q->hop], .victims = 1 };
+			.t0 = an_arr(an, q->hop) - q->period, .t1 = an_arr(an, q->hop), .victims = 1 };
 	}
 	if (an->nperiods) {
 		size_t o = 0;

@@ -22,44 +22,28 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Pass 0 counts, pass 1 writes straight into the global arrays (exact
+ * sizes: no growth slack, no copies). */
 static int
 node_push(struct an_node *nd, int64_t d, int64_t e, uint32_t win, uint32_t wout,
 		uint32_t flow, uint8_t fl)
 {
-	if (nd->n + 1 > nd->ld_cap) {
-		size_t cap = nd->ld_cap ? nd->ld_cap * 2 : 4096;
-		int64_t *pd = realloc(nd->ld_d, cap * sizeof(*pd));
-		if (pd == NULL)
-			return -1;
-		nd->ld_d = pd;
-		int64_t *pe = realloc(nd->ld_e, cap * sizeof(*pe));
-		if (pe == NULL)
-			return -1;
-		nd->ld_e = pe;
-		uint32_t *p1 = realloc(nd->ld_win, cap * sizeof(*p1));
-		if (p1 == NULL)
-			return -1;
-		nd->ld_win = p1;
-		uint32_t *p2 = realloc(nd->ld_wout, cap * sizeof(*p2));
-		if (p2 == NULL)
-			return -1;
-		nd->ld_wout = p2;
-		uint32_t *p3 = realloc(nd->ld_flow, cap * sizeof(*p3));
-		if (p3 == NULL)
-			return -1;
-		nd->ld_flow = p3;
-		uint8_t *p4 = realloc(nd->ld_fl, cap * sizeof(*p4));
-		if (p4 == NULL)
-			return -1;
-		nd->ld_fl = p4;
-		nd->ld_cap = cap;
+	struct mscope_analysis *an = nd->an;
+	uint32_t g;
+
+	if (nd->counting) {
+		nd->n++;
+		return 0;
 	}
-	nd->ld_d[nd->n] = d;
-	nd->ld_e[nd->n] = e;
-	nd->ld_win[nd->n] = win;
-	nd->ld_wout[nd->n] = wout;
-	nd->ld_flow[nd->n] = flow;
-	nd->ld_fl[nd->n] = fl;
+	if (nd->n >= nd->cnt_rx)
+		return -1;
+	g = nd->base + nd->n;
+	an->d[g] = d;
+	an->e[g] = e;
+	an->win[g] = win;
+	an->wout[g] = wout;
+	an->flow[g] = flow;
+	an->fl[g] = fl;
 	nd->n++;
 	return 0;
 }
@@ -67,25 +51,22 @@ node_push(struct an_node *nd, int64_t d, int64_t e, uint32_t win, uint32_t wout,
 static int
 qfull_push(struct an_node *nd, int64_t e, uint32_t win, uint32_t flow)
 {
-	if (nd->q_n + 1 > nd->q_cap) {
-		size_t cap = nd->q_cap ? nd->q_cap * 2 : 256;
-		int64_t *pe = realloc(nd->q_e, cap * sizeof(*pe));
-		if (pe == NULL)
-			return -1;
-		nd->q_e = pe;
-		uint32_t *p1 = realloc(nd->q_win, cap * sizeof(*p1));
-		if (p1 == NULL)
-			return -1;
-		nd->q_win = p1;
-		uint32_t *p2 = realloc(nd->q_flow, cap * sizeof(*p2));
-		if (p2 == NULL)
-			return -1;
-		nd->q_flow = p2;
-		nd->q_cap = cap;
+	struct mscope_analysis *an = nd->an;
+	uint32_t g;
+
+	if (nd->counting) {
+		nd->q_n++;
+		return 0;
 	}
-	nd->q_e[nd->q_n] = e;
-	nd->q_win[nd->q_n] = win;
-	nd->q_flow[nd->q_n] = flow;
+	if (nd->q_n >= nd->cnt_q)
+		return -1;
+	g = nd->base + nd->cnt_rx + (uint32_t)nd->q_n;
+	an->d[g] = e;
+	an->e[g] = e;
+	an->win[g] = win;
+	an->wout[g] = 0;
+	an->flow[g] = flow;
+	an->fl[g] = H_QFULL | H_DROP;
 	nd->q_n++;
 	return 0;
 }
@@ -265,7 +246,7 @@ load_node(struct an_node *nd, struct mscope_an_error *err)
 						flow_local(nd, rx->flow, i), i == 0 ? H_BURST : 0))
 					goto oom;
 			nd->seq_next = rx->first_seq + rx->n;
-			if (rx->qdepth > 0) {
+			if (rx->qdepth > 0 && !nd->counting) {
 				void *p = an_grow(nd->qd, &nd->qd_cap, nd->nqd + 1, sizeof(*nd->qd));
 				if (p == NULL)
 					goto oom;
@@ -279,6 +260,8 @@ load_node(struct an_node *nd, struct mscope_an_error *err)
 		case MSCOPE_REC_TX: {
 			const struct mscope_tx_burst *tx = &rec.u.tx;
 
+			if (!nd->is_source && nd->counting)
+				break;
 			if (nd->is_source) {
 				if ((uint64_t)nd->n + tx->accepted >= UINT32_MAX / 2) {
 					an_err(err, "%s: too many packets", nd->file);
@@ -320,6 +303,8 @@ load_node(struct an_node *nd, struct mscope_an_error *err)
 				break;
 			for (uint32_t i = 0; i < dr->n; i++) {
 				if (dr->rx_seq != NULL && dr->rx_seq[i] != MSCOPE_NO_LINK) {
+					if (nd->counting)
+						continue;
 					uint32_t h = seq_hop(nd, dr->rx_seq[i]);
 					if (h == NO_HOP || h >= nd->n) {
 						nd->badlink++;
@@ -366,10 +351,35 @@ load_node(struct an_node *nd, struct mscope_an_error *err)
 	mscope_reader_close(r);
 	return 0;
 oom:
-	an_err(err, "%s: out of memory", nd->file);
+	an_err(err, "%s: out of memory, or the file changed while being read", nd->file);
 fail:
 	mscope_reader_close(r);
 	return -1;
+}
+
+/* Forget what pass 0 learnt, keep its counts. */
+static void
+node_reset(struct an_node *nd)
+{
+	nd->cnt_rx = nd->n;
+	nd->cnt_q = (uint32_t)nd->q_n;
+	nd->n = 0;
+	nd->q_n = 0;
+	free(nd->fkeys);
+	nd->fkeys = NULL;
+	nd->nfkeys = nd->fkeys_cap = 0;
+	free(nd->ref2local);
+	nd->ref2local = NULL;
+	nd->ref_cap = 0;
+	nd->nsegs = 0;
+	nd->nqd = 0;
+	nd->seq_next = 0;
+	nd->loss_records = nd->loss_packets = 0;
+	nd->backsteps = 0;
+	nd->max_backstep = 0;
+	nd->nolink = nd->badlink = nd->duptx = nd->undef_flow = nd->src_rx = 0;
+	nd->tx_before_rx = 0;
+	nd->clock_disagree_ns = 0;
 }
 
 struct load_job {
@@ -399,6 +409,49 @@ load_worker(void *arg)
 	return NULL;
 }
 
+/* Decode all files, two threads at a time; warnings for truncated tails. */
+static int
+run_loaders(struct mscope_analysis *an, struct mscope_an_error *err)
+{
+	struct load_job job = { .an = an };
+	pthread_t th[8];
+	int nth = 0, nthreads, rc = 0;
+
+	nthreads = an->opts.threads > 0 ? an->opts.threads : 2;
+	if (nthreads > 8)
+		nthreads = 8;
+	if ((uint32_t)nthreads > an->nnodes)
+		nthreads = (int)an->nnodes;
+	job.rcs = calloc(an->nnodes, sizeof(*job.rcs));
+	job.errs = calloc(an->nnodes, sizeof(*job.errs));
+	if (job.rcs == NULL || job.errs == NULL) {
+		free(job.rcs);
+		free(job.errs);
+		an_err(err, "out of memory");
+		return -1;
+	}
+	pthread_mutex_init(&job.lock, NULL);
+	for (int t = 1; t < nthreads; t++)
+		if (pthread_create(&th[nth], NULL, load_worker, &job) == 0)
+			nth++;
+	load_worker(&job);
+	for (int t = 0; t < nth; t++)
+		pthread_join(th[t], NULL);
+	pthread_mutex_destroy(&job.lock);
+	for (uint32_t i = 0; i < an->nnodes; i++) {
+		if (job.rcs[i] < 0) {
+			*err = job.errs[i];
+			rc = -1;
+			break;
+		}
+		if (job.rcs[i] > 0 && !an->nodes[i].counting)
+			an_warn(an, "%s; analysing the part before it", job.errs[i].text);
+	}
+	free(job.rcs);
+	free(job.errs);
+	return rc;
+}
+
 static int
 cmp_node(const void *a, const void *b)
 {
@@ -410,25 +463,6 @@ cmp_node(const void *a, const void *b)
 	return strcmp(x->id, y->id);
 }
 
-/* Concatenate the per-node arrays into global ones, one field at a time. */
-#define GLOBALIZE(field, ldfield, type, qfield, qexpr)                              \
-	do {                                                                        \
-		an->field = malloc((size_t)(an->nh ? an->nh : 1) * sizeof(type));   \
-		if (an->field == NULL)                                              \
-			goto oom;                                                   \
-		for (uint32_t k = 0; k < an->nnodes; k++) {                         \
-			struct an_node *nd = &an->nodes[k];                         \
-			if (nd->nrx)                                                \
-				memcpy(an->field + nd->base, nd->ldfield,           \
-					nd->nrx * sizeof(type));                    \
-			for (uint32_t q = 0; q < nd->n - nd->nrx; q++)              \
-				an->field[nd->base + nd->nrx + q] = (qexpr);        \
-			free(nd->ldfield);                                          \
-			nd->ldfield = NULL;                                         \
-			(void)(qfield);                                             \
-		}                                                                   \
-	} while (0)
-
 int
 an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err)
 {
@@ -438,7 +472,7 @@ an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err
 	size_t nnames = 0, cap = 0;
 	char runs[8][64];
 	size_t nruns = 0;
-	int nthreads, rc = -1;
+	int rc = -1;
 	struct an_node *ref;
 
 	dp = opendir(dir);
@@ -606,48 +640,45 @@ an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err
 				worst / 1e3, worst_file, ref->file);
 	}
 
-	/* Decode files in parallel. */
-	{
-		struct load_job job = { .an = an };
-		pthread_t th[8];
-		int nth = 0;
-
-		nthreads = an->opts.threads > 0 ? an->opts.threads : 2;
-		if (nthreads > 8)
-			nthreads = 8;
-		if ((uint32_t)nthreads > an->nnodes)
-			nthreads = (int)an->nnodes;
-		job.rcs = calloc(an->nnodes, sizeof(*job.rcs));
-		job.errs = calloc(an->nnodes, sizeof(*job.errs));
-		if (job.rcs == NULL || job.errs == NULL) {
-			free(job.rcs);
-			free(job.errs);
-			goto oom;
-		}
-		pthread_mutex_init(&job.lock, NULL);
-		for (int t = 1; t < nthreads; t++)
-			if (pthread_create(&th[nth], NULL, load_worker, &job) == 0)
-				nth++;
-		load_worker(&job);
-		for (int t = 0; t < nth; t++)
-			pthread_join(th[t], NULL);
-		pthread_mutex_destroy(&job.lock);
-		for (uint32_t i = 0; i < an->nnodes; i++) {
-			if (job.rcs[i] < 0) {
-				*err = job.errs[i];
-				free(job.rcs);
-				free(job.errs);
-				goto out;
+	/* Pass 0 counts, then the arrays are allocated exactly, pass 1 fills them. */
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass == 1) {
+			uint64_t nh = 0;
+			for (uint32_t i = 0; i < an->nnodes; i++) {
+				struct an_node *nd = &an->nodes[i];
+				node_reset(nd);
+				nd->base = (uint32_t)nh;
+				nh += (uint64_t)nd->cnt_rx + nd->cnt_q;
+				if (nh >= UINT32_MAX / 2) {
+					an_err(err, "too many packet-hops (limit %u)", UINT32_MAX / 2);
+					goto out;
+				}
 			}
-			if (job.rcs[i] > 0)
-				an_warn(an, "%s; analysing the part before it", job.errs[i].text);
+			an->nh = (uint32_t)nh;
+			an->d = malloc((nh ? nh : 1) * sizeof(*an->d));
+			an->e = malloc((nh ? nh : 1) * sizeof(*an->e));
+			an->win = malloc((nh ? nh : 1) * sizeof(*an->win));
+			an->wout = malloc((nh ? nh : 1) * sizeof(*an->wout));
+			an->flow = malloc((nh ? nh : 1) * sizeof(*an->flow));
+			an->fl = malloc((nh ? nh : 1) * sizeof(*an->fl));
+			if (!an->d || !an->e || !an->win || !an->wout || !an->flow || !an->fl)
+				goto oom;
+			for (uint32_t i = 0; i < an->nnodes; i++) {
+				struct an_node *nd = &an->nodes[i];
+				nd->ld_e = an->e + nd->base;
+				nd->ld_wout = an->wout + nd->base;
+				nd->ld_fl = an->fl + nd->base;
+			}
 		}
-		free(job.rcs);
-		free(job.errs);
+		for (uint32_t i = 0; i < an->nnodes; i++) {
+			an->nodes[i].an = an;
+			an->nodes[i].counting = pass == 0;
+		}
+		if (run_loaders(an, err))
+			goto out;
 	}
 
 	/* Per-node warnings, global flow ids, hop ranges. */
-	an->nh = 0;
 	for (uint32_t i = 0; i < an->nnodes; i++) {
 		struct an_node *nd = &an->nodes[i];
 		uint32_t *l2g = NULL;
@@ -694,39 +725,30 @@ an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err
 				}
 			}
 		}
-		for (uint32_t h = 0; h < nd->n; h++)
-			nd->ld_flow[h] = nd->ld_flow[h] ? l2g[nd->ld_flow[h] - 1] : 0;
-		for (size_t h = 0; h < nd->q_n; h++)
-			nd->q_flow[h] = nd->q_flow[h] ? l2g[nd->q_flow[h] - 1] : 0;
+		if (nd->n != nd->cnt_rx || nd->q_n != nd->cnt_q) {
+			free(l2g);
+			an_err(err, "%s: the file changed while being read", nd->file);
+			goto out;
+		}
+		nd->nrx = nd->n;
+		nd->n = nd->nrx + (uint32_t)nd->q_n;
+		for (uint32_t h = 0; h < nd->n; h++) {
+			uint32_t *f = &an->flow[nd->base + h];
+			*f = *f ? l2g[*f - 1] : 0;
+		}
 		free(l2g);
 		free(nd->fkeys);
 		nd->fkeys = NULL;
 		free(nd->ref2local);
 		nd->ref2local = NULL;
-		nd->nrx = nd->n;
-		if ((uint64_t)an->nh + nd->n + nd->q_n >= UINT32_MAX - 1) {
-			an_err(err, "too many packet-hops (limit %u)", UINT32_MAX - 2);
-			goto out;
-		}
-		nd->base = an->nh;
-		nd->n = nd->nrx + (uint32_t)nd->q_n;
-		an->nh += nd->n;
 		if (nd->is_source)
 			an->have_source = true;
 	}
-	GLOBALIZE(d, ld_d, int64_t, 0, nd->q_e[q]);
-	GLOBALIZE(e, ld_e, int64_t, 0, nd->q_e[q]);
-	GLOBALIZE(win, ld_win, uint32_t, 0, nd->q_win[q]);
-	GLOBALIZE(wout, ld_wout, uint32_t, 0, 0u);
-	GLOBALIZE(flow, ld_flow, uint32_t, 0, nd->q_flow[q]);
-	GLOBALIZE(fl, ld_fl, uint8_t, 0, (uint8_t)(H_QFULL | H_DROP));
 	for (uint32_t k = 0; k < an->nnodes; k++) {
 		struct an_node *nd = &an->nodes[k];
-		free(nd->q_e);
-		free(nd->q_win);
-		free(nd->q_flow);
-		nd->q_e = NULL;
-		nd->q_win = nd->q_flow = NULL;
+		nd->ld_e = NULL;
+		nd->ld_wout = NULL;
+		nd->ld_fl = NULL;
 	}
 
 	/* NF names */

@@ -14,10 +14,19 @@
 #define MAX_CHAIN 64     /* candidates examined per rx (hostile input bound) */
 #define MAX_DEPTH 255    /* hops per packet path */
 
+/* Transmitted hops by wire ID: open addressing with duplicates, each entry
+ * the wire ID and the hop (bit 31: already matched), so that the candidates
+ * of an rx sit in one or two cache lines. */
 struct wtab {
-	uint32_t *key, *head;   /* head = global hop + 1 */
-	uint32_t mask;
+	uint32_t *ent;          /* pairs (wire, hop | CONSUMED); hop UINT32_MAX = empty */
+	uint32_t cap;           /* slots: ~1.5 per entry (not a power of two) */
 };
+
+#define CONSUMED 0x80000000u
+#define EMPTY UINT32_MAX
+
+#define SLOT(wt, w) ((uint32_t)(((uint64_t)whash(w) * (wt)->cap) >> 32))
+#define NEXT(wt, i) ((i) + 1 == (wt)->cap ? 0 : (i) + 1)
 
 static inline uint32_t
 whash(uint32_t w)
@@ -50,40 +59,78 @@ link_allowed(const struct mscope_analysis *an, uint32_t from, uint32_t to)
 	return false;
 }
 
-/* Best candidate for hop g of node f. sig: per (from) node significance mask or NULL. */
-static uint32_t
-pick(struct mscope_analysis *an, const struct wtab *wt, const uint32_t *next,
-		uint32_t f, uint32_t g, int64_t tref, int64_t window, const uint8_t *sig,
-		bool *conflict)
+static inline uint32_t *
+slot0(const struct wtab *wt, uint32_t wire)
 {
-	uint32_t i = whash(an->win[g]) & wt->mask;
-	uint32_t c, best = NO_HOP, best_any = NO_HOP, seen = 0;
+	return &wt->ent[2 * (size_t)SLOT(wt, wire)];
+}
+
+static void
+consume(struct wtab *wt, uint32_t wire, uint32_t hop, bool on)
+{
+	for (uint32_t i = SLOT(wt, wire);; i = NEXT(wt, i)) {
+		uint32_t *e = &wt->ent[2 * (size_t)i];
+		if (e[1] == EMPTY)
+			return;
+		if (e[0] == wire && (e[1] & ~CONSUMED) == hop) {
+			e[1] = on ? (hop | CONSUMED) : hop;
+			return;
+		}
+	}
+}
+
+/* Best candidate for hop g of node f: the latest unconsumed tx of its wire
+ * ID at or before tref and within the window, from another node (allowed by
+ * the topology, significant when sig is given). */
+static uint32_t
+pick(struct mscope_analysis *an, const struct wtab *wt, uint32_t f, uint32_t g,
+		int64_t tref, int64_t window, const uint8_t *sig, bool *conflict)
+{
+	uint32_t wire = an->win[g], best = NO_HOP, seen = 0;
+	int64_t best_any = INT64_MIN;
+	uint32_t cand[MAX_CHAIN];
+	uint32_t nc = 0;
 
 	*conflict = false;
-	while (wt->head[i] && wt->key[i] != an->win[g])
-		i = (i + 1) & wt->mask;
-	if (!wt->head[i])
-		return NO_HOP;
-	for (c = wt->head[i] - 1; c != NO_HOP && seen < MAX_CHAIN; c = next[c], seen++) {
-		int64_t ec = an->e[c];
-		uint32_t cn;
+	for (uint32_t i = SLOT(wt, wire); seen < 4 * MAX_CHAIN; i = NEXT(wt, i), seen++) {
+		const uint32_t *e = &wt->ent[2 * (size_t)i];
+		uint32_t c;
+		int64_t ec;
 
+		if (e[1] == EMPTY)
+			break;
+		if (e[0] != wire)
+			continue;
+		c = e[1] & ~CONSUMED;
+		ec = an->e[c];
 		if (ec > tref || ec < tref - window)
 			continue;
-		cn = an_hop_node(an, c);
-		if (cn == f || !link_allowed(an, cn, f))
+		if (e[1] & CONSUMED) {
+			if (ec > best_any)
+				best_any = ec;
 			continue;
-		if (sig && !sig[cn])
-			continue;
-		if (best_any == NO_HOP || ec > an->e[best_any] ||
-				(ec == an->e[best_any] && c < best_any))
-			best_any = c;
-		if (an->fl[c] & H_SUCC)
-			continue;
-		if (best == NO_HOP || ec > an->e[best] || (ec == an->e[best] && c < best))
-			best = c;
+		}
+		if (nc < MAX_CHAIN)
+			cand[nc++] = c;
 	}
-	if (best != best_any)
+	/* latest first; the node checks only on the winner (rarely fail) */
+	while (nc) {
+		uint32_t bi = 0, cn;
+		for (uint32_t k = 1; k < nc; k++) {
+			int64_t ek = an->e[cand[k]], eb = an->e[cand[bi]];
+			if (ek > eb || (ek == eb && cand[k] < cand[bi]))
+				bi = k;
+		}
+		cn = an_hop_node(an, cand[bi]);
+		if (cn != f && link_allowed(an, cn, f) && (sig == NULL || sig[cn])) {
+			best = cand[bi];
+			break;
+		}
+		cand[bi] = cand[--nc];
+	}
+	if (best != NO_HOP && best_any > an->e[best])
+		*conflict = true;
+	else if (best == NO_HOP && best_any != INT64_MIN)
 		*conflict = true;
 	return best;
 }
@@ -124,10 +171,10 @@ approximate(struct mscope_analysis *an, struct an_node *nd)
 			if (a > db)
 				a = db;
 			if (!(an->fl[g] & H_PRED)) {
-				an->a[g] = a;
+				an->pred[g] = db - a > (int64_t)UINT32_MAX ? UINT32_MAX : (uint32_t)(db - a);
 				an->fl[g] |= H_APPROX;
 			}
-			prev_a = an->a[g] < db ? an->a[g] : db;
+			prev_a = an_arr(an, g) < db ? an_arr(an, g) : db;
 		}
 		/* rx queue depth left after this burst: those were already queued */
 		carried = 0;
@@ -201,8 +248,11 @@ assign_paths(struct mscope_analysis *an, struct mscope_an_error *err)
 	uint32_t *stack = malloc((MAX_DEPTH + 2) * sizeof(*stack));
 	uint64_t cut = 0;
 
-	if (stack == NULL)
+	/* allocated only now: after the wire table is gone (peak memory) */
+	an->path = malloc((size_t)(an->nh ? an->nh : 1) * sizeof(*an->path));
+	if (stack == NULL || an->path == NULL)
 		goto oom;
+	memset(an->path, 0xff, (size_t)an->nh * sizeof(*an->path));
 	for (uint32_t k = 0; k < an->nnodes; k++) {
 		const struct an_node *nd = &an->nodes[k];
 		for (uint32_t h = 0; h < nd->n; h++) {
@@ -301,47 +351,45 @@ int
 an_match(struct mscope_analysis *an, struct mscope_an_error *err)
 {
 	struct wtab wt = { 0 };
-	uint32_t *next = NULL, ntx = 0, cap;
+	uint32_t ntx = 0, cap;
 	uint64_t *cnt = NULL;
 	uint8_t *sig = NULL;
 	int64_t window = an_ticks(an, an->opts.match_window_us);
 	uint32_t nn = an->nnodes;
 	int rc = -1;
 
-	an->a = malloc((size_t)(an->nh ? an->nh : 1) * sizeof(*an->a));
+	if (an->nh >= CONSUMED) {
+		an_err(err, "too many packet-hops (%u; limit %u)", an->nh, CONSUMED - 1);
+		return -1;
+	}
 	an->pred = malloc((size_t)(an->nh ? an->nh : 1) * sizeof(*an->pred));
-	an->path = malloc((size_t)(an->nh ? an->nh : 1) * sizeof(*an->path));
-	if (an->a == NULL || an->pred == NULL || an->path == NULL)
+	if (an->pred == NULL)
 		goto oom;
 	for (uint32_t g = 0; g < an->nh; g++) {
-		an->a[g] = (an->fl[g] & (H_SRC | H_QFULL)) ? an->e[g] : an->d[g];
-		an->pred[g] = NO_HOP;
-		an->path[g] = NO_PATH;
+		an->pred[g] = 0;    /* no pred: arrival = d - pred (see an_arr) */
 		if (an->fl[g] & H_TX)
 			ntx++;
 	}
 
-	/* Chains of transmitted hops by wire ID. */
-	next = malloc((size_t)(an->nh ? an->nh : 1) * sizeof(*next));
-	for (cap = 16; cap < (uint64_t)ntx * 2 && cap < (1u << 31); cap *= 2)
-		;
-	wt.key = malloc((size_t)cap * sizeof(*wt.key));
-	wt.head = calloc(cap, sizeof(*wt.head));
-	if (next == NULL || wt.key == NULL || wt.head == NULL)
+	/* Transmitted hops by wire ID. */
+	cap = ntx + ntx / 2 + 16;
+	wt.ent = an_big_alloc((size_t)cap * 2 * sizeof(*wt.ent));
+	if (wt.ent == NULL)
 		goto oom;
-	wt.mask = cap - 1;
-	for (uint32_t g = an->nh; g-- > 0;) {
+	memset(wt.ent, 0xff, (size_t)cap * 2 * sizeof(*wt.ent));
+	wt.cap = cap;
+	for (uint32_t g = 0; g < an->nh; g++) {
 		uint32_t i;
 
-		next[g] = NO_HOP;
 		if (!(an->fl[g] & H_TX))
 			continue;
-		i = whash(an->wout[g]) & wt.mask;
-		while (wt.head[i] && wt.key[i] != an->wout[g])
-			i = (i + 1) & wt.mask;
-		wt.key[i] = an->wout[g];
-		next[g] = wt.head[i] ? wt.head[i] - 1 : NO_HOP;
-		wt.head[i] = g + 1;
+		if (g + 16 < an->nh)
+			__builtin_prefetch(slot0(&wt, an->wout[g + 16]), 1);
+		i = SLOT(&wt, an->wout[g]);
+		while (wt.ent[2 * (size_t)i + 1] != EMPTY)
+			i = NEXT(&wt, i);
+		wt.ent[2 * (size_t)i] = an->wout[g];
+		wt.ent[2 * (size_t)i + 1] = g;
 	}
 
 	/* Pass 1: nearest earlier unconsumed tx. */
@@ -354,15 +402,17 @@ an_match(struct mscope_analysis *an, struct mscope_an_error *err)
 			int64_t tref = (an->fl[g] & H_QFULL) ? an->e[g] : an->d[g];
 			bool conflict;
 
-			c = pick(an, &wt, next, k, g, tref, window, NULL, &conflict);
+			if (h + 8 < nd->n)
+				__builtin_prefetch(slot0(&wt, an->win[g + 8]));
+			c = pick(an, &wt, k, g, tref, window, NULL, &conflict);
 			if (conflict)
 				an->conflicts++;
 			if (c == NO_HOP)
 				continue;
 			an->pred[g] = c;
-			an->a[g] = an->e[c];
 			an->fl[g] |= H_PRED;
 			an->fl[c] |= H_SUCC;
+			consume(&wt, an->wout[c], c, true);
 		}
 	}
 
@@ -398,28 +448,24 @@ an_match(struct mscope_analysis *an, struct mscope_an_error *err)
 				if (sig[(size_t)k * nn + from])
 					continue;
 				an->fl[an->pred[g]] &= (uint8_t)~H_SUCC;
+				consume(&wt, an->wout[an->pred[g]], an->pred[g], false);
 				an->fl[g] &= (uint8_t)~H_PRED;
-				an->pred[g] = NO_HOP;
-				c = pick(an, &wt, next, k, g, tref, window, sig + (size_t)k * nn,
+				an->pred[g] = 0;
+				c = pick(an, &wt, k, g, tref, window, sig + (size_t)k * nn,
 					&conflict);
 				an->unresolved++;
-				if (c == NO_HOP) {
-					an->a[g] = (an->fl[g] & H_QFULL) ? an->e[g] : an->d[g];
+				if (c == NO_HOP)
 					continue;
-				}
 				an->pred[g] = c;
-				an->a[g] = an->e[c];
 				an->fl[g] |= H_PRED;
 				an->fl[c] |= H_SUCC;
+				consume(&wt, an->wout[c], c, true);
 			}
 		}
 		count_edges(an, cnt);
 	}
-	free(next);
-	next = NULL;
-	free(wt.key);
-	free(wt.head);
-	wt.key = wt.head = NULL;
+	free(wt.ent);
+	wt.ent = NULL;
 
 	/* Unmatched arrivals: approximated from rx bursts (+ queue depths). */
 	for (uint32_t k = 0; k < nn; k++) {
@@ -448,16 +494,7 @@ an_match(struct mscope_analysis *an, struct mscope_an_error *err)
 			an->unresolved += nd->unmatched;
 		}
 	}
-	for (uint32_t k = 0; k < nn; k++) {
-		const struct an_node *nd = &an->nodes[k];
-		if (nd->is_source)
-			continue;
-		for (uint32_t h = 0; h < nd->nrx; h++) {
-			uint32_t g = nd->base + h;
-			if (an->a[g] > an->d[g])
-				an->a[g] = an->d[g];
-		}
-	}
+	/* arrivals after the dequeue (clock noise) are clamped in an_arr() */
 	if (an->unresolved || an->conflicts)
 		an_warn(an, "%llu packet-hops could not be matched unambiguously (wire ID collisions or missing upstream records)",
 			(unsigned long long)(an->unresolved + an->conflicts));
@@ -501,9 +538,7 @@ an_match(struct mscope_analysis *an, struct mscope_an_error *err)
 oom:
 	an_err(err, "out of memory (matching)");
 out:
-	free(next);
-	free(wt.key);
-	free(wt.head);
+	free(wt.ent);
 	free(cnt);
 	free(sig);
 	return rc;

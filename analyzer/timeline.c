@@ -15,7 +15,7 @@ static int
 cmp_arr(const void *x, const void *y)
 {
 	uint32_t i = *(const uint32_t *)x, j = *(const uint32_t *)y;
-	int64_t ai = sort_an->a[sort_base + i], aj = sort_an->a[sort_base + j];
+	int64_t ai = an_arr(sort_an, sort_base + i), aj = an_arr(sort_an, sort_base + j);
 
 	if (ai != aj)
 		return ai < aj ? -1 : 1;
@@ -43,14 +43,15 @@ an_cnt_deq(const struct mscope_analysis *an, const struct an_node *nd, int64_t t
 uint32_t
 an_rank(const struct mscope_analysis *an, const struct an_node *nd, uint32_t local)
 {
-	const int64_t *a = an->a + nd->base;
-	int64_t t = a[local];
+	uint32_t b = nd->base;
+	int64_t t = an_arr(an, b + local);
 	uint32_t lo = 0, hi = nd->nrx;
 
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
-		uint32_t o = nd->ord[mid];
-		if (a[o] < t || (a[o] == t && o < local))
+		uint32_t o = ORD(nd, mid);
+		int64_t ao = an_arr(an, b + o);
+		if (ao < t || (ao == t && o < local))
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -62,30 +63,36 @@ static int
 node_timeline(struct mscope_analysis *an, struct an_node *nd)
 {
 	uint32_t n = nd->nrx, j = 0, start = 0;
-	const int64_t *a = an->a + nd->base, *d = an->d + nd->base;
+	const int64_t *d = an->d + nd->base;
+	uint32_t b = nd->base;
 	bool sorted = true;
 	int64_t *tmp;
 
-	nd->ord = malloc((n ? n : 1) * sizeof(*nd->ord));
 	nd->pstart = malloc((n ? n : 1) * sizeof(*nd->pstart));
 	tmp = malloc((n ? n : 1) * sizeof(*tmp));
-	if (nd->ord == NULL || nd->pstart == NULL || tmp == NULL) {
+	if (nd->pstart == NULL || tmp == NULL) {
 		free(tmp);
 		return -1;
 	}
-	for (uint32_t i = 0; i < n; i++) {
-		nd->ord[i] = i;
-		if (i && a[i] < a[i - 1])
+	for (uint32_t i = 1; i < n && sorted; i++)
+		if (an_arr(an, b + i) < an_arr(an, b + i - 1))
 			sorted = false;
-	}
 	if (!sorted) {
+		/* only when arrivals are out of rx order (several upstreams, noise) */
+		nd->ord = malloc(n * sizeof(*nd->ord));
+		if (nd->ord == NULL) {
+			free(tmp);
+			return -1;
+		}
+		for (uint32_t i = 0; i < n; i++)
+			nd->ord[i] = i;
 		sort_an = an;
 		sort_base = nd->base;
 		qsort(nd->ord, n, sizeof(*nd->ord), cmp_arr);
 	}
 	/* Busy periods and the queue length each arrival saw (itself included). */
 	for (uint32_t i = 0; i < n; i++) {
-		int64_t t = a[nd->ord[i]];
+		int64_t t = an_arr(an, b + ORD(nd, i));
 
 		while (j < n && d[j] <= t)
 			j++;
@@ -95,7 +102,7 @@ node_timeline(struct mscope_analysis *an, struct an_node *nd)
 		tmp[i] = (int64_t)i + 1 - (int64_t)j;
 		if (tmp[i] < 0)
 			tmp[i] = 0;
-		an->qa[nd->base + nd->ord[i]] = (uint32_t)tmp[i];
+		an->qa[nd->base + ORD(nd, i)] = (uint32_t)tmp[i];
 	}
 	nd->qlen_max = 0;
 	for (uint32_t i = 0; i < n; i++)
@@ -104,7 +111,7 @@ node_timeline(struct mscope_analysis *an, struct an_node *nd)
 	nd->qlen_p99 = (uint32_t)an_select(tmp, n, 99);
 	nd->qlen_p50 = (uint32_t)an_select(tmp, n, 50);
 	for (uint32_t i = 0; i < n; i++)
-		tmp[i] = d[i] - a[i];
+		tmp[i] = d[i] - an_arr(an, b + i);
 	nd->wait_p99 = an_select(tmp, n, 99);
 	nd->wait_p90 = an_select(tmp, n, 90);
 	nd->wait_p50 = an_select(tmp, n, 50);
@@ -118,8 +125,8 @@ an_timeline(struct mscope_analysis *an, struct mscope_an_error *err)
 	an->t_start = INT64_MAX;
 	an->t_end = INT64_MIN;
 	for (uint32_t g = 0; g < an->nh; g++) {
-		if (an->a[g] < an->t_start)
-			an->t_start = an->a[g];
+		if (an_arr(an, g) < an->t_start)
+			an->t_start = an_arr(an, g);
 		if (an->d[g] > an->t_end)
 			an->t_end = an->d[g];
 		if ((an->fl[g] & (H_TX | H_DROP)) && an->e[g] > an->t_end)
@@ -149,7 +156,8 @@ json_t *
 an_series(const struct mscope_analysis *an, const struct an_node *nd, int points)
 {
 	json_t *obj = json_object(), *ts = json_array(), *qs = json_array();
-	const int64_t *a = an->a + nd->base, *d = an->d + nd->base;
+	const int64_t *d = an->d + nd->base;
+	const uint32_t b = nd->base;
 	int64_t span = an->t_end - an->t_start, bin;
 	uint32_t i = 0, j = 0, n = nd->nrx;
 
@@ -165,12 +173,12 @@ an_series(const struct mscope_analysis *an, const struct an_node *nd, int points
 		/* state at bin start, then the max over arrivals inside it */
 		while (j < n && d[j] < t0)
 			j++;
-		while (i < n && a[nd->ord[i]] < t0)
+		while (i < n && an_arr(an, b + ORD(nd, i)) < t0)
 			i++;
 		q = (int64_t)i - (int64_t)j;
 		qmax = q < 0 ? 0 : q;
-		while (i < n && a[nd->ord[i]] < t1) {
-			while (j < n && d[j] <= a[nd->ord[i]])
+		while (i < n && an_arr(an, b + ORD(nd, i)) < t1) {
+			while (j < n && d[j] <= an_arr(an, b + ORD(nd, i)))
 				j++;
 			i++;
 			q = (int64_t)i - (int64_t)j;

@@ -69,7 +69,7 @@ an_victims(struct mscope_analysis *an, struct mscope_an_error *err)
 				continue;
 			}
 			uint32_t r = root_of(an, g);
-			int64_t tin = an->a[r];
+			int64_t tin = an_arr(an, r);
 			void *p = an_grow(lat, &cap, nlat + 1, sizeof(*lat));
 			if (p == NULL)
 				goto oom;
@@ -102,7 +102,7 @@ an_victims(struct mscope_analysis *an, struct mscope_an_error *err)
 			memset(&v, 0, sizeof(v));
 			v.term = g;
 			v.root = r;
-			v.t_in = an->a[r];
+			v.t_in = an_arr(an, r);
 			v.latency = an->e[g] - v.t_in;
 			v.dropped = (f & H_DROP) != 0;
 			if (v.dropped ? o->no_drops : v.latency <= an->lat_threshold)
