@@ -22,6 +22,7 @@ usage(FILE *f)
 		"DIR/truth.json (faults, culprits, victim counts) and DIR/victims.jsonl.\n\n"
 		"output:\n"
 		"  -o, --out DIR            output directory (created if missing)\n"
+		"  -n, --dry-run            write nothing (no -o): check the scenario, time the model\n"
 		"  -f, --force              replace the output files of an earlier run in DIR\n"
 		"  -z, --zstd-level N       compression level of the trace files\n"
 		"run:\n"
@@ -62,14 +63,16 @@ print_summary(const char *outdir, const struct mscope_sim_scenario *s,
 	json_t *truth = NULL;
 	double mhops = st->sim_seconds > 0 ? (double)st->hops / st->sim_seconds / 1e6 : 0;
 
-	snprintf(file, sizeof(file), "%s/truth.json", outdir);
-	truth = json_load_file(file, 0, NULL);
+	if (outdir) {
+		snprintf(file, sizeof(file), "%s/truth.json", outdir);
+		truth = json_load_file(file, 0, NULL);
+	}
 	if (as_json) {
 		json_t *j = json_pack("{s:s, s:I, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, s:f, s:f, "
 			"s:f, s:f}",
 			"scenario", mscope_sim_name(s),
 			"seed", (json_int_t)(o->override_seed ? o->seed : mscope_sim_seed(s)),
-			"out", outdir, "packets", (json_int_t)st->packets, "hops", (json_int_t)st->hops,
+			"out", outdir ? outdir : "", "packets", (json_int_t)st->packets, "hops", (json_int_t)st->hops,
 			"drops", (json_int_t)st->drops, "delivered", (json_int_t)st->egress,
 			"victims", (json_int_t)st->victims, "trace_bytes", (json_int_t)st->trace_bytes,
 			"rerun_hops", (json_int_t)st->rerun_hops,
@@ -87,10 +90,10 @@ print_summary(const char *outdir, const struct mscope_sim_scenario *s,
 	}
 	printf("%s (seed %" PRIu64 "): %" PRIu64 " packets, %" PRIu64 " hops, %" PRIu64
 		" dropped, %" PRIu64 " delivered; %.2f s (%.2f s CPU), %.2f M hops/s; %.1f MB of "
-		"traces in %s\n",
+		"traces%s%s\n",
 		mscope_sim_name(s), o->override_seed ? o->seed : mscope_sim_seed(s), st->packets,
 		st->hops, st->drops, st->egress, st->sim_seconds, st->sim_cpu_seconds, mhops,
-		(double)st->trace_bytes / 1e6, outdir);
+		(double)st->trace_bytes / 1e6, outdir ? " in " : " (dry run)", outdir ? outdir : "");
 	json_t *faults = truth ? json_object_get(truth, "faults") : NULL;
 	size_t i;
 	json_t *f;
@@ -119,6 +122,7 @@ cmd_sim(int argc, char **argv)
 	enum { OPT_NO_JITTER = 256, OPT_NO_VICTIMS, OPT_JSON };
 	static const struct option longopts[] = {
 		{ "disable-fault", required_argument, NULL, 'x' },
+		{ "dry-run", no_argument, NULL, 'n' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "json", no_argument, NULL, OPT_JSON },
@@ -134,14 +138,14 @@ cmd_sim(int argc, char **argv)
 	};
 	struct mscope_sim_opts o = MSCOPE_SIM_OPTS_DEFAULT;
 	const char *outdir = NULL;
-	int quiet = 0, as_json = 0, c;
+	int quiet = 0, as_json = 0, dry = 0, c;
 	uint64_t v;
 	uint64_t disable_list[MSCOPE_SIM_MAX_FAULTS];
 	unsigned n_disable = 0;
 	char *end;
 
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "fhj:o:qs:t:x:z:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "fhj:no:qs:t:x:z:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'f':
 			o.overwrite = 1;
@@ -155,6 +159,9 @@ cmd_sim(int argc, char **argv)
 				return 2;
 			}
 			o.threads = (int)v;
+			break;
+		case 'n':
+			dry = 1;
 			break;
 		case 'o':
 			outdir = optarg;
@@ -211,9 +218,10 @@ cmd_sim(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (optind != argc - 1 || outdir == NULL) {
-		fprintf(stderr, "mscope sim: %s\n", outdir == NULL ?
-			"an output directory (-o DIR) is required" : "exactly one scenario file expected");
+	if (optind != argc - 1 || (outdir == NULL) == !dry) {
+		fprintf(stderr, "mscope sim: %s\n", optind != argc - 1 ?
+			"exactly one scenario file expected" : dry ? "--dry-run writes nothing: no -o" :
+			"an output directory (-o DIR) is required");
 		usage(stderr);
 		return 2;
 	}

@@ -420,6 +420,8 @@ outv_add(struct engine *e, struct sim_outv *v, uint64_t idx, uint64_t in_ps, uin
 static void
 outcome_end(struct engine *e, const struct pkt *p, uint64_t t, int nf, int dropped)
 {
+	if (!e->res->outcomes)
+		return;
 	struct sim_outv *v = &e->res->streams[p->stream];
 
 	v->out_ps[p->idx] = dropped ? SIM_DROPPED : t;
@@ -1098,7 +1100,8 @@ source_emit(struct engine *e, struct node *src, uint64_t t)
 			p->rx_seq = MSCOPE_NO_LINK;
 			stream_packet(e, st, p);
 			p->wire = mscope_wire_id(p->head, p->caplen, p->len);
-			if (outv_add(e, &e->res->streams[st->id], p->idx, t, p->wire) < 0)
+			if (e->res->outcomes &&
+					outv_add(e, &e->res->streams[st->id], p->idx, t, p->wire) < 0)
 				return;
 			e->s_pkt[cnt++] = (uint32_t)pi;
 			e->res->packets++;
@@ -1342,6 +1345,7 @@ sim_engine_run(const struct mscope_sim_scenario *s, const struct sim_engine_opts
 	e.err = err;
 	e.errlen = errlen;
 	res->trace = o->outdir != NULL;
+	res->outcomes = !o->no_outcomes;
 	res->nodes = calloc(s->n_nfs, sizeof(*res->nodes));
 	if (res->nodes == NULL) {
 		eng_fail(&e, "out of memory");

@@ -26,6 +26,7 @@ struct sim_node_stats {
 
 struct sim_result {
 	int trace;               /* trace files were written */
+	int outcomes;            /* streams[] hold every packet's fate */
 	unsigned n_streams;
 	struct sim_outv *streams;
 	struct sim_node_stats *nodes;   /* per NF */
@@ -41,6 +42,7 @@ struct sim_engine_opts {
 	const char *outdir;      /* NULL: no trace files */
 	int zstd_level;
 	int overwrite;
+	int no_outcomes;         /* do not keep per-packet fates (memory O(packets in flight)) */
 };
 
 /* Run once; res is filled (free with sim_result_free even on failure). */
