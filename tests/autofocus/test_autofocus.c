@@ -155,6 +155,59 @@ Test(autofocus, zero_total_gives_no_rules)
 	cr_assert_null(rules);
 }
 
+/* One relation: one rule, the exact flows on both sides. */
+Test(autofocus, single_relation)
+{
+	struct mscope_flow_key c = flow4(17, "10.1.2.3", 5000, "10.0.0.53", 53);
+	struct mscope_flow_key v = flow6(6, "2001:db8::1", 443, "2001:db8::2", 50000);
+	struct mscope_af_relation r = relation(9, 1, &c, 4, &v, 2.5, 77, 1234);
+	struct mscope_af_rule *rules;
+	size_t n;
+
+	aggregate(&r, 1, 0, &rules, &n);
+	cr_assert_eq(n, 1);
+	cr_assert_str_eq(fmt(&rules[0].culprit), "udp 10.1.2.3:5000 > 10.0.0.53:53");
+	cr_assert_str_eq(fmt(&rules[0].victim), "tcp [2001:db8::1]:443 > [2001:db8::2]:50000");
+	cr_assert_eq(rules[0].culprit_nf, 9);
+	cr_assert_eq(rules[0].victim_nf, 4);
+	cr_assert_eq(rules[0].kind, 1);
+	cr_assert_float_eq(rules[0].score, 2.5, 0);
+	cr_assert_float_eq(rules[0].share, 1.0, 0);
+	cr_assert_eq(rules[0].victims, 1);
+	cr_assert_eq(rules[0].t_min_ns, 1234);
+	cr_assert_eq(rules[0].t_max_ns, 1234);
+	free(rules);
+}
+
+/* Zero-score relations explain nothing and are in no rule; threshold 1 with
+ * blame split over two culprit NFs leaves no cluster at 100%. */
+Test(autofocus, zero_scores_and_split_blame)
+{
+	struct mscope_flow_key c = flow4(17, "10.1.2.3", 5000, "10.0.0.53", 53);
+	struct mscope_flow_key d = flow4(6, "10.7.7.7", 1234, "10.8.8.8", 80);
+	struct mscope_af_relation r[3] = {
+		relation(1, 0, &c, 2, &c, 3.0, 1, 10),
+		relation(1, 0, &d, 2, &d, 0.0, 2, 20),
+		relation(5, 0, &c, 2, &c, 1.0, 3, 30),
+	};
+	struct mscope_af_rule *rules;
+	size_t n;
+	uint64_t rels = 0;
+
+	aggregate(r, 3, 0.2, &rules, &n);
+	dump(rules, n);
+	for (size_t i = 0; i < n; i++)
+		rels += rules[i].relations;
+	cr_assert_eq(n, 2);
+	cr_assert_eq(rels, 2, "the zero-score relation is in no rule");
+	cr_assert_float_eq(rules[0].share, 0.75, 1e-12);
+	cr_assert_float_eq(rules[1].share, 0.25, 1e-12);
+	free(rules);
+	aggregate(r, 3, 1.0, &rules, &n);
+	cr_assert_eq(n, 0);
+	cr_assert_null(rules);
+}
+
 Test(autofocus, bad_arguments)
 {
 	struct mscope_flow_key f = flow4(17, "10.1.2.3", 5000, "10.0.0.53", 53);
