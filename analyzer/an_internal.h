@@ -262,6 +262,7 @@ uint32_t an_path_node_at(const struct mscope_analysis *an, uint32_t path, uint32
 /* timeline.c: sorted arrivals, busy periods, waits and queue lengths */
 int an_timeline(struct mscope_analysis *an, struct mscope_an_error *err);
 uint32_t an_cnt_deq(const struct mscope_analysis *an, const struct an_node *nd, int64_t t);
+double an_served(const struct mscope_analysis *an, const struct an_node *nd, int64_t t);
 uint32_t an_rank(const struct mscope_analysis *an, const struct an_node *nd, uint32_t local);
 json_t *an_series(const struct mscope_analysis *an, const struct an_node *nd, int points);
 
@@ -278,6 +279,7 @@ int an_victims(struct mscope_analysis *an, struct mscope_an_error *err);
 struct an_local {
 	uint32_t ps, rank;  /* busy period start and victim position (sorted) */
 	uint32_t n_i, n_p;
+	double n_p_exact;   /* served in T, fractional (bursts in service) */
 	int64_t t0, period;
 	int64_t t1;         /* end of the processing window: dequeue, else arrival */
 	double s_i, s_p;

@@ -114,19 +114,24 @@ an_local(const struct mscope_analysis *an, uint32_t node, uint32_t local,
 	l->ps = nd->pstart[end - 1];
 	l->n_i = end - l->ps;
 	{
-		uint32_t dq = an_cnt_deq(an, nd, ta);
-		l->n_p = dq > l->ps ? dq - l->ps : 0;
-		if (l->n_p > l->n_i)
-			l->n_p = l->n_i;
+		/* service done in T: served by a minus what came before the period
+		 * (all served by t0, the queue and server being empty then) */
+		double np = an_served(an, nd, ta) - (double)l->ps;
+		if (np < 0)
+			np = 0;
+		if (np > l->n_i)
+			np = l->n_i;
+		l->n_p = (uint32_t)floor(np + 1e-9);
+		l->n_p_exact = np;
 	}
 	l->t0 = an_arr(an, nd->base + ORD(nd, l->ps));
 	l->period = ta - l->t0;
 	if (l->period < 0)
 		l->period = 0;
-	q = (double)l->n_i - (double)l->n_p;
+	q = (double)l->n_i - l->n_p_exact;
 	exp = nd->rate * (double)l->period;
 	l->s_i = (double)l->n_i - exp;
-	l->s_p = exp - (double)l->n_p;
+	l->s_p = exp - l->n_p_exact;
 	/* [ours] a negative score is clamped to 0 and Q goes to the other */
 	if (q <= 0) {
 		l->s_i = l->s_p = 0;

@@ -3,6 +3,7 @@
  * order (monotone), Q(t) = #{a <= t} - #{d <= t}, and for every arrival the
  * start of its busy period (the last time before it when the queue was empty),
  * so that n_i and n_p of any packet are two binary searches away. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,6 +38,32 @@ an_cnt_deq(const struct mscope_analysis *an, const struct an_node *nd, int64_t t
 			hi = mid;
 	}
 	return lo;
+}
+
+/* [ours] Packets *served* by time t. An NF dequeues a burst at d and sends
+ * its last packet at e: the burst's packets are taken as served evenly over
+ * [d, e]. Counting dequeues instead would treat a 32-packet burst still in
+ * service as done and call the wait behind it a processing shortfall. */
+double
+an_served(const struct mscope_analysis *an, const struct an_node *nd, int64_t t)
+{
+	uint32_t j = an_cnt_deq(an, nd, t), s, end;
+	const uint32_t b = nd->base;
+	int64_t db, emax = INT64_MIN;
+
+	if (j == 0)
+		return 0;
+	s = j - 1;
+	while (s > 0 && !(an->fl[b + s] & H_BURST))
+		s--;
+	end = j;    /* every packet of the burst shares its dequeue time */
+	db = an->d[b + s];
+	for (uint32_t k = s; k < end; k++)
+		if ((an->fl[b + k] & (H_TX | H_DROP)) && an->e[b + k] > emax)
+			emax = an->e[b + k];
+	if (emax <= db || t >= emax)
+		return end;
+	return (double)s + (double)(end - s) * (double)(t - db) / (double)(emax - db);
 }
 
 /* Position of rx hop `local` in the sorted arrival order. */
@@ -90,16 +117,17 @@ node_timeline(struct mscope_analysis *an, struct an_node *nd)
 		sort_base = nd->base;
 		qsort(nd->ord, n, sizeof(*nd->ord), cmp_arr);
 	}
-	/* Busy periods and the queue length each arrival saw (itself included). */
+	/* Busy periods (queue and server empty: every earlier arrival served)
+	 * and the backlog each arrival met, itself included. */
 	for (uint32_t i = 0; i < n; i++) {
 		int64_t t = an_arr(an, b + ORD(nd, i));
+		double served = an_served(an, nd, t);
 
-		while (j < n && d[j] <= t)
-			j++;
-		if (j >= i)
-			start = i;   /* every earlier arrival was dequeued: queue empty */
+		(void)j;
+		if (served + 1e-9 >= (double)i)
+			start = i;
 		nd->pstart[i] = start;
-		tmp[i] = (int64_t)i + 1 - (int64_t)j;
+		tmp[i] = (int64_t)ceil((double)i + 1 - served - 1e-9);
 		if (tmp[i] < 0)
 			tmp[i] = 0;
 		an->qa[nd->base + ORD(nd, i)] = (uint32_t)tmp[i];
