@@ -24,7 +24,7 @@ usage(FILE *f)
 		"  -o, --out DIR            output directory (created if missing)\n"
 		"  -n, --dry-run            write nothing (no -o): check the scenario, time the model\n"
 		"  -f, --force              replace the output files of an earlier run in DIR\n"
-		"  -z, --zstd-level N       compression level of the trace files\n"
+		"  -z, --zstd-level N       compression level of the trace files (default 1)\n"
 		"run:\n"
 		"  -s, --seed N             use seed N instead of the scenario's\n"
 		"      --no-jitter          serve every packet in exactly 1/rate\n"

@@ -76,7 +76,7 @@ struct mscope_sim_opts {
 	double victim_threshold_us;
 	/** Remove output files of a previous run in outdir instead of failing. */
 	int overwrite;
-	/** zstd level of the trace files (0: the trace library's default). */
+	/** zstd level of the trace files (0: 1, fast; the collector's default is 3). */
 	int zstd_level;
 	/** Threads for the victim re-runs, the main run's included (0: one per CPU).
 	 *  The output does not depend on it. */

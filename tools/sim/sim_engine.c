@@ -1138,7 +1138,9 @@ open_writer(struct engine *e, struct node *n, const char *outdir, int zstd_level
 	const char *name = n->cfg ? n->cfg->name : "source";
 	struct mscope_trace_header h;
 	struct mscope_trace_error te;
-	struct mscope_writer_opts wo = { .zstd_level = zstd_level, .frame_bytes = 0 };
+	/* Level 1 by default: ~10% faster than 3 for 2.5% more bytes on sim traces. */
+	struct mscope_writer_opts wo = { .zstd_level = zstd_level ? zstd_level : 1,
+		.frame_bytes = 0 };
 
 	snprintf(file, sizeof(file), "%s/%s.mst", outdir, name);
 	if (overwrite && unlink(file) < 0 && errno != ENOENT) {
