@@ -112,7 +112,8 @@ nf_common_usage(FILE *f)
 		"  --ready-file FILE          create FILE once the ports are up\n"
 		"  --quiet                    no messages except errors\n"
 		"FILTER: comma-separated src=PREFIX, dst=PREFIX, sport=P[-Q], dport=P[-Q],\n"
-		"        proto=tcp|udp|icmp|N; '*' matches every packet.\n",
+		"        proto=tcp|udp|icmp|N; '*' matches every packet, 'none' no packet (an\n"
+		"        output only the NF's own decisions use, e.g. firewall to:NAME rules).\n",
 		NF_BURST);
 }
 
@@ -293,6 +294,10 @@ nf_filter_parse(const char *s, struct nf_filter *f, char *err, size_t errlen)
 		f->any = true;
 		return 0;
 	}
+	if (!strcmp(s, "none")) {
+		f->none = true;
+		return 0;
+	}
 	if (strlen(s) >= sizeof(buf)) {
 		snprintf(err, errlen, "filter too long");
 		return -1;
@@ -340,7 +345,7 @@ nf_filter_match(const struct nf_filter *f, const struct nf_tuple *t)
 {
 	if (f->any)
 		return true;
-	if (!t->is_ip)
+	if (f->none || !t->is_ip)
 		return false;
 	if ((t->src & f->src_mask) != f->src || (t->dst & f->dst_mask) != f->dst)
 		return false;

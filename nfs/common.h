@@ -52,6 +52,7 @@ struct nf_filter {
 	uint16_t dport_lo, dport_hi;
 	int proto;          /**< -1: any */
 	bool any;           /**< matches everything (also non-IP frames) */
+	bool none;          /**< matches nothing (a link only NF decisions use) */
 };
 
 /** Where an IPv4 packet's headers are inside its first segment. */
@@ -213,7 +214,7 @@ bool nf_filter_match(const struct nf_filter *f, const struct nf_tuple *t);
 
 /**
  * Parse "src=10.0.0.0/8,dst=1.2.3.4,sport=1024-65535,dport=80,proto=tcp";
- * "", "*" and "any" match everything.
+ * "", "*" and "any" match everything, "none" nothing.
  * @return 0, or -1 with a message in err.
  */
 int nf_filter_parse(const char *s, struct nf_filter *f, char *err, size_t errlen);

@@ -64,7 +64,7 @@ usage(FILE *f)
 		"  mscope-nf-firewall --no-huge --no-pci -m 256 --file-prefix fw1 \\\n"
 		"    --vdev net_memif0,role=server,socket=/tmp/in.sock \\\n"
 		"    --vdev net_memif1,role=client,socket=/tmp/out.sock --vdev net_null0 -- \\\n"
-		"    --out next:1 --out log:2 --rule 'to:log proto=tcp dport=22' \\\n"
+		"    --out next:1 --out log:2:none --rule 'to:log proto=tcp dport=22' \\\n"
 		"    --rule 'drop proto=udp dport=53' --rate-mpps 0.2 --yield\n");
 }
 

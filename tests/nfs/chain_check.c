@@ -563,6 +563,7 @@ main(int argc, char **argv)
 		const char *name = json_string_value(json_object_get(v, "name"));
 		uint64_t rx = 0, tx = 0, unlinked = 0, refused = 0;
 		json_t *st, *o = json_object();
+		const char *prog;
 
 		if (!name)
 			continue;
@@ -584,7 +585,9 @@ main(int argc, char **argv)
 		json_object_set_new(o, "unsent", json_integer((json_int_t)unlinked));
 		json_object_set_new(o, "refused", json_integer((json_int_t)refused));
 		snprintf(path, sizeof(path), "%s/stats/%s.json", dir, name);
-		st = json_load_or_null(path);
+		/* Only our NFs write counters (testpmd does not). */
+		prog = json_string_value(json_object_get(v, "program"));
+		st = prog && strstr(prog, "mscope-nf-") ? json_load_or_null(path) : NULL;
 		if (st) {
 			int64_t srx = jint(st, "rx"), stx = jint(st, "tx");
 			int64_t sdrop = jint(st, "dropped_nf"), sref = jint(st, "tx_refused");

@@ -12,6 +12,7 @@ COLLECTOR=${MSCOPE_COLLECTOR:-$MSCOPE_BUILD/collector/libmscope-collector.so}
 HERE=${MSCOPE_TESTS_NFS:-$MSCOPE_SRC/tests/nfs}
 NFS=$MSCOPE_BUILD/nfs
 NAME=$(basename "$0" .sh)
+export PYTHONPATH=$HERE${PYTHONPATH:+:$PYTHONPATH}
 T=$(mktemp -d "/tmp/mscope-nfs-$NAME.XXXXXX")
 RUNDIR=$( [ "$(id -u)" -eq 0 ] && echo /var/run/dpdk || echo "${XDG_RUNTIME_DIR:-/tmp}/dpdk" )
 PREFIX="mscope-nfs-$NAME-$$"
