@@ -229,17 +229,16 @@ new_rxq(uint16_t port, uint16_t queue)
 		return NULL;
 	}
 	q = alloc_touched(sizeof(*q));
-	if (q == NULL || !ring_init(&q->ring) ||
-	    (q->flows = alloc_touched(sizeof(*q->flows))) == NULL) {
+	if (q == NULL || !ring_init(&q->ring)) {
 		MC_LOG("out of memory for port %u queue %u; not recorded", port, queue);
-		return NULL; /* a few bytes leak on this path, once */
+		free(q);
+		return NULL;
 	}
 	memset(&err, 0, sizeof(err));
 	n = mc_node_open(MSCOPE_ROLE_RXQ, port, queue, &err);
 	if (n == NULL) {
 		MC_LOG("cannot create %s: %s; collector disabled", err.file, err.text);
 		free(q->ring.slots);
-		free(q->flows);
 		free(q);
 		mc.active = false;
 		return NULL;
@@ -265,9 +264,9 @@ new_txq(uint16_t port, uint16_t queue)
 		return NULL;
 	}
 	q = alloc_touched(sizeof(*q));
-	if (q == NULL || !ring_init(&q->ring) ||
-	    (q->flows = alloc_touched(sizeof(*q->flows))) == NULL) {
+	if (q == NULL || !ring_init(&q->ring)) {
 		MC_LOG("out of memory for port %u tx queue %u; not recorded", port, queue);
+		free(q);
 		return NULL;
 	}
 	q->port = port;

@@ -7,9 +7,12 @@
  *    mc_ctl_lock) creates nodes, rings and queue contexts and swaps the
  *    port's fast-path function pointers in rte_eth_fp_ops;
  *  - the data path (NF lcores, inside rx/tx bursts) fills one
- *    single-producer ring per queue, never locking, never allocating;
+ *    single-producer ring per queue, never locking, never allocating: it
+ *    only copies each packet's first 64 bytes and its rx->tx link;
  *  - the writer thread (one pthread, not an lcore) merges the rings in TSC
- *    order and encodes records with the trace library.
+ *    order, computes wire IDs and flows from the copies (the hashing would
+ *    cost the NF more than everything else together) and encodes records
+ *    with the trace library.
  */
 #ifndef MSCOPE_COLLECTOR_PRIV_H
 #define MSCOPE_COLLECTOR_PRIV_H
@@ -29,7 +32,9 @@
 #define MC_MAX_NODES 512          /* rx nodes per process (link field: 16 bits) */
 #define MC_FLOW_SLOTS 8192        /* flow cache entries per node (power of 2) */
 #define MC_FLOW_PROBES 8          /* linear probes before evicting */
-#define MC_DEFAULT_BUFFER (1u << 17) /* ring slots (8 bytes) per queue */
+#define MC_DEFAULT_BUFFER (1u << 18) /* ring slots (8 bytes) per queue: 2 MiB, cache-sized */
+#define MC_DATA_BYTES 64          /* bytes copied per packet: what mscope_wire_id reads */
+#define MC_PKT_SLOTS (1 + MC_DATA_BYTES / 8) /* lengths + bytes */
 #define MC_DEFAULT_QDEPTH_EVERY 16
 #define MC_DEFAULT_ZSTD 3
 
@@ -69,21 +74,22 @@ struct mc_ring {
 	uint64_t cons __rte_cache_aligned; /* consumer: slots before this are free */
 };
 
-/* Entry header slot: bits 0-7 kind, 8-15 flags, 16-31 n, 32-47 nflow, 48-63 aux. */
-#define MC_E_RX 1u  /* aux: qdepth + 1 (0 unknown); payload: n x (wire | ref << 32),
-		      [n x hw ts if MC_EF_HWTS], nflow x 6 slots (ref, key[5]) */
-#define MC_E_TX 2u  /* aux: accepted; payload: n x link, n x (wire | ref << 32),
-		      nflow x 6 slots */
+/*
+ * Entry header slot: bits 0-7 kind, 8-15 flags, 16-31 n, 48-63 aux.
+ * A packet is MC_PKT_SLOTS slots: data_len | pkt_len << 32, then the first
+ * MC_DATA_BYTES bytes of its first segment.
+ */
+#define MC_E_RX 1u  /* aux: qdepth + 1 (0 unknown); payload: n packets,
+		      [n x hw ts if MC_EF_HWTS] */
+#define MC_E_TX 2u  /* aux: accepted; payload: n links, n packets (all offered) */
 #define MC_E_REFUSED 3u /* aux: origin (link >> 48); payload: offered packets */
 #define MC_EF_HWTS 1u
 #define MC_RUN_SLOTS 3u
-#define MC_FLOW_ENTRY_SLOTS 6u
 
 static inline uint64_t
-mc_hdr(unsigned kind, unsigned flags, unsigned n, unsigned nflow, unsigned aux)
+mc_hdr(unsigned kind, unsigned flags, unsigned n, unsigned aux)
 {
-	return kind | (uint64_t)flags << 8 | (uint64_t)n << 16 | (uint64_t)nflow << 32 |
-	       (uint64_t)aux << 48;
+	return kind | (uint64_t)flags << 8 | (uint64_t)n << 16 | (uint64_t)aux << 48;
 }
 
 /*
@@ -128,6 +134,7 @@ struct mc_node {
 	uint64_t clamped;
 	uint64_t pend_loss_rec, pend_loss_pkt; /* loss not yet written */
 	uint64_t written_rec;
+	struct mc_flow_table *flows;
 	bool dirty, failed;
 };
 
@@ -147,7 +154,6 @@ struct mc_rxq {
 	/* cold */
 	eth_rx_descriptor_status_t real_desc_status;
 	struct mc_node *node;
-	struct mc_flow_table *flows;
 	uint64_t lost_rec_seen, lost_pkt_seen; /* writer */
 	/* hw timestamp -> TSC: tsc = hw_tsc0 + (ts - hw_clk0) * hw_ratio */
 	double hw_ratio;
@@ -166,7 +172,6 @@ struct mc_txq {
 	uint64_t run_origin;
 	uint64_t run_span;        /* longest run, in TSC */
 	uint64_t lost_total;      /* packets lost, all origins (producer) */
-	struct mc_flow_table *flows; /* unlinked packets: the source node's flows */
 	eth_tx_prep_t real_prep;
 	eth_tx_descriptor_status_t real_desc_status;
 	struct mc_node *src;      /* created by the writer thread on first need */
@@ -243,8 +248,16 @@ int mc_rx_desc_status(void *qd, uint16_t off);
 int mc_tx_desc_status(void *qd, uint16_t off);
 uint16_t mc_dead_rx_burst(void *qd, struct rte_mbuf **pkts, uint16_t n);
 uint16_t mc_dead_tx_burst(void *qd, struct rte_mbuf **pkts, uint16_t n);
+
+/* flows.c */
 /* Flow key of a frame (same result as mscope_flow_parse, faster for IPv4). */
 void mc_flow_key(const uint8_t *d, uint32_t len, union mc_fkey *k);
+/*
+ * Flow reference of a frame in table t; *is_new tells whether the caller
+ * must define it (key in *key).
+ */
+uint32_t mc_flow_ref(struct mc_flow_table *t, const uint8_t *d, uint32_t len,
+		union mc_fkey *key, bool *is_new);
 
 /* writer.c */
 int mc_writer_start(void);

@@ -49,97 +49,28 @@ count_lost(uint64_t *ctr, uint64_t add)
 	__atomic_store_n(ctr, *ctr + add, __ATOMIC_RELAXED);
 }
 
-/* ---------------------------------------------------------------- flows */
-
-static inline uint16_t
-rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-void
-mc_flow_key(const uint8_t *d, uint32_t len, union mc_fkey *k)
-{
-	k->w[0] = k->w[1] = k->w[2] = k->w[3] = k->w[4] = 0;
-	/* untagged IPv4 without options, TCP/UDP, not a later fragment */
-	if (likely(len >= 38 && d[12] == 0x08 && d[13] == 0x00 && d[14] == 0x45 &&
-		   (rd16(d + 20) & 0x1fff) == 0 && (d[23] == 6 || d[23] == 17))) {
-		k->k.family = 4;
-		k->k.proto = d[23];
-		memcpy(k->k.src, d + 26, 4);
-		memcpy(k->k.dst, d + 30, 4);
-		k->k.sport = rd16(d + 34);
-		k->k.dport = rd16(d + 36);
-		return;
-	}
-	mscope_flow_parse(d, len, &k->k);
-}
-
-static inline bool
-key_eq(const union mc_fkey *a, const union mc_fkey *b)
-{
-	return ((a->w[0] ^ b->w[0]) | (a->w[1] ^ b->w[1]) | (a->w[2] ^ b->w[2]) |
-		(a->w[3] ^ b->w[3]) | (a->w[4] ^ b->w[4])) == 0;
-}
-
-static inline uint32_t
-key_hash(const union mc_fkey *k)
-{
-	uint64_t h = k->w[0] * 0x9E3779B185EBCA87ULL;
-
-	h ^= (k->w[1] + (k->w[2] << 1)) * 0xC2B2AE3D27D4EB4FULL;
-	h ^= (k->w[3] + (k->w[4] << 1)) * 0x165667B19E3779F9ULL;
-	return (uint32_t)(h >> 32) ^ (uint32_t)h;
-}
+/* ---------------------------------------------------------------- packets */
 
 /*
- * Flow reference of a frame in table t. A new flow gets the next ref and a
- * definition entry at slots[fpos + 6 * *nflow] (ring positions, masked).
- * Open addressing with a few linear probes; when they are all taken the
- * home slot is overwritten, so a flow seen again later gets a new ref (and
- * a new definition with the same key): bounded time, bounded memory.
+ * Copy what the writer needs of a packet: its lengths and first bytes.
+ * Reading a full MC_DATA_BYTES is safe whenever the buffer has them (the
+ * writer only uses the first data_len); tiny buffers are padded with zeros.
  */
-static inline uint32_t
-flow_ref(struct mc_flow_table *t, const uint8_t *d, uint32_t len, uint64_t *slots,
-	 uint64_t mask, uint64_t fpos, unsigned *nflow)
+static inline void
+copy_pkt(const struct rte_mbuf *m, uint64_t *slots, uint64_t mask, uint64_t at)
 {
-	union mc_fkey k;
-	struct mc_flow_slot *s = NULL;
-	uint32_t h, ref;
+	const uint8_t *d = rte_pktmbuf_mtod(m, const uint8_t *);
+	uint64_t w[MC_DATA_BYTES / 8];
 
-	mc_flow_key(d, len, &k);
-	if (likely(t->have_last && key_eq(&k, &t->last)))
-		return t->last_ref;
-	h = key_hash(&k);
-	for (unsigned p = 0; p < MC_FLOW_PROBES; p++) {
-		struct mc_flow_slot *c = &t->slot[(h + p) & (MC_FLOW_SLOTS - 1)];
-
-		if (c->ref_plus1 == 0) {
-			s = c;
-			break;
-		}
-		if (key_eq(&c->key, &k)) {
-			ref = c->ref_plus1 - 1;
-			goto found;
-		}
+	if (likely((uint32_t)m->buf_len - m->data_off >= MC_DATA_BYTES)) {
+		memcpy(w, d, MC_DATA_BYTES);
+	} else {
+		memset(w, 0, sizeof(w));
+		memcpy(w, d, m->data_len < MC_DATA_BYTES ? m->data_len : MC_DATA_BYTES);
 	}
-	if (s == NULL)
-		s = &t->slot[h & (MC_FLOW_SLOTS - 1)];
-	ref = t->next_ref++;
-	s->key = k;
-	s->ref_plus1 = ref + 1;
-	{
-		const uint64_t at = fpos + (uint64_t)MC_FLOW_ENTRY_SLOTS * (*nflow)++;
-
-		slots[at & mask] = ref;
-		for (unsigned i = 0; i < 5; i++)
-			slots[(at + 1 + i) & mask] = k.w[i];
-	}
-found:
-	t->last = k;
-	t->last_ref = ref;
-	t->have_last = true;
-	return ref;
+	slots[at & mask] = m->data_len | (uint64_t)m->pkt_len << 32;
+	for (unsigned i = 0; i < MC_DATA_BYTES / 8; i++)
+		slots[(at + 1 + i) & mask] = w[i];
 }
 
 /* ---------------------------------------------------------------- rx */
@@ -157,13 +88,13 @@ record_rx(struct mc_rxq *q, struct rte_mbuf **pkts, uint16_t n)
 	const uint64_t tsc = rte_rdtsc();
 	const int off = mc.link_off;
 	const bool hw = q->hwts_off >= 0;
-	const uint64_t per = 1 + hw;
 	uint64_t *const slots = r->slots;
 	const uint64_t mask = r->mask;
-	uint64_t base, fpos;
-	unsigned nflow = 0, aux = 0;
+	const uint64_t size = 2 + (uint64_t)n * (MC_PKT_SLOTS + hw);
+	uint64_t base;
+	unsigned aux = 0;
 
-	if (unlikely(!ring_room(r, 2 + (uint64_t)n * (per + MC_FLOW_ENTRY_SLOTS)))) {
+	if (unlikely(!ring_room(r, size))) {
 		/* the rx record is lost: its packets keep their node, not a seq */
 		for (uint16_t i = 0; i < n; i++)
 			*link_of(pkts[i], off) = q->link_base | MC_SEQ_UNKNOWN;
@@ -172,22 +103,18 @@ record_rx(struct mc_rxq *q, struct rte_mbuf **pkts, uint16_t n)
 		return;
 	}
 	base = r->head;
-	fpos = base + 2 + (uint64_t)n * per;
 	for (uint16_t i = 0; i < PREFETCH_AHEAD && i < n; i++)
 		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
 	for (uint16_t i = 0; i < n; i++) {
 		struct rte_mbuf *const m = pkts[i];
-		const uint8_t *d = rte_pktmbuf_mtod(m, const uint8_t *);
-		uint32_t wid, ref;
 
 		if (i + PREFETCH_AHEAD < n)
 			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + PREFETCH_AHEAD], void *));
-		wid = mscope_wire_id(d, m->data_len, m->pkt_len);
-		ref = flow_ref(q->flows, d, m->data_len, slots, mask, fpos, &nflow);
-		slots[(base + 2 + i) & mask] = wid | (uint64_t)ref << 32;
+		copy_pkt(m, slots, mask, base + 2 + (uint64_t)i * MC_PKT_SLOTS);
 		*link_of(m, off) = q->link_base | (q->seq + i);
 		if (hw)
-			slots[(base + 2 + n + i) & mask] = (m->ol_flags & q->hwts_flag) ?
+			slots[(base + 2 + (uint64_t)n * MC_PKT_SLOTS + i) & mask] =
+				(m->ol_flags & q->hwts_flag) ?
 				*RTE_MBUF_DYNFIELD(m, q->hwts_off, uint64_t *) : 0;
 	}
 	if (q->qd_every != 0 && --q->qd_left == 0) {
@@ -197,9 +124,9 @@ record_rx(struct mc_rxq *q, struct rte_mbuf **pkts, uint16_t n)
 		if (c >= 0)
 			aux = (c < 65534 ? (unsigned)c : 65534) + 1;
 	}
-	slots[base & mask] = mc_hdr(MC_E_RX, hw ? MC_EF_HWTS : 0, n, nflow, aux);
+	slots[base & mask] = mc_hdr(MC_E_RX, hw ? MC_EF_HWTS : 0, n, aux);
 	slots[(base + 1) & mask] = tsc;
-	ring_commit(r, 2 + (uint64_t)n * per + (uint64_t)MC_FLOW_ENTRY_SLOTS * nflow);
+	ring_commit(r, size);
 	q->seq += n;
 }
 
@@ -278,7 +205,7 @@ put_run(struct mc_txq *q)
 {
 	struct mc_ring *r = &q->ring;
 
-	r->slots[r->head & r->mask] = mc_hdr(MC_E_REFUSED, 0, 0, 0, (unsigned)q->run_origin);
+	r->slots[r->head & r->mask] = mc_hdr(MC_E_REFUSED, 0, 0, (unsigned)q->run_origin);
 	r->slots[(r->head + 1) & r->mask] = q->run_tsc;
 	r->slots[(r->head + 2) & r->mask] = q->run_n;
 	ring_commit(r, MC_RUN_SLOTS);
@@ -294,43 +221,36 @@ mc_tx_burst(void *qd, struct rte_mbuf **pkts, uint16_t n)
 	const int off = mc.link_off;
 	uint64_t *const slots = r->slots;
 	const uint64_t mask = r->mask;
-	uint64_t tsc, base, wpos, fpos;
-	unsigned nflow = 0;
+	const uint64_t size = 2 + (uint64_t)n * (1 + MC_PKT_SLOTS);
+	uint64_t tsc, base, ppos;
 	uint16_t acc;
 
 	if (unlikely(n == 0))
 		return q->real_burst(rq, pkts, 0);
 	tsc = rte_rdtsc();
-	if (unlikely(!ring_room(r, MC_RUN_SLOTS + 2 + (uint64_t)n * (2 + MC_FLOW_ENTRY_SLOTS))))
+	if (unlikely(!ring_room(r, MC_RUN_SLOTS + size)))
 		return tx_unrecorded(q, rq, pkts, n);
 	/* room for a pending run's entry, written before this one if needed */
 	base = r->head + (q->run_n != 0 ? MC_RUN_SLOTS : 0);
-	wpos = base + 2 + n;
-	fpos = wpos + n;
+	ppos = base + 2 + n;
 	for (uint16_t i = 0; i < PREFETCH_AHEAD && i < n; i++)
 		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
 	/* everything is read before the driver owns the mbufs */
 	for (uint16_t i = 0; i < n; i++) {
 		struct rte_mbuf *const m = pkts[i];
-		const uint8_t *d = rte_pktmbuf_mtod(m, const uint8_t *);
 		uint64_t *const lp = link_of(m, off);
-		const uint64_t link = *lp;
-		uint32_t ref = 0;
 
 		if (i + PREFETCH_AHEAD < n)
 			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + PREFETCH_AHEAD], void *));
+		slots[(base + 2 + i) & mask] = *lp;
 		*lp = 0;
-		slots[(base + 2 + i) & mask] = link;
-		if (unlikely(link == 0)) /* sourced here: its flow goes to the source node */
-			ref = flow_ref(q->flows, d, m->data_len, slots, mask, fpos, &nflow);
-		slots[(wpos + i) & mask] = mscope_wire_id(d, m->data_len, m->pkt_len) |
-					   (uint64_t)ref << 32;
+		copy_pkt(m, slots, mask, ppos + (uint64_t)i * MC_PKT_SLOTS);
 	}
 	acc = q->real_burst(rq, pkts, n);
 	/* refused packets stay the NF's: give them their link back for a retry */
 	for (uint16_t i = acc; i < n; i++)
 		*link_of(pkts[i], off) = slots[(base + 2 + i) & mask];
-	if (unlikely(acc == 0) && nflow == 0) {
+	if (unlikely(acc == 0)) {
 		/*
 		 * Under back-pressure an NF may retry millions of times a second:
 		 * consecutive fully refused bursts of one origin become one record
@@ -357,10 +277,9 @@ mc_tx_burst(void *qd, struct rte_mbuf **pkts, uint16_t n)
 	}
 	if (q->run_n != 0)
 		put_run(q);
-	slots[base & mask] = mc_hdr(MC_E_TX, 0, n, nflow, acc);
+	slots[base & mask] = mc_hdr(MC_E_TX, 0, n, acc);
 	slots[(base + 1) & mask] = tsc;
-	ring_commit(r, (base - r->head) + 2 + 2 * (uint64_t)n +
-		       (uint64_t)MC_FLOW_ENTRY_SLOTS * nflow);
+	ring_commit(r, (base - r->head) + size);
 	return acc;
 }
 

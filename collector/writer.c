@@ -28,7 +28,7 @@
 #define FLUSH_MS 100
 #define STATS_MS 100
 #define CLOCK_MS 1000
-#define SLEEP_US 1000
+#define SLEEP_US 200
 #define MAX_SRC (MC_MAX_NODES + RTE_MAX_ETHPORTS * 64)
 #define MAX_SOURCES (RTE_MAX_ETHPORTS * 64)
 
@@ -103,8 +103,15 @@ mc_node_open(uint8_t role, uint16_t port, uint16_t queue, struct mscope_trace_er
 	snprintf(h.run_id, sizeof(h.run_id), "%s", mc.cfg.run_id);
 	snprintf(h.writer, sizeof(h.writer), "mscope-collector");
 	snprintf(h.writer_version, sizeof(h.writer_version), "%s", MSCOPE_VERSION);
+	n->flows = calloc(1, sizeof(*n->flows));
+	if (n->flows == NULL) {
+		snprintf(err->text, sizeof(err->text), "out of memory");
+		free(n);
+		return NULL;
+	}
 	n->w = mscope_writer_open(n->path, &h, &o, err);
 	if (n->w == NULL) {
+		free(n->flows);
 		free(n);
 		return NULL;
 	}
@@ -155,16 +162,36 @@ put_loss(struct mc_node *n, uint64_t now)
 	n->dirty = true;
 }
 
-static void
-put_flow(struct mc_node *n, const uint64_t *slots, uint64_t mask, uint64_t at)
+/* A copied packet: its bytes (unwrapped from the ring) and lengths. */
+struct pkt {
+	uint64_t w[MC_DATA_BYTES / 8];
+	uint32_t seg, len;
+};
+
+static inline void
+get_pkt(const uint64_t *slots, uint64_t mask, uint64_t at, struct pkt *p)
+{
+	const uint64_t l = slots[at & mask];
+
+	p->seg = (uint32_t)l & 0xffff;
+	p->len = (uint32_t)(l >> 32);
+	for (unsigned i = 0; i < MC_DATA_BYTES / 8; i++)
+		p->w[i] = slots[(at + 1 + i) & mask];
+}
+
+/* Flow ref of a packet in node n's table; defines it in the file first if new. */
+static uint32_t
+flow_of(struct mc_node *n, const struct pkt *p)
 {
 	union mc_fkey k;
-	const uint32_t ref = (uint32_t)slots[at & mask];
+	bool is_new;
+	const uint32_t ref = mc_flow_ref(n->flows, (const uint8_t *)p->w,
+					 p->seg < MC_DATA_BYTES ? p->seg : MC_DATA_BYTES, &k,
+					 &is_new);
 
-	for (unsigned i = 0; i < 5; i++)
-		k.w[i] = slots[(at + 1 + i) & mask];
-	if (!n->failed && mscope_writer_flow(n->w, ref, &k.k) < 0)
+	if (is_new && !n->failed && mscope_writer_flow(n->w, ref, &k.k) < 0)
 		node_fail(n);
+	return ref;
 }
 
 static uint64_t
@@ -182,21 +209,18 @@ do_rx(struct src *s)
 	struct mc_node *nd = q->node;
 	const uint64_t *slots = s->r->slots, mask = s->r->mask, c = s->cons;
 	const uint64_t hdr = slots[c & mask];
-	const uint32_t n = (uint32_t)(hdr >> 16) & 0xffff, nflow = (uint32_t)(hdr >> 32) & 0xffff;
+	const uint32_t n = (uint32_t)(hdr >> 16) & 0xffff;
 	const bool hw = (hdr >> 8) & MC_EF_HWTS;
 	const unsigned aux = (unsigned)(hdr >> 48);
-	const uint64_t per = 1 + hw, fpos = c + 2 + n * per;
 	uint64_t tsc = slots[(c + 1) & mask];
+	struct pkt p;
 
-	for (uint32_t j = 0; j < nflow; j++)
-		put_flow(nd, slots, mask, fpos + (uint64_t)MC_FLOW_ENTRY_SLOTS * j);
 	for (uint32_t i = 0; i < n; i++) {
-		const uint64_t v = slots[(c + 2 + i) & mask];
-
-		s_wire[i] = (uint32_t)v;
-		s_flow[i] = (uint32_t)(v >> 32);
+		get_pkt(slots, mask, c + 2 + (uint64_t)i * MC_PKT_SLOTS, &p);
+		s_wire[i] = mscope_wire_id(p.w, p.seg, p.len);
+		s_flow[i] = flow_of(nd, &p);
 		if (hw)
-			s_u64[i] = hw_to_tsc(q, slots[(c + 2 + n + i) & mask]);
+			s_u64[i] = hw_to_tsc(q, slots[(c + 2 + (uint64_t)n * MC_PKT_SLOTS + i) & mask]);
 	}
 	if (nd->failed) {
 		nd->pend_loss_rec++;
@@ -222,7 +246,7 @@ do_rx(struct src *s)
 		nd->dirty = true;
 		nd->written_rec++;
 	}
-	return 2 + n * per + (uint64_t)MC_FLOW_ENTRY_SLOTS * nflow;
+	return 2 + (uint64_t)n * (MC_PKT_SLOTS + hw);
 }
 
 static struct mc_node *
@@ -292,9 +316,9 @@ do_tx(struct src *s)
 	struct mc_txq *q = s->txq;
 	const uint64_t *slots = s->r->slots, mask = s->r->mask, c = s->cons;
 	const uint64_t hdr = slots[c & mask];
-	const uint32_t n = (uint32_t)(hdr >> 16) & 0xffff, nflow = (uint32_t)(hdr >> 32) & 0xffff;
+	const uint32_t n = (uint32_t)(hdr >> 16) & 0xffff;
 	const uint32_t acc = (uint32_t)(hdr >> 48) <= n ? (uint32_t)(hdr >> 48) : n;
-	const uint64_t tsc = slots[(c + 1) & mask], wpos = c + 2 + n, fpos = wpos + n;
+	const uint64_t tsc = slots[(c + 1) & mask], ppos = c + 2 + n;
 	const unsigned nn = nb_nodes_seen;
 	uint32_t ng = 0, at = 0;
 
@@ -304,12 +328,6 @@ do_tx(struct src *s)
 		put_tx(o == 0 || o > nn ? source_node(q) : mc.nodes[o - 1], tsc, q,
 		       (uint32_t)slots[(c + 2) & mask], 0, NULL, NULL, NULL);
 		return MC_RUN_SLOTS;
-	}
-	if (nflow > 0) {
-		struct mc_node *sn = source_node(q);
-
-		for (uint32_t j = 0; j < nflow && sn != NULL; j++)
-			put_flow(sn, slots, mask, fpos + (uint64_t)MC_FLOW_ENTRY_SLOTS * j);
 	}
 	/* group the packets by origin: 0 = unlinked, o = rx node o - 1 */
 	g_burst++;
@@ -339,11 +357,19 @@ do_tx(struct src *s)
 	for (uint32_t i = 0; i < acc; i++) {
 		const uint32_t g = s_grp[i], k = g_start[g] + g_fill[g]++;
 		const uint64_t link = slots[(c + 2 + i) & mask];
-		const uint64_t v = slots[(wpos + i) & mask];
 		const uint64_t seq = link & MC_SEQ_MASK;
+		struct pkt p;
 
-		s_wire[k] = (uint32_t)v;
-		s_flow[k] = (uint32_t)(v >> 32);
+		get_pkt(slots, mask, ppos + (uint64_t)i * MC_PKT_SLOTS, &p);
+		s_wire[k] = mscope_wire_id(p.w, p.seg, p.len);
+		s_flow[k] = 0;
+		if (g_origin[g] == 0) {
+			/* sourced here: its flow goes to the source node's table */
+			struct mc_node *sn = source_node(q);
+
+			if (sn != NULL)
+				s_flow[k] = flow_of(sn, &p);
+		}
 		s_u64[k] = g_origin[g] == 0 || seq == MC_SEQ_UNKNOWN ? MSCOPE_NO_LINK : seq;
 	}
 	for (uint32_t g = 0; g < ng; g++) {
@@ -356,7 +382,7 @@ do_tx(struct src *s)
 			put_tx(mc.nodes[o - 1], tsc, q, g_off[g], g_acc[g], s_wire + b, s_u64 + b,
 			       NULL);
 	}
-	return 2 + 2 * (uint64_t)n + (uint64_t)MC_FLOW_ENTRY_SLOTS * nflow;
+	return 2 + (uint64_t)n * (1 + MC_PKT_SLOTS);
 }
 
 /* ---------------------------------------------------------------- rounds */

@@ -76,7 +76,6 @@ new_rxq(uint32_t slots)
 	q->link_base = (uint64_t)3 << 48; /* node 2 */
 	q->ring.slots = calloc(slots, sizeof(uint64_t));
 	q->ring.mask = slots - 1;
-	q->flows = calloc(1, sizeof(*q->flows));
 	return q;
 }
 
@@ -91,7 +90,6 @@ new_txq(uint32_t slots)
 	q->run_span = UINT64_MAX;
 	q->ring.slots = calloc(slots, sizeof(uint64_t));
 	q->ring.mask = slots - 1;
-	q->flows = calloc(1, sizeof(*q->flows));
 	return q;
 }
 
@@ -99,7 +97,6 @@ static void
 free_rxq(struct mc_rxq *q)
 {
 	free(q->ring.slots);
-	free(q->flows);
 	free(q);
 }
 
@@ -107,7 +104,6 @@ static void
 free_txq(struct mc_txq *q)
 {
 	free(q->ring.slots);
-	free(q->flows);
 	free(q);
 }
 
@@ -127,7 +123,22 @@ setup(void)
 
 TestSuite(datapath, .init = setup);
 
-Test(datapath, rx_entry_wire_ids_flows_and_links)
+/* The packet copy at ring position at holds frame i's lengths and bytes. */
+static void
+assert_copy(const struct mc_ring *r, uint64_t at, int i)
+{
+	uint8_t b[MC_DATA_BYTES];
+
+	cr_assert_eq(slot(r, at), 64 | (uint64_t)64 << 32, "lengths");
+	for (int w = 0; w < MC_DATA_BYTES / 8; w++) {
+		const uint64_t v = slot(r, at + 1 + w);
+
+		memcpy(b + 8 * w, &v, 8);
+	}
+	cr_assert_eq(memcmp(b, bufs[i], MC_DATA_BYTES), 0, "bytes of packet %d", i);
+}
+
+Test(datapath, rx_entry_copies_packets_and_links_them)
 {
 	struct mc_rxq *q = new_rxq(1024);
 	struct rte_mbuf *got[NPKT];
@@ -140,34 +151,36 @@ Test(datapath, rx_entry_wire_ids_flows_and_links)
 	hdr = slot(&q->ring, 0);
 	cr_assert_eq(hdr & 0xff, MC_E_RX);
 	cr_assert_eq((hdr >> 16) & 0xffff, 8);
-	cr_assert_eq((hdr >> 32) & 0xffff, 3, "three flows defined");
 	cr_assert_eq(hdr >> 48, 0, "no queue depth sampled");
 	for (int i = 0; i < 8; i++) {
-		const uint64_t v = slot(&q->ring, 2 + i);
-
-		cr_assert_eq((uint32_t)v, mscope_wire_id(bufs[i], 64, 64));
-		cr_assert_eq(v >> 32, (uint64_t)(i % 3), "refs in first-seen order");
+		assert_copy(&q->ring, 2 + (uint64_t)i * MC_PKT_SLOTS, i);
 		cr_assert_eq(*RTE_MBUF_DYNFIELD(&mbufs[i], mc.link_off, uint64_t *),
 			     ((uint64_t)3 << 48) | (uint64_t)i);
 	}
-	/* flow definitions follow the packets: ref, then the key */
-	for (int j = 0; j < 3; j++) {
-		union mc_fkey k;
-		struct mscope_flow_key want;
-
-		cr_assert_eq(slot(&q->ring, 10 + 6 * j), (uint64_t)j);
-		for (int w = 0; w < 5; w++)
-			k.w[w] = slot(&q->ring, 11 + 6 * j + w);
-		mscope_flow_parse(bufs[j], 64, &want);
-		cr_assert_eq(memcmp(&k.k, &want, sizeof(want)), 0);
-	}
-	cr_assert_eq(q->ring.tail, 2 + 8 + 18);
+	cr_assert_eq(q->ring.tail, 2 + 8 * MC_PKT_SLOTS);
 	cr_assert_eq(q->seq, 8);
-	/* the same flows again: no new definitions, seq continues */
 	cr_assert_eq(mc_rx_burst(q, got, 32), 8);
-	cr_assert_eq((slot(&q->ring, 28) >> 32) & 0xffff, 0);
 	cr_assert_eq(*RTE_MBUF_DYNFIELD(&mbufs[0], mc.link_off, uint64_t *),
-		     ((uint64_t)3 << 48) | 8u);
+		     ((uint64_t)3 << 48) | 8u, "seq continues");
+	free_rxq(q);
+}
+
+Test(datapath, rx_short_buffer_is_padded)
+{
+	struct mc_rxq *q = new_rxq(1024);
+	struct rte_mbuf *got[NPKT];
+	uint64_t v;
+
+	make_pkt(0, 1, 1);
+	mbufs[0].buf_len = 40; /* fewer bytes than a full copy: never read past it */
+	mbufs[0].data_len = mbufs[0].pkt_len = 40;
+	queue_n = 1;
+	cr_assert_eq(mc_rx_burst(q, got, 32), 1);
+	cr_assert_eq(slot(&q->ring, 2), 40 | (uint64_t)40 << 32);
+	memcpy(&v, bufs[0] + 32, 8);
+	cr_assert_eq(slot(&q->ring, 2 + 1 + 4), v, "bytes 32..39 copied");
+	for (int w = 5; w < MC_DATA_BYTES / 8; w++)
+		cr_assert_eq(slot(&q->ring, 2 + 1 + w), 0, "padded with zeros");
 	free_rxq(q);
 }
 
@@ -259,15 +272,15 @@ Test(datapath, tx_counts_accepted_and_restores_refused_links)
 	cr_assert_eq(hdr & 0xff, MC_E_TX);
 	cr_assert_eq((hdr >> 16) & 0xffff, 5, "offered");
 	cr_assert_eq(hdr >> 48, 3, "accepted");
-	cr_assert_eq((hdr >> 32) & 0xffff, 0, "linked packets define no flow");
 	for (int i = 0; i < 5; i++) {
 		cr_assert_eq(slot(&q->ring, 2 + i), ((uint64_t)1 << 48) | (100u + i));
-		cr_assert_eq((uint32_t)slot(&q->ring, 7 + i), mscope_wire_id(bufs[i], 64, 64));
+		assert_copy(&q->ring, 2 + 5 + (uint64_t)i * MC_PKT_SLOTS, i);
 	}
+	cr_assert_eq(q->ring.tail, 2 + 5 * (1 + MC_PKT_SLOTS));
 	free_txq(q);
 }
 
-Test(datapath, tx_unlinked_packets_get_source_flows)
+Test(datapath, tx_unlinked_packets_carry_no_link)
 {
 	struct mc_txq *q = new_txq(1024);
 	struct rte_mbuf *pk[2];
@@ -278,10 +291,10 @@ Test(datapath, tx_unlinked_packets_get_source_flows)
 	pk[1] = &mbufs[1];
 	tx_accept = 2;
 	cr_assert_eq(mc_tx_burst(q, pk, 2), 2);
-	cr_assert_eq((slot(&q->ring, 0) >> 32) & 0xffff, 1, "one flow defined");
-	cr_assert_eq(slot(&q->ring, 4) >> 32, 0);
-	cr_assert_eq(slot(&q->ring, 5) >> 32, 0);
-	cr_assert_eq(slot(&q->ring, 6), 0, "the definition of ref 0");
+	cr_assert_eq(slot(&q->ring, 2), 0);
+	cr_assert_eq(slot(&q->ring, 3), 0);
+	assert_copy(&q->ring, 4, 0);
+	assert_copy(&q->ring, 4 + MC_PKT_SLOTS, 1);
 	free_txq(q);
 }
 
@@ -294,7 +307,7 @@ Test(datapath, tx_refused_bursts_merge_into_one_run)
 		make_pkt(i, 1, 1);
 		pk[i] = &mbufs[i];
 	}
-	tx_accept = 2; /* first burst: a flow is defined, so a normal entry */
+	tx_accept = 2;
 	cr_assert_eq(mc_tx_burst(q, pk, 4), 2);
 	const uint64_t after_first = q->ring.tail;
 
@@ -303,11 +316,13 @@ Test(datapath, tx_refused_bursts_merge_into_one_run)
 		cr_assert_eq(mc_tx_burst(q, pk, 4), 0);
 	cr_assert_eq(q->ring.tail, after_first, "refusals are held in the run");
 	cr_assert_eq(q->run_n, 4000);
-	tx_accept = 4;
-	cr_assert_eq(mc_tx_burst(q, pk, 4), 4);
+	/* a refused burst of mixed origins cannot join: the run is published first */
+	*RTE_MBUF_DYNFIELD(&mbufs[3], mc.link_off, uint64_t *) = (uint64_t)1 << 48;
+	cr_assert_eq(mc_tx_burst(q, pk, 4), 0);
 	cr_assert_eq(slot(&q->ring, after_first) & 0xff, MC_E_REFUSED);
 	cr_assert_eq(slot(&q->ring, after_first + 2), 4000);
 	cr_assert_eq(slot(&q->ring, after_first + MC_RUN_SLOTS) & 0xff, MC_E_TX);
+	cr_assert_eq(slot(&q->ring, after_first + MC_RUN_SLOTS) >> 48, 0, "nothing accepted");
 	cr_assert_leq(slot(&q->ring, after_first + 1),
 		      slot(&q->ring, after_first + MC_RUN_SLOTS + 1), "TSC order kept");
 	cr_assert_eq(q->run_n, 0);
@@ -341,41 +356,43 @@ Test(datapath, tx_ring_full_still_forwards_and_counts_by_origin)
 	free_txq(q);
 }
 
-Test(datapath, flow_table_overflow_keeps_refs_defined)
+Test(flows, refs_in_first_seen_order)
 {
-	struct mc_rxq *q = new_rxq(1 << 16);
-	struct rte_mbuf *got[NPKT];
-	uint32_t max_defined = 0;
-	bool defined_any = false;
+	struct mc_flow_table *t = calloc(1, sizeof(*t));
+	union mc_fkey k;
+	bool is_new;
 
-	/* 3x the table size in distinct flows, twice: evictions must re-define */
+	for (int i = 0; i < 6; i++)
+		make_pkt(i, (uint16_t)(i % 3), 1);
+	for (int i = 0; i < 6; i++) {
+		cr_assert_eq(mc_flow_ref(t, bufs[i], 64, &k, &is_new), (uint32_t)(i % 3));
+		cr_assert_eq(is_new, i < 3);
+	}
+	free(t);
+}
+
+Test(flows, overflow_keeps_refs_defined)
+{
+	struct mc_flow_table *t = calloc(1, sizeof(*t));
+	uint32_t next = 0;
+	union mc_fkey k;
+	bool is_new;
+
+	/* 3x the table size in distinct flows, twice: evictions give new refs */
 	for (int round = 0; round < 2; round++)
-		for (uint32_t f = 0; f < 3 * MC_FLOW_SLOTS; f += 32) {
-			uint64_t start = q->ring.tail, hdr;
-			uint32_t n, nflow;
+		for (uint32_t f = 0; f < 3 * MC_FLOW_SLOTS; f++) {
+			uint32_t ref;
 
-			for (int i = 0; i < 32; i++) {
-				make_pkt(i, (uint16_t)(f + i), 1);
-				bufs[i][29] = (uint8_t)(f >> 16);
-			}
-			queue_n = 32;
-			mc_rx_burst(q, got, 32);
-			hdr = slot(&q->ring, start);
-			n = (hdr >> 16) & 0xffff;
-			nflow = (hdr >> 32) & 0xffff;
-			for (uint32_t j = 0; j < nflow; j++) {
-				const uint32_t ref = (uint32_t)slot(&q->ring, start + 2 + n + 6 * j);
-
-				cr_assert(!defined_any || ref == max_defined + 1, "refs are dense");
-				max_defined = ref;
-				defined_any = true;
-			}
-			for (uint32_t i = 0; i < n; i++)
-				cr_assert_leq(slot(&q->ring, start + 2 + i) >> 32, max_defined);
-			q->ring.cons = q->ring.tail;
+			make_pkt(0, (uint16_t)f, 1);
+			bufs[0][29] = (uint8_t)(f >> 16);
+			ref = mc_flow_ref(t, bufs[0], 64, &k, &is_new);
+			if (is_new)
+				cr_assert_eq(ref, next++, "new refs are dense");
+			else
+				cr_assert_lt(ref, next, "a known ref was defined");
 		}
-	cr_assert_geq(max_defined + 1, 3 * MC_FLOW_SLOTS, "every distinct flow got a ref");
-	free_rxq(q);
+	cr_assert_geq(next, 3 * MC_FLOW_SLOTS, "every distinct flow got a ref");
+	free(t);
 }
 
 /* The IPv4 fast path must agree with the trace library's parser everywhere. */
