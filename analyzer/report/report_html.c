@@ -487,7 +487,8 @@ nf_graph(struct html *h)
 	struct gedge *e = NULL;
 	int *layer = NULL, *row = NULL, nlayers = 0, maxrows = 0;
 	double *blame = NULL, *pos = NULL, maxp = 1;
-	const double bx = 150, by = 46, colw = 210, rowh = 82, mx = 24, my = 20;
+	const double bx = 150, colw = 210, mx = 24, my = 20;
+	double by = 46, rowh = 82;
 
 	fputs("<section id=\"graph\"><h2>NF graph</h2>\n", h->f);
 	nv = h->nnfs;
@@ -565,6 +566,11 @@ nf_graph(struct html *h)
 			pos[best] = -1;
 		}
 		maxrows = cnt > maxrows ? cnt : maxrows;
+	}
+	/* Tall graphs: tighter rows, so that the page stays readable. */
+	if (maxrows > 10) {
+		rowh = fmax(50, 820.0 / maxrows);
+		by = fmin(46, rowh - 10);
 	}
 	fputs("<p class=\"note\">NFs as inferred from the traffic, left to right from the "
 		"sources; edge width follows packets. Culprit NFs are filled and ringed in red "
