@@ -26,6 +26,7 @@
 #define MAXL 16             /* upstream levels tracked per path */
 #define MAX_CALLS 4096      /* propagation calls per victim (hostile graphs) */
 #define MAX_SCAN 4096       /* served packets examined for flow blame */
+#define MIN_SLOW 2          /* slow bursts in a period before flows are suspected */
 
 struct grp {
 	uint32_t path;
@@ -307,7 +308,7 @@ blame_processing(struct bctx *c, uint32_t dnode, uint32_t node, int64_t t0, int6
 	/* back up to the burst start */
 	while (j0 > 0 && j0 < nd->nrx && !(an->fl[nd->base + j0] & H_BURST))
 		j0--;
-	if (j1 <= j0 || slow_between(nd, j0, j1) < 3) {
+	if (j1 <= j0 || slow_between(nd, j0, j1) < MIN_SLOW) {
 		acc_add(c, dnode, (uint32_t)nd->nf_idx, MSCOPE_AN_PROCESSING, 0, 0, amount);
 		return;
 	}
@@ -353,7 +354,7 @@ blame_processing(struct bctx *c, uint32_t dnode, uint32_t node, int64_t t0, int6
 		}
 		s += nb;
 	}
-	if (slow < 3 || !(wsum > 0)) {
+	if (slow < MIN_SLOW || !(wsum > 0)) {
 		acc_add(c, dnode, (uint32_t)nd->nf_idx, MSCOPE_AN_PROCESSING, 0, 0, amount);
 		return;
 	}

@@ -1057,6 +1057,7 @@ struct work {
 	uint32_t *nfv, *nfd;
 	struct group *g;
 	struct mscope_af_prefix *cpfx;
+	double *csum;                 /* culprit cluster residual */
 	uint32_t *cnf;
 	uint8_t *ckind;
 	struct out_rule *out;
@@ -1079,6 +1080,7 @@ work_free(struct work *w)
 	free(w->nfd);
 	free(w->g);
 	free(w->cpfx);
+	free(w->csum);
 	free(w->cnf);
 	free(w->ckind);
 	free(w->out);
@@ -1182,7 +1184,8 @@ mscope_af_aggregate(const struct mscope_af_relation *rel, size_t n,
 	double thr = MSCOPE_AF_DEFAULT_THRESHOLD, total = 0, tcut;
 	struct steps st;
 	struct work w;
-	size_t ng = 0, ncr = 0, capcr = 0, nout = 0, capout = 0, capc2 = 0, capc3 = 0;
+	size_t ng = 0, ncr = 0, capcr = 0, nout = 0, capout = 0, capc2 = 0, capc3 = 0, capc4 = 0;
+	double vshare = MSCOPE_AF_DEFAULT_VICTIM_SHARE;
 	struct mscope_af_rule *res = NULL;
 
 	if (!rules || !nrules || (n && !rel) || n >= NONE / 2) {
@@ -1194,6 +1197,13 @@ mscope_af_aggregate(const struct mscope_af_relation *rel, size_t n,
 	if (opts && opts->threshold != 0) {
 		thr = opts->threshold;
 		if (!(thr > 0 && thr <= 1)) {
+			errno = EINVAL;
+			return -1;
+		}
+	}
+	if (opts && opts->victim_share != 0) {
+		vshare = opts->victim_share;
+		if (!(vshare > 0 && vshare <= 1)) {
 			errno = EINVAL;
 			return -1;
 		}
@@ -1249,8 +1259,10 @@ mscope_af_aggregate(const struct mscope_af_relation *rel, size_t n,
 			uint32_t unused;
 			if (grow((void **)&w.cpfx, &capcr, ncr + 1, sizeof(*w.cpfx)) ||
 			    grow((void **)&w.cnf, &capc2, ncr + 1, sizeof(*w.cnf)) ||
-			    grow((void **)&w.ckind, &capc3, ncr + 1, sizeof(*w.ckind)))
+			    grow((void **)&w.ckind, &capc3, ncr + 1, sizeof(*w.ckind)) ||
+			    grow((void **)&w.csum, &capc4, ncr + 1, sizeof(*w.csum)))
 				goto fail;
+			w.csum[ncr] = w.s.nodes[w.s.rep[j]].sum;
 			node_prefix(&w.s, &w.s.nodes[w.s.rep[j]], &w.cpfx[ncr], &unused);
 			w.cnf[ncr] = g->nf;
 			w.ckind[ncr] = g->kind;
@@ -1310,7 +1322,9 @@ mscope_af_aggregate(const struct mscope_af_relation *rel, size_t n,
 			w.nfd[i] = (uint32_t)(p - w.nfv);
 		}
 		memset(&w.s, 0, sizeof(w.s));
-		w.s.thresh = tcut;
+		/* A victim cluster needs the global threshold and its share of the
+		 * culprit's residual: a few victim rules per culprit, not dozens. */
+		w.s.thresh = fmax(tcut, vshare * w.csum[c] * (1 - THRESH_SLACK));
 		w.s.st = &st;
 		w.s.with_nf = 1;
 		w.s.nnf = nnf;

@@ -40,10 +40,12 @@
  *     one reported cluster (the first one containing it in that order), so
  *     rule scores never add up to more than the total.
  *  2. within each reported culprit cluster, over (victim NF, victim flow)
- *     of the relations it explains, the same search with the same absolute
- *     threshold; the all-wildcard victim aggregate is always reported for
- *     what remains, so the victim rules of a culprit cluster add up exactly
- *     to its residual.
+ *     of the relations it explains, the same search; a victim cluster needs
+ *     the global threshold and also `victim_share` (default 20%) of the
+ *     culprit cluster's residual, so that one culprit that hurt everything
+ *     yields a few rules, not dozens. The all-wildcard victim aggregate is
+ *     always reported for what remains, so the victim rules of a culprit
+ *     cluster add up exactly to its residual.
  * A rule is one (culprit cluster, victim cluster) pair. Its `score` is the
  * residual, `share` = score / total score of all relations, `victims` the
  * number of distinct victim_key values among the relations it explains, and
@@ -74,6 +76,9 @@ extern "C" {
 /** Default threshold: 5% of the total score. */
 #define MSCOPE_AF_DEFAULT_THRESHOLD 0.05
 
+/** Default victim share: 20% of the culprit cluster's residual. */
+#define MSCOPE_AF_DEFAULT_VICTIM_SHARE 0.2
+
 /** victim_nf of a rule whose victims are at several NFs. */
 #define MSCOPE_AF_ANY_NF UINT32_MAX
 
@@ -100,6 +105,11 @@ struct mscope_af_opts {
 	/** IPv6 the same, each in 1..128; NULL = {32, 48, 64, 128}. At most 32 steps. */
 	const uint8_t *v6_steps;
 	size_t n_v6_steps;
+	/** On the victim side a cluster also needs this fraction of its culprit
+	 * cluster's residual: 0 = default 0.2; else in (0, 1]. 1 gives one rule
+	 * per culprit cluster (its victims' tightest common aggregate); a tiny
+	 * value leaves only the global threshold. */
+	double victim_share;
 };
 
 /** A flow aggregate. */
