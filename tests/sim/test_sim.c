@@ -743,3 +743,29 @@ Test(sim, validation_names_the_field)
 	cr_assert(strstr(err, path) && strstr(err, "line 2"), "error \"%s\"", err);
 	unlink(path);
 }
+
+/* ------------------------------------------------------------------ output */
+
+Test(sim, never_clobbers_without_overwrite)
+{
+	struct mscope_sim_scenario *s = load_str(
+		"{\"duration_ms\": 2, \"nfs\": [{\"name\": \"a\", \"type\": \"x\"}],"
+		" \"links\": [{\"from\": \"source\", \"to\": \"a\"}],"
+		" \"traffic\": {\"synthetic\": {\"flows\": 5, \"rate_mpps\": 0.1}}}");
+	char *dir = run_to_tmp(s, NULL, NULL);
+	char err[512];
+	cr_assert_eq(mscope_sim_run(s, NULL, dir, NULL, err, sizeof(err)), -1);
+	cr_assert(strstr(err, dir) != NULL && strstr(err, ".mst") != NULL,
+		"error \"%s\" does not name the existing file", err);
+	struct mscope_sim_opts o = MSCOPE_SIM_OPTS_DEFAULT;
+	o.overwrite = 1;
+	cr_assert_eq(mscope_sim_run(s, &o, dir, NULL, err, sizeof(err)), 0, "%s", err);
+	/* an output path that is a file, not a directory */
+	char file[4096];
+	snprintf(file, sizeof(file), "%s/truth.json", dir);
+	cr_assert_eq(mscope_sim_run(s, &o, file, NULL, err, sizeof(err)), -1);
+	cr_assert(strstr(err, "truth.json") != NULL, "error \"%s\"", err);
+	rm_rf(dir);
+	free(dir);
+	mscope_sim_free(s);
+}

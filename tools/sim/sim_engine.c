@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "sim_engine.h"
+#include "sim_wq.h"
 
 #define PS_PER_NS 1000ULL
 #define FLUSH_PS (100ULL * 1000 * 1000 * 1000)  /* end trace frames every 100 ms */
@@ -252,6 +253,8 @@ struct engine {
 	size_t port_cap;
 	uint64_t next_flush;
 	struct sim_result *res;
+	struct mscope_trace_writer **writers;   /* per node, for the write queue */
+	struct sim_wq *wq;
 	char *err;
 	size_t errlen;
 	int failed;
@@ -436,11 +439,11 @@ tsc(uint64_t ps)
 	return MSCOPE_SIM_START_TSC + ps / PS_PER_NS;
 }
 
+/* A trace write failed: stop; sim_wq_finish() tells which file and why. */
 static void
-writer_fail(struct engine *e, struct node *n)
+writer_fail(struct engine *e)
 {
-	const struct mscope_trace_error *we = mscope_writer_error(n->w);
-	eng_fail(e, "%s: %s", we->file[0] ? we->file : n->cfg ? n->cfg->name : "source", we->text);
+	eng_fail(e, "writing a trace file failed");
 }
 
 /* File reference of flow `f` in node n's file, defining it on first use. */
@@ -480,8 +483,8 @@ file_ref_slow(struct engine *e, struct node *n, uint32_t f)
 	if (x->ref == 0) {
 		uint32_t r = n->next_ref++;
 		x->ref = r + 1;
-		if (mscope_writer_flow(n->w, r, &e->ft.keys[f]) < 0)
-			writer_fail(e, n);
+		if (sim_wq_flow(e->wq, (unsigned)n->index, r, &e->ft.keys[f]) < 0)
+			writer_fail(e);
 	}
 	return x->ref - 1;
 }
@@ -493,9 +496,8 @@ maybe_flush(struct engine *e, uint64_t t)
 		return;
 	while (e->next_flush <= t)
 		e->next_flush += FLUSH_PS;
-	for (unsigned i = 0; i < e->n_nodes; i++)
-		if (e->nodes[i].w && mscope_writer_flush(e->nodes[i].w) < 0)
-			writer_fail(e, &e->nodes[i]);
+	if (sim_wq_flush(e->wq) < 0)
+		writer_fail(e);
 }
 
 /* ---------------------------------------------------------------- routing */
@@ -620,11 +622,12 @@ deliver(struct engine *e, struct node *to, const uint32_t *pkts, uint32_t cnt, u
 		if (to->qlen > to->st.max_qlen)
 			to->st.max_qlen = to->qlen;
 	}
-	if (ndrop && e->res->trace) {
-		struct mscope_drop d = { .tsc = tsc(t), .reason = MSCOPE_DROP_QUEUE_FULL, .n = ndrop,
-			.wire_id = e->s_wire, .flow = e->s_flow, .rx_seq = NULL };
-		if (mscope_writer_drop(to->w, &d) < 0)
-			writer_fail(e, to);
+	for (uint32_t done = 0; e->res->trace && done < ndrop; done += MSCOPE_MAX_BURST) {
+		uint32_t k = ndrop - done < MSCOPE_MAX_BURST ? ndrop - done : MSCOPE_MAX_BURST;
+		struct mscope_drop d = { .tsc = tsc(t), .reason = MSCOPE_DROP_QUEUE_FULL, .n = k,
+			.wire_id = e->s_wire + done, .flow = e->s_flow + done, .rx_seq = NULL };
+		if (sim_wq_drop(e->wq, (unsigned)to->index, &d) < 0)
+			writer_fail(e);
 	}
 	if (to->qlen && to->state == N_IDLE)
 		schedule_poll(e, to, t);
@@ -680,8 +683,8 @@ transmit(struct engine *e, struct node *n, const uint32_t *pk, uint32_t cnt, uin
 				struct mscope_tx_burst tx = { .tsc = tsc(t), .port = (uint16_t)(port + 1),
 					.queue = 0, .offered = k, .accepted = k, .wire_id = e->s_wire,
 					.rx_seq = e->s_seq, .flow = rewrites ? e->s_flow : NULL };
-				if (mscope_writer_tx(n->w, &tx) < 0)
-					writer_fail(e, n);
+				if (sim_wq_tx(e->wq, (unsigned)n->index, &tx) < 0)
+					writer_fail(e);
 			}
 		}
 		if (port < n->n_out) {
@@ -781,8 +784,8 @@ nf_poll(struct engine *e, struct node *n, uint64_t t)
 	if (e->res->trace) {
 		struct mscope_rx_burst rx = { .tsc = tsc(t), .n = cnt, .qdepth = (int32_t)n->qlen,
 			.wire_id = e->s_wire, .flow = e->s_flow, .hw_ts = NULL };
-		if (mscope_writer_rx(n->w, &rx) < 0)
-			writer_fail(e, n);
+		if (sim_wq_rx(e->wq, (unsigned)n->index, &rx) < 0)
+			writer_fail(e);
 	}
 	n->state = N_BUSY;
 	heap_push(e, tt, (uint32_t)n->index);
@@ -1170,7 +1173,7 @@ open_writer(struct engine *e, struct node *n, const char *outdir, int zstd_level
 }
 
 static int
-setup(struct engine *e, const char *outdir, int zstd_level, int overwrite)
+setup(struct engine *e, const char *outdir, int zstd_level, int overwrite, int writer_thread)
 {
 	const struct mscope_sim_scenario *s = e->s;
 
@@ -1276,9 +1279,17 @@ setup(struct engine *e, const char *outdir, int zstd_level, int overwrite)
 	if (scratch(e, SIM_BURST * 4) < 0)
 		goto oom;
 	if (outdir) {
-		for (unsigned i = 0; i < e->n_nodes; i++)
+		e->writers = calloc(e->n_nodes, sizeof(*e->writers));
+		if (e->writers == NULL)
+			goto oom;
+		for (unsigned i = 0; i < e->n_nodes; i++) {
 			if (open_writer(e, &e->nodes[i], outdir, zstd_level, overwrite) < 0)
 				return -1;
+			e->writers[i] = e->nodes[i].w;
+		}
+		e->wq = sim_wq_start(e->writers, e->n_nodes, writer_thread);
+		if (e->wq == NULL)
+			goto oom;
 	}
 	e->next_flush = FLUSH_PS;
 	return 0;
@@ -1290,17 +1301,25 @@ oom:
 static void
 teardown(struct engine *e)
 {
+	char werr[512];
+
+	/* Everything queued reaches its writer before the files are closed. */
+	if (e->wq && sim_wq_finish(e->wq, werr, sizeof(werr)) < 0) {
+		e->failed = 0;
+		eng_fail(e, "%s", werr);
+	}
+	e->wq = NULL;
 	for (unsigned i = 0; e->nodes && i < e->n_nodes; i++) {
 		struct node *n = &e->nodes[i];
 		if (n->w) {
-			uint64_t bytes = 0;
-			if (mscope_writer_flush(n->w) < 0)
-				writer_fail(e, n);
-			bytes = mscope_writer_bytes(n->w);
+			if (mscope_writer_flush(n->w) < 0 && !e->failed) {
+				const struct mscope_trace_error *we = mscope_writer_error(n->w);
+				eng_fail(e, "%s: %s", we->file, we->text);
+			}
+			e->res->trace_bytes += mscope_writer_bytes(n->w);
 			if (mscope_writer_close(n->w) < 0 && !e->failed)
 				eng_fail(e, "%s: closing the trace file failed",
 					n->cfg ? n->cfg->name : "source");
-			e->res->trace_bytes += bytes;
 		}
 		if (i < e->s->n_nfs && e->res->nodes)
 			e->res->nodes[i] = n->st;
@@ -1312,6 +1331,7 @@ teardown(struct engine *e)
 		free(n->mods);
 	}
 	free(e->nodes);
+	free(e->writers);
 	free(e->heap);
 	free(e->pool);
 	free(e->streams);
@@ -1353,7 +1373,7 @@ sim_engine_run(const struct mscope_sim_scenario *s, const struct sim_engine_opts
 		eng_fail(&e, "out of memory");
 		return -1;
 	}
-	if (setup(&e, o->outdir, o->zstd_level, o->overwrite) == 0) {
+	if (setup(&e, o->outdir, o->zstd_level, o->overwrite, o->writer_thread) == 0) {
 		struct node *src = &e.nodes[s->n_nfs];
 		uint64_t first = NO_TIME;
 		for (unsigned si = 0; si < e.n_streams; si++) {

@@ -42,6 +42,7 @@ struct sim_engine_opts {
 	const char *outdir;      /* NULL: no trace files */
 	int zstd_level;
 	int overwrite;
+	int writer_thread;       /* encode and compress traces on a second thread */
 	int no_outcomes;         /* do not keep per-packet fates (memory O(packets in flight)) */
 };
 

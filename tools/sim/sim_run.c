@@ -398,6 +398,7 @@ mscope_sim_run(const struct mscope_sim_scenario *s, const struct mscope_sim_opts
 
 	double t0 = now_s(), c0 = cpu_s();
 	eo.no_outcomes = pool.n_jobs == 0;   /* fates are needed only to find victims */
+	eo.writer_thread = want > 1;
 	int mrc = sim_engine_run(s, &eo, &full, err, errlen);
 	st.sim_seconds = now_s() - t0;
 	st.sim_cpu_seconds = cpu_s() - c0;
