@@ -138,6 +138,7 @@ flowtab_free(struct flowtab *ft)
 /* ---------------------------------------------------------------- packets */
 
 struct pkt {
+	uint64_t fh;             /* hash of the current flow (routing without a table) */
 	uint64_t in_ps;
 	uint64_t idx;            /* index within its stream */
 	uint64_t rx_seq;         /* at the node serving it */
@@ -178,6 +179,7 @@ struct node {
 	unsigned n_out;
 	unsigned *spread;            /* positions in out[] of links without match */
 	unsigned n_spread;
+	int has_match;               /* some out-link has a match: routes are cached per flow */
 	uint32_t *nat;               /* per flow: rewritten flow id + 1 */
 	size_t nat_cap;
 	/* faults */
@@ -505,15 +507,19 @@ maybe_flush(struct engine *e, uint64_t t)
 /* Out position (0..n_out-1) for flow f at node n, or -1 to leave the graph. */
 static int route_slow(struct engine *e, struct node *n, uint32_t f);
 
+/* Out position for packet p at node n, or -1 to leave the graph. Without match
+ * links the flow hash carried in the packet decides, touching no table. */
 static inline int
-route(struct engine *e, struct node *n, uint32_t f)
+route(struct engine *e, struct node *n, const struct pkt *p)
 {
 	if (n->n_out == 0)
 		return -1;
-	const struct nflow *x = &e->ft.nf[(size_t)f * e->ft.stride + (unsigned)n->index];
+	if (!n->has_match)
+		return (int)n->spread[n->n_spread == 1 ? 0 : sim_mix64(p->fh ^ n->salt) % n->n_spread];
+	const struct nflow *x = &e->ft.nf[(size_t)p->flow * e->ft.stride + (unsigned)n->index];
 	if (x->route)
 		return (int)x->route - 2;
-	return route_slow(e, n, f);
+	return route_slow(e, n, p->flow);
 }
 
 static int
@@ -655,7 +661,7 @@ transmit(struct engine *e, struct node *n, const uint32_t *pk, uint32_t cnt, uin
 	int *pos_of = e->s_pos;
 	memset(count, 0, sizeof(count));
 	for (uint32_t i = 0; i < cnt; i++) {
-		int pos = route(e, n, e->pool[pk[i]].flow);
+		int pos = route(e, n, &e->pool[pk[i]]);
 		pos_of[i] = pos < 0 ? (int)n->n_out : pos;
 		count[pos_of[i] + 1]++;
 	}
@@ -725,6 +731,7 @@ rewrite(struct engine *e, struct node *n, struct pkt *p)
 			n->nat[p->flow] = (uint32_t)id + 1;
 		}
 		p->flow = n->nat[p->flow] - 1;
+		p->fh = e->ft.hash[p->flow];
 		p->wire = mscope_wire_id(p->head, p->caplen, p->len);
 	} else if (cfg->kind == NF_VPN) {
 		static const uint8_t peer[4] = { 203, 0, 113, 1 };
@@ -743,6 +750,7 @@ rewrite(struct engine *e, struct node *n, struct pkt *p)
 		sim_vpn_encap(p->head, &p->caplen, &p->len, cfg->addr, peer, cfg->vpn_port,
 			++n->vpn_ipid, 0x1000u + (uint32_t)n->index, ++n->vpn_seq, inner);
 		p->flow = (uint32_t)n->vpn_flow;
+		p->fh = e->ft.hash[p->flow];
 		p->wire = mscope_wire_id(p->head, p->caplen, p->len);
 	}
 }
@@ -1102,6 +1110,7 @@ source_emit(struct engine *e, struct node *src, uint64_t t)
 			p->in_ps = t;
 			p->rx_seq = MSCOPE_NO_LINK;
 			stream_packet(e, st, p);
+			p->fh = e->ft.hash[p->flow];
 			p->wire = mscope_wire_id(p->head, p->caplen, p->len);
 			if (e->res->outcomes &&
 					outv_add(e, &e->res->streams[st->id], p->idx, t, p->wire) < 0)
@@ -1208,6 +1217,8 @@ setup(struct engine *e, const char *outdir, int zstd_level, int overwrite, int w
 				continue;
 			if (!s->links[l].has_match)
 				n->spread[n->n_spread++] = n->n_out;
+			else
+				n->has_match = 1;
 			n->out[n->n_out++] = l;
 		}
 		if (n->n_out > 65000) {
