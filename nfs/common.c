@@ -50,6 +50,7 @@ enum {
 	OPT_T0_FILE,
 	OPT_TRUTH,
 	OPT_WORK_NS,
+	OPT_WORK_SLEEP,
 	OPT_YIELD,
 };
 
@@ -71,6 +72,7 @@ const struct option nf_common_longopts[] = {
 	{ "t0-file", required_argument, NULL, OPT_T0_FILE },
 	{ "truth", required_argument, NULL, OPT_TRUTH },
 	{ "work-ns", required_argument, NULL, OPT_WORK_NS },
+	{ "work-sleep", no_argument, NULL, OPT_WORK_SLEEP },
 	{ "yield", optional_argument, NULL, OPT_YIELD },
 	{ NULL, 0, NULL, 0 },
 };
@@ -96,6 +98,8 @@ nf_common_usage(FILE *f)
 		"Pacing:\n"
 		"  --rate-mpps R              peak rate: each packet costs 1/R us of busy work\n"
 		"  --work-ns N                each packet costs N ns of busy work\n"
+		"  --work-sleep               sleep through most of a long burst's service time\n"
+		"                             instead of spinning: same rate, CPU left to others\n"
 		"  --yield[=US]               on an empty poll sleep US microseconds (default 0:\n"
 		"                             sched_yield), so several programs share few CPUs\n"
 		"Faults (times in us from t0, see --t0):\n"
@@ -527,6 +531,9 @@ nf_common_opt(struct nf_common *o, int c, const char *arg)
 	case OPT_TRUTH:
 		o->truth_path = arg;
 		return 1;
+	case OPT_WORK_SLEEP:
+		o->work_sleep = true;
+		return 1;
 	case OPT_WORK_NS:
 		if (nf_parse_double(arg, &d) || d < 0 || d > 1e9)
 			bad(o, "work-ns", arg, "expected nanoseconds >= 0");
@@ -607,15 +614,18 @@ port_init(uint16_t port, struct rte_mempool *pool, uint16_t nb_rxd, uint16_t nb_
 		return ret;
 	if (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE)
 		conf.txmode.offloads |= RTE_ETH_TX_OFFLOAD_MBUF_FAST_FREE;
-	ret = rte_eth_dev_configure(port, 1, 1, &conf);
+	ret = rte_eth_dev_configure(port, rx ? 1 : 0, 1, &conf);
 	if (ret != 0)
 		return ret;
 	ret = rte_eth_dev_adjust_nb_rx_tx_desc(port, &nb_rxd, &nb_txd);
 	if (ret != 0)
 		return ret;
-	ret = rte_eth_rx_queue_setup(port, 0, nb_rxd, rte_eth_dev_socket_id(port), NULL, pool);
-	if (ret < 0)
-		return ret;
+	if (rx) {
+		ret = rte_eth_rx_queue_setup(port, 0, nb_rxd, rte_eth_dev_socket_id(port), NULL,
+			pool);
+		if (ret < 0)
+			return ret;
+	}
 	txconf = info.default_txconf;
 	txconf.offloads = conf.txmode.offloads;
 	ret = rte_eth_tx_queue_setup(port, 0, nb_txd, rte_eth_dev_socket_id(port), &txconf);
@@ -1082,21 +1092,44 @@ burst_units(struct nf_ctx *ctx, const struct fault_sched *fs, const struct nf_pk
 	return units;
 }
 
-/* Busy-wait for the burst's service time: units * work_cycles from the rx.
- * With no work configured a slowed burst stretches its own measured time. */
+/* Wait until `until`: a busy loop, or with --work-sleep a sleep for all but
+ * the last WORK_SPIN_US (a sleeping server keeps its rate on a crowded CPU). */
+#define WORK_SLEEP_MIN_US 100
+#define WORK_SPIN_US 60
+static void
+work_until(const struct nf_ctx *ctx, uint64_t until)
+{
+	if (ctx->opt->work_sleep) {
+		uint64_t now = rte_rdtsc(), us = ctx->tsc_hz / 1000000;
+
+		if (until > now && until - now > WORK_SLEEP_MIN_US * us) {
+			struct timespec ts = { 0, 0 };
+			uint64_t ns = (until - now - WORK_SPIN_US * us) * 1000 / us;
+
+			ts.tv_sec = (time_t)(ns / 1000000000);
+			ts.tv_nsec = (long)(ns % 1000000000);
+			nanosleep(&ts, NULL);
+		}
+	}
+	nf_spin_until(until);
+}
+
+/* The burst's service time: units * work_cycles from the rx. With no work
+ * configured a slowed burst stretches its own measured time. */
 static void
 apply_work(const struct nf_ctx *ctx, double units, uint16_t n, uint64_t t_begin)
 {
 	if (ctx->work_cycles > 0) {
-		nf_spin_until(t_begin + (uint64_t)(units * ctx->work_cycles) + ctx->burst_extra_cycles);
+		work_until(ctx, t_begin + (uint64_t)(units * ctx->work_cycles) +
+			ctx->burst_extra_cycles);
 		return;
 	} else if (units != n) {
 		uint64_t spent = rte_rdtsc() - t_begin;
 
-		nf_spin_until(t_begin + (uint64_t)((double)spent * units / n));
+		work_until(ctx, t_begin + (uint64_t)((double)spent * units / n));
 	}
 	if (ctx->burst_extra_cycles)
-		nf_spin_until(rte_rdtsc() + ctx->burst_extra_cycles);
+		work_until(ctx, rte_rdtsc() + ctx->burst_extra_cycles);
 }
 
 static void

@@ -103,6 +103,7 @@ struct nf_common {
 	unsigned int link_wait_ms;
 	/* pacing */
 	double work_ns;             /**< per-packet service time, 0 = none */
+	bool work_sleep;            /**< sleep through long service times instead of spinning */
 	bool yield;
 	unsigned int yield_us;      /**< 0: sched_yield, else sleep this long on an empty poll */
 	/* faults and bookkeeping */
