@@ -6,6 +6,8 @@
  *   ours     mscope analyze, peak rates estimated from the traces (the default)
  *   rates    the same with the configured peak rates (--rate from truth.json)
  *   paper    the paper's DAG variant (--dag=paper)
+ *   excess   source share spread by each flow's excess over its average rate
+ *            (--source-flows excess) instead of by its packets
  *   local    blame the NF where the victims waited longest (per-NF counters)
  *   nm-1ms, nm-10ms  NetMedic-style (netmedic.c), with 1 ms and 10 ms windows
  * Per fault: the rank of the true culprit. Per victim: the share of the
@@ -35,9 +37,9 @@
 #define MAX_CULPRITS 256
 #define MAX_FAULTS 64
 
-enum method { M_OURS, M_RATES, M_PAPER, M_LOCAL, M_NM1, M_NM10, NMETHOD };
+enum method { M_OURS, M_RATES, M_PAPER, M_EXCESS, M_LOCAL, M_NM1, M_NM10, NMETHOD };
 static const char *const method_name[NMETHOD] = {
-	"ours", "rates", "paper", "local", "nm-1ms", "nm-10ms",
+	"ours", "rates", "paper", "excess", "local", "nm-1ms", "nm-10ms",
 };
 static const double nm_window_us[2] = { 1000, 10000 };
 
@@ -49,6 +51,7 @@ struct eopts {
 	double tail_us;
 	double threshold_us;
 	int no_baselines;
+	int no_variants;
 	int quiet;
 	struct ev_runner run;
 };
@@ -89,7 +92,8 @@ usage(FILE *f)
 		"                      labelled (default: max(1000, fault length))\n"
 		"  --threshold US      victims: end-to-end latency above US (default 50,\n"
 		"                      the simulator's victim threshold); 0: analyzer default\n"
-		"  --no-baselines      only mscope (ours, rates, paper)\n"
+		"  --no-baselines      no local-only and NetMedic baselines\n"
+		"  --no-variants       no rates/paper/excess variants of mscope\n"
 		"  -j, --jobs N        cases run in parallel (default 2)\n"
 		"  --subprocess        run `mscope sim/analyze` as programs, not in-process\n"
 		"  -h, --help\n");
@@ -796,6 +800,7 @@ run_variant(const struct eopts *o, const char *rundir, const char *work, const s
 	q.from_us = f->from_us;
 	q.to_us = f->to_us;
 	q.dag_paper = method == M_PAPER;
+	q.src_excess = method == M_EXCESS;
 	q.threshold_us = o->threshold_us;
 	if (method == M_RATES) {
 		for (size_t i = 0; i < t->nrates; i++) {
@@ -928,8 +933,11 @@ run_case(const struct eopts *o, const struct ecase *c, const char *work, int onl
 		}
 		memset(mr, 0, sizeof(mr));
 		run_variant(o, rundir, work, &t, fi, M_OURS, &mr[M_OURS], &rs);
-		run_variant(o, rundir, work, &t, fi, M_RATES, &mr[M_RATES], NULL);
-		run_variant(o, rundir, work, &t, fi, M_PAPER, &mr[M_PAPER], NULL);
+		if (!o->no_variants) {
+			run_variant(o, rundir, work, &t, fi, M_RATES, &mr[M_RATES], NULL);
+			run_variant(o, rundir, work, &t, fi, M_PAPER, &mr[M_PAPER], NULL);
+			run_variant(o, rundir, work, &t, fi, M_EXCESS, &mr[M_EXCESS], NULL);
+		}
 		if (!o->no_baselines) {
 			if (mr[M_OURS].ran)
 				run_local(&t, fi, &rs, &mr[M_LOCAL]);
@@ -1047,45 +1055,48 @@ best_nm(const struct group *all)
 static void
 print_table(FILE *out, const struct group *g, size_t ng, int nmw)
 {
-	fprintf(out, "\n%-18s %5s | %-24s | %-11s | %-17s | %-17s | %-11s\n", "", "",
-		"mscope (ours)", "conf. rates", "paper DAG", "local-only", method_name[nmw]);
-	fprintf(out, "%-18s %5s | %5s %5s %5s %6s | %5s %5s | %5s %5s %5s | %5s %5s %5s | %5s %5s\n",
+	fprintf(out, "\n%-16s %5s | %-24s | %-11s | %-17s | %-5s | %-17s | %-11s\n", "", "",
+		"mscope (ours)", "conf. rates", "paper DAG", "excss", "local-only",
+		method_name[nmw]);
+	fprintf(out, "%-16s %5s | %5s %5s %5s %6s | %5s %5s | %5s %5s %5s | %5s | %5s %5s %5s | %5s %5s\n",
 		"kind/topology", "cases", "top1", "top3", "rank", "vict", "top1", "vict",
-		"top1", "top3", "vict", "top1", "top3", "vict", "top1", "top3");
+		"top1", "top3", "vict", "top1", "top1", "top3", "vict", "top1", "top3");
 	for (size_t i = 0; i < ng; i++) {
 		const struct group *x = &g[i];
+		const struct acc *o = &x->a[M_OURS], *r = &x->a[M_RATES], *p = &x->a[M_PAPER];
+		const struct acc *e = &x->a[M_EXCESS], *l = &x->a[M_LOCAL], *n = &x->a[nmw];
 		char b[16][16];
-		const int ms[] = { M_OURS, M_RATES, M_PAPER, M_LOCAL, nmw };
-		const struct acc *a;
 
 		if (!x->faults)
 			continue;
-		a = &x->a[M_OURS];
-		pct(b[0], 16, a->top1, a->cases);
-		pct(b[1], 16, a->top3, a->cases);
-		if (a->cases)
-			snprintf(b[2], 16, "%.2f", (double)a->ranksum / (double)a->cases);
+		pct(b[0], 16, o->top1, o->cases);
+		pct(b[1], 16, o->top3, o->cases);
+		if (o->cases)
+			snprintf(b[2], 16, "%.2f", (double)o->ranksum / (double)o->cases);
 		else
 			snprintf(b[2], 16, "-");
-		pct(b[3], 16, a->vok, a->vn);
-		pct(b[4], 16, x->a[ms[1]].top1, x->a[ms[1]].cases);
-		pct(b[5], 16, x->a[ms[1]].vok, x->a[ms[1]].vn);
-		pct(b[6], 16, x->a[ms[2]].top1, x->a[ms[2]].cases);
-		pct(b[7], 16, x->a[ms[2]].top3, x->a[ms[2]].cases);
-		pct(b[8], 16, x->a[ms[2]].vok, x->a[ms[2]].vn);
-		pct(b[9], 16, x->a[ms[3]].top1, x->a[ms[3]].cases);
-		pct(b[10], 16, x->a[ms[3]].top3, x->a[ms[3]].cases);
-		pct(b[11], 16, x->a[ms[3]].vok, x->a[ms[3]].vn);
-		pct(b[12], 16, x->a[ms[4]].top1, x->a[ms[4]].cases);
-		pct(b[13], 16, x->a[ms[4]].top3, x->a[ms[4]].cases);
-		fprintf(out, "%-18s %5zu | %5s %5s %5s %6s | %5s %5s | %5s %5s %5s | %5s %5s %5s | %5s %5s\n",
+		pct(b[3], 16, o->vok, o->vn);
+		pct(b[4], 16, r->top1, r->cases);
+		pct(b[5], 16, r->vok, r->vn);
+		pct(b[6], 16, p->top1, p->cases);
+		pct(b[7], 16, p->top3, p->cases);
+		pct(b[8], 16, p->vok, p->vn);
+		pct(b[9], 16, e->top1, e->cases);
+		pct(b[10], 16, l->top1, l->cases);
+		pct(b[11], 16, l->top3, l->cases);
+		pct(b[12], 16, l->vok, l->vn);
+		pct(b[13], 16, n->top1, n->cases);
+		pct(b[14], 16, n->top3, n->cases);
+		fprintf(out, "%-16s %5zu | %5s %5s %5s %6s | %5s %5s | %5s %5s %5s | %5s | %5s %5s %5s | %5s %5s\n",
 			x->name, x->faults, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8],
-			b[9], b[10], b[11], b[12], b[13]);
+			b[9], b[10], b[11], b[12], b[13], b[14]);
 	}
-	fprintf(out, "top1/top3: %% of faults whose true culprit is ranked 1st / in the first 3;"
-		" rank: mean rank (a miss = list length + 1);\nvict: %% of labelled victims whose own"
-		" top culprit is the fault's. local-only and NetMedic are scored on NF and kind"
-		" only.\n");
+	fprintf(out, "top1/top3: %% of faults whose true culprit is ranked 1st / in the first 3"
+		" (each culprit counted once;\n  other faults' culprits in the same window skipped);"
+		" rank: mean rank (a miss = list length + 1);\n  vict: %% of labelled victims whose"
+		" own top culprit is the fault's (NF and kind).\n  conf. rates: peak rates from"
+		" truth.json instead of estimated; excss: source share by flows' excess rate;\n"
+		"  local-only and NetMedic are scored on NF and kind only (they cannot name flows).\n");
 }
 
 static json_t *
@@ -1370,6 +1381,7 @@ cmd_eval(int argc, char **argv)
 		{ "json", required_argument, NULL, 'J' },
 		{ "keep", required_argument, NULL, 'k' },
 		{ "no-baselines", no_argument, NULL, 'B' },
+		{ "no-variants", no_argument, NULL, 'V' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "subprocess", no_argument, NULL, 'S' },
 		{ "tail", required_argument, NULL, 't' },
@@ -1399,6 +1411,7 @@ cmd_eval(int argc, char **argv)
 		case 'J': o.json_out = optarg; break;
 		case 'k': o.keep = optarg; break;
 		case 'B': o.no_baselines = 1; break;
+		case 'V': o.no_variants = 1; break;
 		case 'q': o.quiet = 1; break;
 		case 'S': o.run.subprocess = 1; break;
 		case 't':

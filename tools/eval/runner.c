@@ -141,6 +141,7 @@ analyze_inproc(const struct ev_analysis_req *q, char *err, size_t errlen)
 
 	mscope_an_opts_init(&o);
 	o.dag = q->dag_paper ? MSCOPE_AN_DAG_PAPER : MSCOPE_AN_DAG_OURS;
+	o.src_flows = q->src_excess ? MSCOPE_AN_FLOWS_EXCESS : MSCOPE_AN_FLOWS_PACKETS;
 	o.from_ns = (int64_t)(q->from_us * 1000);
 	o.to_ns = (int64_t)(q->to_us * 1000);
 	if (q->threshold_us > 0)
@@ -219,6 +220,7 @@ ev_run_analyze(const struct ev_runner *r, const struct ev_analysis_req *q,
 		argv[a++] = "--to";
 		argv[a++] = to;
 		argv[a++] = q->dag_paper ? "--dag=paper" : "--dag=ours";
+		argv[a++] = q->src_excess ? "--source-flows=excess" : "--source-flows=packets";
 		if (q->threshold_us > 0) {
 			snprintf(thr, sizeof(thr), "--threshold=%.3fus", q->threshold_us);
 			argv[a++] = thr;

@@ -18,6 +18,7 @@ struct ev_analysis_req {
 	const char *json_out, *rel_out;
 	double from_us, to_us;
 	int dag_paper;
+	int src_excess;                /**< source flows by excess over their average rate */
 	double threshold_us;          /**< > 0: absolute victim threshold */
 	const char *rate_nf[EV_MAX_RATES];
 	double rate_mpps[EV_MAX_RATES];
