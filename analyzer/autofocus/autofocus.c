@@ -1384,6 +1384,21 @@ mscope_af_aggregate(const struct mscope_af_relation *rel, size_t n,
 			o->t_max_ns = rel[i].t_ns;
 		o->victims += (uint64_t)pair_set_add(&w.ps, w.rule[i], rel[i].victim_key);
 	}
+	/* Distinct victims per culprit cluster (one victim can be in several of
+	 * its rules, e.g. when it queued at two NFs): the same set, keyed by cluster. */
+	{
+		uint64_t *cv = calloc(ncr + 1, sizeof(*cv));
+		if (!cv)
+			goto fail;
+		memset(w.ps.rule, 0, (w.ps.mask + 1) * sizeof(*w.ps.rule));
+		for (size_t i = 0; i < n; i++)
+			if (w.rule[i] != NONE)
+				cv[w.crule[i]] += (uint64_t)pair_set_add(&w.ps, w.crule[i],
+						rel[i].victim_key);
+		for (size_t j = 0; j < nout; j++)
+			w.out[j].r.cluster_victims = cv[w.out[j].crule];
+		free(cv);
+	}
 	for (size_t j = 0; j < nout; j++)
 		w.out[j].r.share = w.out[j].r.score / total;
 	/* Culprit clusters ranked by their residual (the sum of their rules). */

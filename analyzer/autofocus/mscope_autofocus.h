@@ -140,6 +140,7 @@ struct mscope_af_rule {
 	 * each culprit once. */
 	uint32_t cluster;
 	double cluster_score;             /**< residual of the culprit cluster: sum of its rules' scores */
+	uint64_t cluster_victims;         /**< distinct victim_key over all rules of the culprit cluster */
 };
 
 /**

@@ -12,7 +12,7 @@
 #include "mscope_report.h"
 #include "report_private.h"
 
-#define TOP_RULES 10          /* rules whose NFs get queue plots and bands */
+#define TOP_CAUSES 10         /* root causes whose NFs get queue plots and bands */
 #define MAX_TABLE_RULES 200
 #define MAX_TABLE_NODES 500
 #define MAX_PLOT_NFS 8
@@ -39,6 +39,8 @@ struct html {
 	struct rp_time tu;
 	const char **nfs;             /* NF names in order of first blame, then the rest */
 	size_t nnfs, capnfs;
+	struct rp_group *g;           /* root causes, largest first */
+	size_t ng;
 };
 
 /* ------------------------------------------------------------ output helpers */
@@ -173,6 +175,7 @@ static const char css[] =
 	"vertical-align:top}\n"
 	"th{color:var(--muted);font-weight:600;font-size:12px;white-space:nowrap}\n"
 	"tr:last-child td{border-bottom:0}\n"
+	"tr.cause td{border-top:2px solid #cbd2d9}\n"
 	".num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}\n"
 	"code{font:12px/1.35 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;"
 	"background:#f0f4f8;padding:1px 5px;border-radius:4px;overflow-wrap:anywhere}\n"
@@ -308,7 +311,7 @@ static void
 rules_table(struct html *h)
 {
 	const json_t *cul = rp_arr(h->doc, "culprits"), *c;
-	size_t i, n = cul ? json_array_size(cul) : 0;
+	size_t i, n = cul ? json_array_size(cul) : 0, rows = 0;
 	char num[32], tr[64];
 	double maxsh = 1e-12;
 
@@ -316,49 +319,63 @@ rules_table(struct html *h)
 		if (isfinite(rp_num(c, "share", NAN)))
 			maxsh = fmax(maxsh, rp_num(c, "share", NAN));
 	fputs("<section id=\"rules\"><h2>Root causes</h2>\n", h->f);
-	if (!n) {
+	if (!n || !h->ng) {
 		fputs("<p class=\"note\">No culprit: no victim was diagnosed, or no aggregate "
 			"reaches the threshold.</p></section>\n", h->f);
 		return;
 	}
-	fputs("<p class=\"note\">Each rule: the culprit NF and kind, the flows it blames "
-		"(aggregated; <code>*</code> is any), where the victims queued and their flows, "
-		"and the share of all blame the rule explains.</p>\n", h->f);
+	fputs("<p class=\"note\">One entry per root cause: the culprit NF and kind and the "
+		"flows it blames (aggregated; <code>*</code> is any); then one row per rule: where "
+		"its victims queued and their flows, and the share of all blame the rule explains."
+		"</p>\n", h->f);
 	fprintf(h->f, "<table>\n<tr><th>#</th><th>culprit</th><th>culprit flows</th>"
 		"<th>victims at</th><th class=\"num\">share</th><th class=\"num\">score</th>"
 		"<th class=\"num\">victims</th><th class=\"num\">time (%s)</th></tr>\n", h->tu.unit);
-	json_array_foreach(cul, i, c) {
-		const char *nf = rp_str(c, "nf", "-"), *vnf = rp_str(c, "victim_nf", "*");
+	for (size_t k = 0; k < h->ng && rows < MAX_TABLE_RULES; k++) {
+		const struct rp_group *g = &h->g[k];
 
-		if (i >= MAX_TABLE_RULES)
-			break;
-		fprintf(h->f, "<tr><td class=\"num\">%.0f</td><td><span class=\"badge\" "
-			"style=\"background:%s\">", rp_num(c, "rank", (double)i + 1),
-			nf_color(h, nf));
-		esc(h->f, nf);
-		fputs("</span><span class=\"kind\">", h->f);
-		esc(h->f, rp_str(c, "kind", "-"));
-		fputs("</span></td><td><code>", h->f);
-		esc(h->f, rp_str(c, "flow", "*"));
-		fputs("</code></td><td>", h->f);
-		if (strcmp(vnf, "*"))
-			esc(h->f, vnf);
-		else
-			fputs("<span class=\"kind\">any NF</span>", h->f);
-		fputs(" <code>", h->f);
-		esc(h->f, rp_str(c, "victim_flow", "*"));
-		fputs("</code></td>", h->f);
-		share_cell(h->f, rp_num(c, "share", NAN), maxsh);
-		score_cell(h->f, rp_num(c, "score", NAN));
-		rp_count(rp_num(c, "victims", NAN), num, sizeof(num));
-		rp_time_range(&h->tu, rp_num(c, "start_us", NAN), rp_num(c, "end_us", NAN), tr,
-				sizeof(tr));
-		fprintf(h->f, "<td class=\"num\">%s</td><td class=\"num\">%s</td></tr>\n", num, tr);
+		for (size_t j = 0; j < g->n && rows < MAX_TABLE_RULES; j++, rows++) {
+			const char *vnf;
+
+			c = json_array_get(cul, g->rules[j]);
+			vnf = rp_str(c, "victim_nf", "*");
+			fputs(j ? "<tr>" : "<tr class=\"cause\">", h->f);
+			if (j == 0) {
+				fprintf(h->f, "<td class=\"num\" rowspan=\"%zu\">%zu</td><td rowspan=\"%zu\">"
+					"<span class=\"badge\" style=\"background:%s\">", g->n, k + 1, g->n,
+					nf_color(h, g->nf));
+				esc(h->f, g->nf);
+				fputs("</span><span class=\"kind\">", h->f);
+				esc(h->f, g->kind);
+				fputs("</span>", h->f);
+				if (g->n > 1 && isfinite(g->share))
+					fprintf(h->f, "<div class=\"kind\">%.1f%% in %zu rules</div>",
+						g->share * 100, g->n);
+				fprintf(h->f, "</td><td rowspan=\"%zu\"><code>", g->n);
+				esc(h->f, g->flow);
+				fputs("</code></td>", h->f);
+			}
+			fputs("<td>", h->f);
+			if (strcmp(vnf, "*"))
+				esc(h->f, vnf);
+			else
+				fputs("<span class=\"kind\">any NF</span>", h->f);
+			fputs(" <code>", h->f);
+			esc(h->f, rp_str(c, "victim_flow", "*"));
+			fputs("</code></td>", h->f);
+			share_cell(h->f, rp_num(c, "share", NAN), maxsh);
+			score_cell(h->f, rp_num(c, "score", NAN));
+			rp_count(rp_num(c, "victims", NAN), num, sizeof(num));
+			rp_time_range(&h->tu, rp_num(c, "start_us", NAN), rp_num(c, "end_us", NAN), tr,
+					sizeof(tr));
+			fprintf(h->f, "<td class=\"num\">%s</td><td class=\"num\">%s</td></tr>\n", num,
+					tr);
+		}
 	}
 	fputs("</table>\n", h->f);
-	if (n > MAX_TABLE_RULES)
+	if (n > rows)
 		fprintf(h->f, "<p class=\"note\">%zu more rules in the JSON document.</p>\n",
-				n - MAX_TABLE_RULES);
+				n - rows);
 	fputs("</section>\n", h->f);
 }
 
@@ -863,17 +880,24 @@ queue_plot(struct html *h, const json_t *node, const char *nf, double w0, double
 		fputs("\"/>\n", h->f);
 	}
 	(void)lastx;
-	/* Bands of the top rules involving this NF, colored by culprit NF, each
-	 * in the first of four lanes where it and its label do not overlap. */
+	/* One band per top root cause whose rules involve this NF (union of
+	 * their times), colored by culprit NF, each in the first of four lanes
+	 * where it and its label do not overlap. */
 	{
 		double lane_end[4] = { -1e9, -1e9, -1e9, -1e9 };
-		json_array_foreach(cul, i, x) {
-			double a = rp_num(x, "start_us", NAN), b = rp_num(x, "end_us", NAN);
-			double xa, xb, lx;
+		for (size_t k = 0; k < h->ng && k < TOP_CAUSES; k++) {
+			const struct rp_group *g = &h->g[k];
+			double a = INFINITY, b = -INFINITY, xa, xb, lx;
 			int lane = 0;
-			if (i >= TOP_RULES)
-				break;
-			if (!rule_involves(x, nf) || !isfinite(a) || !isfinite(b) || b < w0 || a > w1)
+
+			for (size_t j = 0; j < g->n; j++) {
+				x = json_array_get(cul, g->rules[j]);
+				if (!rule_involves(x, nf))
+					continue;
+				a = fmin(a, rp_num(x, "start_us", INFINITY));
+				b = fmax(b, rp_num(x, "end_us", -INFINITY));
+			}
+			if (!isfinite(a) || !isfinite(b) || b < w0 || a > w1)
 				continue;
 			xa = PLOT_L + (fmax(a, w0) - w0) / (w1 - w0) * pw;
 			xb = PLOT_L + (fmin(b, w1) - w0) / (w1 - w0) * pw;
@@ -886,18 +910,17 @@ queue_plot(struct html *h, const json_t *node, const char *nf, double w0, double
 					lane = l;
 				}
 			lane_end[lane] = fmax(xb, lx + 26);
-			fprintf(h->f, "<g class=\"rule\"><title>#%.0f ", rp_num(x, "rank", (double)i + 1));
-			esc(h->f, rp_str(x, "nf", "-"));
+			fprintf(h->f, "<g class=\"rule\"><title>#%zu ", k + 1);
+			esc(h->f, g->nf);
 			fputs(" ", h->f);
-			esc(h->f, rp_str(x, "kind", "-"));
+			esc(h->f, g->kind);
 			fputs(": ", h->f);
-			esc(h->f, rp_str(x, "flow", "*"));
+			esc(h->f, g->flow);
 			fprintf(h->f, " (%.1f%%)</title><rect x=\"%.1f\" y=\"%d\" width=\"%.1f\" "
 				"height=\"5\" rx=\"2\" fill=\"%s\"/><text x=\"%.1f\" y=\"%d\" "
-				"font-size=\"10\" font-weight=\"600\">#%.0f</text></g>\n",
-				rp_num(x, "share", 0) * 100, xa, 4 + lane * 7, fmax(2, xb - xa),
-				nf_color(h, rp_str(x, "nf", "")), lx, 9 + lane * 7,
-				rp_num(x, "rank", (double)i + 1));
+				"font-size=\"10\" font-weight=\"600\">#%zu</text></g>\n",
+				isfinite(g->share) ? g->share * 100 : 0, xa, 4 + lane * 7,
+				fmax(2, xb - xa), nf_color(h, g->nf), lx, 9 + lane * 7, k + 1);
 		}
 	}
 	fputs("</svg></div>\n", h->f);
@@ -913,40 +936,41 @@ queue_plots(struct html *h)
 	size_t nimp = 0, i;
 	int plotted = 0;
 
-	fputs("<section id=\"queues\"><h2>Queues around the top rules</h2>\n", h->f);
-	json_array_foreach(cul, i, c) {
-		const char *cand[2] = { rp_str(c, "nf", NULL), rp_str(c, "victim_nf", NULL) };
-		if (i >= TOP_RULES)
-			break;
-		for (int k = 0; k < 2; k++) {
-			size_t j;
-			if (!cand[k] || !strcmp(cand[k], "*") || nimp == MAX_PLOT_NFS)
-				continue;
-			for (j = 0; j < nimp && strcmp(imp[j], cand[k]); j++)
-				;
-			if (j == nimp)
-				imp[nimp++] = cand[k];
+	fputs("<section id=\"queues\"><h2>Queues around the top root causes</h2>\n", h->f);
+	for (size_t g = 0; g < h->ng && g < TOP_CAUSES; g++) {
+		for (i = 0; i < h->g[g].n; i++) {
+			c = json_array_get(cul, h->g[g].rules[i]);
+			const char *cand[2] = { rp_str(c, "nf", NULL), rp_str(c, "victim_nf", NULL) };
+			for (int k = 0; k < 2; k++) {
+				size_t j;
+				if (!cand[k] || !strcmp(cand[k], "*") || nimp == MAX_PLOT_NFS)
+					continue;
+				for (j = 0; j < nimp && strcmp(imp[j], cand[k]); j++)
+					;
+				if (j == nimp)
+					imp[nimp++] = cand[k];
+			}
 		}
 	}
-	fputs("<p class=\"note\">Queue length (max per pixel) of each queue of the NFs in the "
-		"top rules, over the time of those rules. Shaded: queuing periods of victims at "
-		"that queue. Bars on top: the rules (#rank, colored by culprit NF); dashed: the "
-		"queue's p99.</p>\n", h->f);
+	fputs("<p class=\"note\">Queue length (max per pixel) of each queue of the NFs named by "
+		"the top root causes, over the time of their rules. Shaded: queuing periods of "
+		"victims at that queue. Bars on top: the root causes involving the NF (#rank as in "
+		"the table, colored by culprit NF); dashed: the queue's p99.</p>\n", h->f);
 	for (size_t k = 0; k < nimp; k++) {
 		double w0 = INFINITY, w1 = -INFINITY, pad;
 		const json_t *nd;
 		size_t j;
 		int shown = 0;
 
-		json_array_foreach(cul, j, c) {
-			double a = rp_num(c, "start_us", NAN), b = rp_num(c, "end_us", NAN);
-			if (j >= TOP_RULES)
-				break;
-			if (rule_involves(c, imp[k]) && isfinite(a) && isfinite(b)) {
-				w0 = fmin(w0, a);
-				w1 = fmax(w1, b);
+		for (size_t g = 0; g < h->ng && g < TOP_CAUSES; g++)
+			for (j = 0; j < h->g[g].n; j++) {
+				c = json_array_get(cul, h->g[g].rules[j]);
+				double a = rp_num(c, "start_us", NAN), b = rp_num(c, "end_us", NAN);
+				if (rule_involves(c, imp[k]) && isfinite(a) && isfinite(b)) {
+					w0 = fmin(w0, a);
+					w1 = fmax(w1, b);
+				}
 			}
-		}
 		if (!isfinite(w0) || !isfinite(w1))
 			continue;
 		/* Show the build-up before and the drain after: the rules' times are
@@ -1091,6 +1115,7 @@ mscope_report_html(const json_t *doc, FILE *out)
 	json_array_foreach(rp_arr(doc, "nodes"), i, x)
 		nf_add(&h, rp_str(x, "nf", NULL));
 
+	h.g = rp_groups(rp_arr(doc, "culprits"), &h.ng);
 	page_head(&h);
 	summary_cards(&h);
 	rules_table(&h);
@@ -1101,6 +1126,7 @@ mscope_report_html(const json_t *doc, FILE *out)
 	fputs("</main>\n<footer>mscope " MSCOPE_VERSION " · report rendered from the analysis "
 		"document · no external resources</footer>\n</body>\n</html>\n", out);
 	free(h.nfs);
+	rp_groups_free(h.g, h.ng);
 	if (ferror(out)) {
 		errno = EIO;
 		return -1;

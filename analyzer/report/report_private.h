@@ -28,4 +28,22 @@ void rp_time_range(const struct rp_time *tu, double a_us, double b_us, char *buf
 /* Thousands separators: 1234567 -> "1,234,567"; "-" when not finite. */
 void rp_count(double v, char *buf, size_t len);
 
+/*
+ * Rules of one root cause: the same culprit NF, kind and flow aggregate (a
+ * culprit cluster hurting several victim aggregates yields several rules).
+ * Groups are ordered by total share, then by their first rule.
+ */
+struct rp_group {
+	const char *nf, *kind, *flow;
+	double share, score;          /* sums over the rules (NAN when none known) */
+	double victims;               /* distinct victims: the rule's count for one rule, else the
+	                               * document's "cluster_victims", else NAN */
+	double t0, t1;                /* time range over the rules */
+	size_t *rules;                /* indexes into culprits[], in document order */
+	size_t n;
+};
+/* NULL with *n = 0 when there are no culprits (or no memory). */
+struct rp_group *rp_groups(const json_t *culprits, size_t *n);
+void rp_groups_free(struct rp_group *g, size_t n);
+
 #endif

@@ -165,14 +165,52 @@ put_score(FILE *out, double v)
 		fprintf(out, "%9.3g  ", v);
 }
 
+/* The numbers of a table line: share, score, victims, time range. */
+static void
+put_numbers(FILE *out, const struct rp_time *tu, double sh, double sc, double vi, double t0,
+		double t1)
+{
+	char num[32], tr[64];
+
+	if (isfinite(sh))
+		fprintf(out, "%5.1f%%  ", sh * 100);
+	else
+		fprintf(out, "%6s  ", "-");
+	put_score(out, sc);
+	rp_count(vi, num, sizeof(num));
+	rp_time_range(tu, t0, t1, tr, sizeof(tr));
+	fprintf(out, "%8s  %s\n", num, tr);
+}
+
+/* A victim line of a root cause with several rules: share, victims, where. */
+static void
+victim_line(FILE *out, const json_t *c)
+{
+	const char *vnf = victim_nf(rp_str(c, "victim_nf", "*"));
+	double sh = rp_num(c, "share", NAN);
+	char num[32];
+	size_t used = strlen(INDENT) + 26;
+
+	rp_count(rp_num(c, "victims", NAN), num, sizeof(num));
+	if (isfinite(sh))
+		fprintf(out, INDENT "  %5.1f%%  %7s  =>  ", sh * 100, num);
+	else
+		fprintf(out, INDENT "  %6s  %7s  =>  ", "-", num);
+	put_cut(out, vnf, 24);
+	fputs(": ", out);
+	used += (cols(vnf) < 24 ? cols(vnf) : 24) + 2;
+	put_cut(out, rp_str(c, "victim_flow", "*"), WIDTH > used ? WIDTH - used : 8);
+	fputc('\n', out);
+}
+
 int
 mscope_report_text(const json_t *doc, FILE *out, int top)
 {
-	const json_t *cul, *c;
+	const json_t *cul;
 	struct rp_time tu;
-	size_t i, n, shown, nfw = NF_MIN;
+	struct rp_group *g;
+	size_t i, n, ng, shown, nfw = NF_MIN;
 	double explained = 0;
-	char tr[64], num[32];
 
 	if (!json_is_object(doc) || !out) {
 		errno = EINVAL;
@@ -182,59 +220,55 @@ mscope_report_text(const json_t *doc, FILE *out, int top)
 	summary_line(doc, &tu, out);
 	cul = rp_arr(doc, "culprits");
 	n = cul ? json_array_size(cul) : 0;
-	shown = top > 0 && (size_t)top < n ? (size_t)top : n;
-	json_array_foreach(cul, i, c) {
-		double sh = rp_num(c, "share", NAN);
-		if (isfinite(sh))
-			explained += sh;
-		if (i < shown) {
-			size_t l = cols(rp_str(c, "nf", "-"));
-			if (l > nfw)
-				nfw = l > NF_MAX ? NF_MAX : l;
-		}
-	}
-	if (n == 0) {
+	g = rp_groups(cul, &ng);
+	if (n == 0 || !g) {
 		double v = rp_num(rp_obj(doc, "summary"), "victims", NAN);
 		fprintf(out, "%s\n", isfinite(v) && v == 0 ?
 				"no culprits: no packet was slow enough to be a victim" :
 				"no culprits: no rule reaches the aggregation threshold");
 		goto done;
 	}
+	shown = top > 0 && (size_t)top < ng ? (size_t)top : ng;
+	for (i = 0; i < ng; i++) {
+		if (isfinite(g[i].share))
+			explained += g[i].share;
+		if (i < shown && cols(g[i].nf) > nfw)
+			nfw = cols(g[i].nf) > NF_MAX ? NF_MAX : cols(g[i].nf);
+	}
+	/* One entry per root cause (culprit NF, kind, flows); a root cause that
+	 * hurt several victim aggregates lists them below with their shares. */
 	fprintf(out, "%4s  %-*s  %-10s  %6s  %9s  %8s  time (%s)\n", "rank", (int)nfw,
 			"culprit NF", "kind", "share", "score", "victims", tu.unit);
 	fprintf(out, INDENT "culprit flows  =>  victim NF: victim flows\n");
 	for (i = 0; i < shown; i++) {
-		double rank, sh, vi;
+		const json_t *c = json_array_get(cul, g[i].rules[0]);
 
-		c = json_array_get(cul, i);
-		rank = rp_num(c, "rank", (double)i + 1);
-		sh = rp_num(c, "share", NAN);
-		vi = rp_num(c, "victims", NAN);
-		fprintf(out, "%4.0f  ", rank);
-		put_pad(out, rp_str(c, "nf", "-"), nfw);
+		fprintf(out, "%4zu  ", i + 1);
+		put_pad(out, g[i].nf, nfw);
 		fputs("  ", out);
-		put_pad(out, rp_str(c, "kind", "-"), 10);
+		put_pad(out, g[i].kind, 10);
 		fputs("  ", out);
-		if (isfinite(sh))
-			fprintf(out, "%5.1f%%  ", sh * 100);
-		else
-			fprintf(out, "%6s  ", "-");
-		put_score(out, rp_num(c, "score", NAN));
-		rp_count(vi, num, sizeof(num));
-		rp_time_range(&tu, rp_num(c, "start_us", NAN), rp_num(c, "end_us", NAN), tr,
-				sizeof(tr));
-		fprintf(out, "%8s  %s\n", num, tr);
-		flows_lines(out, rp_str(c, "flow", "*"), victim_nf(rp_str(c, "victim_nf", "*")),
-				rp_str(c, "victim_flow", "*"));
+		put_numbers(out, &tu, g[i].share, g[i].score, g[i].victims, g[i].t0, g[i].t1);
+		if (g[i].n == 1) {
+			flows_lines(out, g[i].flow, victim_nf(rp_str(c, "victim_nf", "*")),
+					rp_str(c, "victim_flow", "*"));
+			continue;
+		}
+		fputs(INDENT, out);
+		put_cut(out, g[i].flow, WIDTH - strlen(INDENT));
+		fputc('\n', out);
+		for (size_t j = 0; j < g[i].n; j++)
+			victim_line(out, json_array_get(cul, g[i].rules[j]));
 	}
-	if (shown < n)
-		fprintf(out, "(%zu more rules; --top 0 shows all)\n", n - shown);
+	if (shown < ng)
+		fprintf(out, "(%zu more root causes; --top 0 shows all)\n", ng - shown);
 	if (explained < 0.9995)
-		fprintf(out, "rules explain %.1f%% of the blame; the rest is spread below the "
-				"aggregation threshold\n", explained * 100);
+		fprintf(out, "%zu rules explain %.1f%% of the blame; the rest is spread below the "
+				"aggregation threshold\n", n, explained * 100);
 	else
-		fprintf(out, "rules explain all of the blame\n");
+		fprintf(out, "%zu rules explain all of the blame\n", n);
 done:
+	rp_groups_free(g, ng);
 	if (ferror(out)) {
 		errno = EIO;
 		return -1;

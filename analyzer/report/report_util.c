@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "mscope_report.h"
@@ -94,6 +95,90 @@ rp_count(double v, char *buf, size_t len)
 	}
 	tmp[o] = '\0';
 	snprintf(buf, len, "%s", tmp);
+}
+
+/* ------------------------------------------------------------ groups */
+
+static double
+add_known(double acc, double v)
+{
+	if (!isfinite(v))
+		return acc;
+	return isfinite(acc) ? acc + v : v;
+}
+
+static int
+cmp_group(const void *a, const void *b)
+{
+	const struct rp_group *x = a, *y = b;
+	double sx = isfinite(x->share) ? x->share : -1, sy = isfinite(y->share) ? y->share : -1;
+
+	if (sx != sy)
+		return sx > sy ? -1 : 1;
+	return x->rules[0] < y->rules[0] ? -1 : x->rules[0] > y->rules[0];
+}
+
+struct rp_group *
+rp_groups(const json_t *cul, size_t *n)
+{
+	/* victims of a group: the analyzer's "cluster_victims" of its rules, or
+	 * unknown (a sum could count a victim twice). */
+	size_t i, ng = 0, nc = json_is_array(cul) ? json_array_size(cul) : 0;
+	struct rp_group *g = nc ? calloc(nc, sizeof(*g)) : NULL;
+	const json_t *c;
+
+	*n = 0;
+	if (!g)
+		return NULL;
+	json_array_foreach(cul, i, c) {
+		const char *nf = rp_str(c, "nf", "-"), *kind = rp_str(c, "kind", "-");
+		const char *flow = rp_str(c, "flow", "*");
+		size_t j;
+
+		for (j = 0; j < ng; j++)
+			if (!strcmp(g[j].nf, nf) && !strcmp(g[j].kind, kind) && !strcmp(g[j].flow, flow))
+				break;
+		if (j == ng) {
+			g[ng].nf = nf;
+			g[ng].kind = kind;
+			g[ng].flow = flow;
+			g[ng].share = g[ng].score = g[ng].victims = NAN;
+			g[ng].t0 = INFINITY;
+			g[ng].t1 = -INFINITY;
+			g[ng].rules = malloc(nc * sizeof(*g[ng].rules));
+			if (!g[ng].rules) {
+				rp_groups_free(g, ng);
+				return NULL;
+			}
+			ng++;
+		}
+		g[j].rules[g[j].n++] = i;
+		g[j].share = add_known(g[j].share, rp_num(c, "share", NAN));
+		g[j].score = add_known(g[j].score, rp_num(c, "score", NAN));
+		g[j].victims = add_known(g[j].victims, rp_num(c, "victims", NAN));
+		g[j].t0 = fmin(g[j].t0, rp_num(c, "start_us", INFINITY));
+		g[j].t1 = fmax(g[j].t1, rp_num(c, "end_us", -INFINITY));
+	}
+	for (size_t j = 0; j < ng; j++) {
+		const json_t *first = json_array_get(cul, g[j].rules[0]);
+		if (!isfinite(g[j].t0) || !isfinite(g[j].t1))
+			g[j].t0 = g[j].t1 = NAN;
+		/* One victim can be in several rules of a root cause (it queued at
+		 * two NFs): prefer the analyzer's distinct count when it gives one. */
+		if (g[j].n > 1)
+			g[j].victims = rp_num(first, "cluster_victims", NAN);
+	}
+	qsort(g, ng, sizeof(*g), cmp_group);
+	*n = ng;
+	return g;
+}
+
+void
+rp_groups_free(struct rp_group *g, size_t n)
+{
+	for (size_t i = 0; g && i < n; i++)
+		free(g[i].rules);
+	free(g);
 }
 
 /* ------------------------------------------------------------ check */
@@ -213,7 +298,7 @@ mscope_report_check(const json_t *doc, char *err, size_t len)
 		{ "rank", T_NUM }, { "nf", T_STR }, { "kind", T_STR }, { "flow", T_STR },
 		{ "victim_nf", T_STR }, { "victim_flow", T_STR }, { "score", T_NUM },
 		{ "share", T_NUM }, { "victims", T_NUM }, { "start_us", T_NUM },
-		{ "end_us", T_NUM },
+		{ "end_us", T_NUM }, { "cluster_victims", T_NUM },
 	};
 	static const struct field period[] = {
 		{ "node", T_STR }, { "start_us", T_NUM }, { "end_us", T_NUM },

@@ -230,6 +230,12 @@ Test(autofocus, bad_arguments)
 		cr_assert_eq(errno, EINVAL);
 	}
 	o.threshold = 0;
+	o.victim_share = 1.5;
+	cr_assert_eq(mscope_af_aggregate(&r, 1, &o, &rules, &n), -1);
+	cr_assert_eq(errno, EINVAL);
+	o.victim_share = -0.5;
+	cr_assert_eq(mscope_af_aggregate(&r, 1, &o, &rules, &n), -1);
+	o.victim_share = 0;
 	o.v4_steps = bad_steps;
 	o.n_v4_steps = 3;
 	cr_assert_eq(mscope_af_aggregate(&r, 1, &o, &rules, &n), -1);
@@ -531,6 +537,7 @@ Test(autofocus, victim_side_and_forced_root)
 	cr_assert_eq(rules[1].cluster, 0);
 	cr_assert_float_eq(rules[0].cluster_score, 1000.0, 1e-9);
 	cr_assert_float_eq(rules[1].cluster_score, 1000.0, 1e-9);
+	cr_assert_eq(rules[0].cluster_victims, 1000);
 	free(rules);
 	free(r);
 }
@@ -649,6 +656,7 @@ rules_eq(const struct mscope_af_rule *a, size_t na, const struct mscope_af_rule 
 		cr_assert_eq(a[i].t_max_ns, b[i].t_max_ns, "rule %zu", i);
 		cr_assert_eq(a[i].cluster, b[i].cluster, "rule %zu", i);
 		cr_assert_float_eq(a[i].cluster_score, b[i].cluster_score, tol, "rule %zu", i);
+		cr_assert_eq(a[i].cluster_victims, b[i].cluster_victims, "rule %zu", i);
 	}
 }
 
@@ -944,9 +952,10 @@ ref_rule_cmp(const void *x, const void *y)
 }
 
 static size_t
-ref_aggregate(const struct mscope_af_relation *in, size_t n, double thr,
+ref_aggregate(const struct mscope_af_relation *in, size_t n, double thr, double vshare,
 		struct mscope_af_rule **outp)
 {
+	uint64_t *cvict = calloc(n + 1, sizeof(*cvict));
 	struct mscope_af_relation *rel = malloc(n * sizeof(*rel));
 	struct ref_rule *out = calloc(n + 1, sizeof(*out));
 	struct ref_item *it = calloc(n, sizeof(*it));
@@ -988,7 +997,24 @@ ref_aggregate(const struct mscope_af_relation *in, size_t n, double thr,
 				vi[m].score = rel[i].score;
 				map[m++] = i;
 			}
-			nvn = ref_side(vi, m, thr * total * (1 - 1e-9), 1, 1, &vn);
+			double csum = 0;
+			size_t nck = 0;
+			uint64_t *ck = calloc(m + 1, sizeof(*ck));
+			for (size_t q = 0; q < m; q++)
+				csum += vi[q].score;
+			nvn = ref_side(vi, m, fmax(thr * total, vshare * csum) * (1 - 1e-9), 1, 1, &vn);
+			/* Distinct victims of the culprit cluster, over its rules. */
+			for (size_t q = 0; q < m; q++) {
+				size_t z;
+				if (vi[q].assigned == UINT32_MAX)
+					continue;
+				for (z = 0; z < nck && ck[z] != rel[map[q]].victim_key; z++)
+					;
+				if (z == nck)
+					ck[nck++] = rel[map[q]].victim_key;
+			}
+			cvict[ncl + c] = nck;
+			free(ck);
 			for (size_t v = 0; v < nvn; v++) {
 				struct mscope_af_rule *o = &out[nout].r;
 				uint64_t *keys = calloc(m + 1, sizeof(*keys));
@@ -1048,6 +1074,7 @@ ref_aggregate(const struct mscope_af_relation *in, size_t n, double thr,
 			if (out[j].crule == c) {
 				out[j].r.cluster = (uint32_t)rank;
 				out[j].r.cluster_score = sc;
+				out[j].r.cluster_victims = cvict[c];
 			}
 	}
 	qsort(out, nout, sizeof(*out), ref_rule_cmp);
@@ -1057,33 +1084,39 @@ ref_aggregate(const struct mscope_af_relation *in, size_t n, double thr,
 	free(out);
 	free(it);
 	free(rel);
+	free(cvict);
 	return nout;
 }
 
 Test(autofocus, matches_brute_force_reference, .timeout = 50)
 {
-	static const double thr[] = { 0.01, 0.03, 0.05, 0.2 };
-	static const size_t sizes[] = { 300, 800 };
+	static const struct {
+		double thr, vshare;
+		size_t n;
+	} cfg[] = {
+		{ 0.01, 0.2, 300 }, { 0.03, 0.2, 300 }, { 0.05, 0.2, 800 }, { 0.1, 0.2, 800 },
+		{ 0.01, 1e-9, 300 }, { 0.05, 1e-9, 800 }, { 0.02, 1.0, 300 }, { 0.05, 0.5, 800 },
+	};
 
-	for (size_t s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
-		for (size_t t = 0; t < sizeof(thr) / sizeof(thr[0]); t++) {
-			struct mscope_af_relation *r = mixed(sizes[s], 100 + s * 10 + t);
-			struct mscope_af_rule *a, *b;
-			size_t na, nb;
+	for (size_t k = 0; k < sizeof(cfg) / sizeof(cfg[0]); k++) {
+		struct mscope_af_relation *r = mixed(cfg[k].n, 100 + k);
+		struct mscope_af_opts o = { .threshold = cfg[k].thr, .victim_share = cfg[k].vshare };
+		struct mscope_af_rule *a, *b;
+		size_t na, nb;
 
-			aggregate(r, sizes[s], thr[t], &a, &na);
-			nb = ref_aggregate(r, sizes[s], thr[t], &b);
-			if (na != nb) {
-				fprintf(stderr, "library:\n");
-				dump(a, na);
-				fprintf(stderr, "reference:\n");
-				dump(b, nb);
-			}
-			rules_eq(a, na, b, nb, 1e-9);
-			free(a);
-			free(b);
-			free(r);
+		cr_assert_eq(mscope_af_aggregate(r, cfg[k].n, &o, &a, &na), 0);
+		nb = ref_aggregate(r, cfg[k].n, cfg[k].thr, cfg[k].vshare, &b);
+		if (na != nb) {
+			fprintf(stderr, "config %zu; library:\n", k);
+			dump(a, na);
+			fprintf(stderr, "reference:\n");
+			dump(b, nb);
 		}
+		cr_assert(na > 1, "config %zu: a non-trivial result", k);
+		rules_eq(a, na, b, nb, 1e-9);
+		free(a);
+		free(b);
+		free(r);
 	}
 }
 

@@ -29,8 +29,8 @@ for doc in basic hostile; do
   echo "$doc: $svgs svg, $paths path, $rects rect, $qlines queue lines"
   [ "$svgs" -eq 5 ] || fail "$doc: $svgs <svg> in the DOM, want 5"
   [ "$qlines" -eq 3 ] || fail "$doc: $qlines queue plots, want 3"
-  # 5 blame bars, 1 arrow marker + 2 edges, 3 queue areas + 3 outlines.
-  [ "$paths" -eq 14 ] || fail "$doc: $paths <path> in the DOM, want 14"
+  # 6 blame bars (5 rules + below threshold), 1 arrow marker + 2 edges, 3 queue areas + 3 outlines.
+  [ "$paths" -eq 15 ] || fail "$doc: $paths <path> in the DOM, want 15"
   # The queue outline is really plotted: a path with many segments.
   grep -o 'class="qline"[^>]*d="[^"]*"' "$T/$doc.dom" | awk -F'H' '{ if (NF < 50) bad = 1 } END { exit bad }' \
     || fail "$doc: a queue line has fewer than 50 segments"
