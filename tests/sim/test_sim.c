@@ -769,3 +769,77 @@ Test(sim, never_clobbers_without_overwrite)
 	free(dir);
 	mscope_sim_free(s);
 }
+
+/* Every value of a full scenario replaced by every wrong type (and removed):
+ * the loader never crashes, and a refusal always says which field. */
+static unsigned mut_loaded, mut_refused;
+
+static void
+try_doc(const json_t *doc)
+{
+	char err[512];
+	struct mscope_sim_scenario *s = mscope_sim_load_json(doc, "mut", NULL, err, sizeof(err));
+	if (s) {
+		mut_loaded++;
+		mscope_sim_free(s);
+	} else {
+		mut_refused++;
+		cr_assert(strncmp(err, "mut: ", 5) == 0 && strlen(err) > 8, "vague error \"%s\"", err);
+	}
+}
+
+static void
+mutate_all(json_t *root, json_t *node)
+{
+	json_t *bad[] = { json_null(), json_string("x"), json_integer(-1), json_real(1e300),
+		json_array(), json_object(), json_true() };
+	const size_t nbad = sizeof(bad) / sizeof(bad[0]);
+
+	if (json_is_object(node)) {
+		/* keys first: deleting and re-adding a key moves it in the iteration */
+		size_t nk = json_object_size(node), i = 0;
+		char **keys = calloc(nk, sizeof(*keys));
+		const char *k;
+		json_t *v;
+		json_object_foreach(node, k, v)
+			keys[i++] = strdup(k);
+		for (size_t j = 0; j < nk; j++) {
+			json_t *keep = json_incref(json_object_get(node, keys[j]));
+			for (i = 0; i < nbad; i++) {
+				json_object_set(node, keys[j], bad[i]);
+				try_doc(root);
+			}
+			json_object_del(node, keys[j]);
+			try_doc(root);
+			json_object_set(node, keys[j], keep);
+			json_decref(keep);
+			mutate_all(root, json_object_get(node, keys[j]));
+			free(keys[j]);
+		}
+		free(keys);
+	} else if (json_is_array(node)) {
+		for (size_t j = 0; j < json_array_size(node); j++) {
+			json_t *keep = json_incref(json_array_get(node, j));
+			for (size_t i = 0; i < nbad; i++) {
+				json_array_set(node, j, bad[i]);
+				try_doc(root);
+			}
+			json_array_set(node, j, keep);
+			json_decref(keep);
+			mutate_all(root, json_array_get(node, j));
+		}
+	}
+	for (size_t i = 0; i < nbad; i++)
+		json_decref(bad[i]);
+}
+
+Test(sim, mutated_scenarios_never_crash)
+{
+	json_t *root = json_loads(chain4, 0, NULL);
+	cr_assert_not_null(root);
+	mutate_all(root, root);
+	json_decref(root);
+	cr_log_info("%u mutants loaded, %u refused", mut_loaded, mut_refused);
+	cr_assert_gt(mut_refused, 100);
+	cr_assert_gt(mut_loaded, 10);     /* optional fields may take defaults */
+}
