@@ -472,8 +472,8 @@ blame_chart(struct html *h)
 			fprintf(h->f, ": %.1f%%</title></path>\n", sh * 100);
 			x += w;
 		}
-		fprintf(h->f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"13\">%.1f%%%s</text>\n",
-			x + 8, y + 18, b[i].share * 100, b[i].rules > 1 ? "" : "");
+		fprintf(h->f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"13\">%.1f%%</text>\n",
+			x + 8, y + 18, b[i].share * 100);
 	}
 	if (total < 0.995) {
 		double y = 6 + nb * rowh, w = (1 - total) / maxs * bw;
@@ -747,7 +747,7 @@ queue_plot(struct html *h, const json_t *node, const char *nf, double w0, double
 	size_t n = ts && qs ? (json_array_size(ts) < json_array_size(qs) ?
 			json_array_size(ts) : json_array_size(qs)) : 0;
 	double pw = PLOT_W - PLOT_L - PLOT_R, ph = PLOT_H - PLOT_T - PLOT_B, ymax = 1;
-	double *colmax, lastx = -1;
+	double *colmax;
 	const char *id = rp_str(node, "id", "?");
 	size_t i, cols = (size_t)pw;
 	int any = 0;
@@ -873,13 +873,11 @@ queue_plot(struct html *h, const json_t *node, const char *nf, double w0, double
 				fprintf(h->f, "V%.1f", y);
 			}
 			fprintf(h->f, "H%.1f", xx + 1);
-			lastx = xx + 1;
 		}
 		if (!pass && started)
 			fprintf(h->f, "V%.1fz", base);
 		fputs("\"/>\n", h->f);
 	}
-	(void)lastx;
 	/* One band per top root cause whose rules involve this NF (union of
 	 * their times), colored by culprit NF, each in the first of four lanes
 	 * where it and its label do not overlap. */
