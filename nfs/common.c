@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -1161,7 +1162,9 @@ nf_loop(struct nf_ctx *ctx,
 	uint16_t ntx[NF_MAX_LINKS];
 	struct fault_sched fs;
 	uint64_t next_t0_poll = 0;
+	struct timespec cpu0, cpu1;
 
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0);
 	memset(&fs, 0, sizeof(fs));
 	fs.next_tsc = UINT64_MAX;   /* nothing happens before the faults are armed */
 	ctx->start_tsc = rte_rdtsc();
@@ -1235,6 +1238,10 @@ nf_loop(struct nf_ctx *ctx,
 		if (!busy)
 			idle(o);
 	}
+	ctx->end_tsc = rte_rdtsc();
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu1);
+	ctx->loop_cpu_s = (double)(cpu1.tv_sec - cpu0.tv_sec) +
+		(double)(cpu1.tv_nsec - cpu0.tv_nsec) / 1e9;
 }
 
 /* ---------------------------------------------------------------- teardown */
@@ -1273,6 +1280,18 @@ write_stats(struct nf_ctx *ctx)
 	json_object_set_new(j, "tx_refused", json_integer((json_int_t)refused));
 	json_object_set_new(j, "dropped_nf", json_integer((json_int_t)ctx->dropped_nf));
 	json_object_set_new(j, "ports", ports);
+	if (ctx->end_tsc > ctx->start_tsc) {
+		struct rusage ru;
+
+		json_object_set_new(j, "loop_seconds", json_real((double)(ctx->end_tsc -
+			ctx->start_tsc) / (double)ctx->tsc_hz));
+		json_object_set_new(j, "loop_cpu_seconds", json_real(ctx->loop_cpu_s));
+		/* all threads: the data path, EAL's and a preloaded collector's */
+		if (getrusage(RUSAGE_SELF, &ru) == 0)
+			json_object_set_new(j, "process_cpu_seconds", json_real(
+				(double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+				(double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6));
+	}
 	json_object_update(j, ctx->extra);
 	if (!o->quiet)
 		fprintf(stderr, "%s: rx %" PRIu64 " tx %" PRIu64 " tx_refused %" PRIu64

@@ -125,6 +125,8 @@ struct nf_ctx {
 	uint64_t tsc_hz;
 	uint64_t t0_tsc;            /**< TSC at t0 (valid when opt->t0_ns != 0) */
 	uint64_t start_tsc;
+	uint64_t end_tsc;           /**< when the loop returned */
+	double loop_cpu_s;          /**< CPU time of the loop's thread */
 	struct nf_port_stats port[NF_MAX_PORTS];
 	uint64_t dropped_nf;        /**< dropped by the NF's own decision */
 	uint64_t slowed;
