@@ -88,6 +88,7 @@ struct an_node {
 
 	/* results */
 	uint64_t packets, victims, drops;
+	json_t *series;         /* queue length over time (kept when hops are released) */
 };
 
 struct an_path {        /* an interned upstream path: node sequence */
@@ -129,6 +130,8 @@ struct an_victim {
 	int64_t t_in;       /* ingress time, ticks */
 	int64_t latency;    /* ticks */
 	bool dropped;
+	uint32_t wire;      /* identity at ingress (filled by diagnosis) */
+	uint64_t tsc;
 	/* filled by diagnosis */
 	uint32_t q0, nq;    /* range in an->queued */
 	uint32_t c0, nc;    /* range in an->vculprits */
@@ -208,6 +211,7 @@ struct mscope_analysis {
 	struct an_period *periods;
 	size_t nperiods;
 	bool diagnosed;
+	bool released;          /* per-hop arrays freed (mscope_an_release) */
 
 	/* warnings */
 	char **warn;

@@ -115,6 +115,11 @@ mscope_an_diagnose(struct mscope_analysis *an, struct mscope_an_error *err)
 		p->flow = an->flows[c->flow];
 		p->score = c->score;
 	}
+	for (uint32_t v = 0; v < an->nvictims; v++)
+		an_victim_identity(an, &an->victims[v], &an->victims[v].wire, &an->victims[v].tsc);
+	for (uint32_t k = 0; k < an->nnodes; k++)
+		if (!an->nodes[k].is_source)
+			an->nodes[k].series = an_series(an, &an->nodes[k], 2000);
 	for (size_t i = 0; i < an->nqueued; i++) {
 		const struct an_queued_int *q = &an->queued[i];
 		struct mscope_an_queued *p = &an->queued_pub[i];
@@ -140,6 +145,36 @@ mscope_an_warnings(const struct mscope_analysis *an)
 }
 
 void
+mscope_an_release(struct mscope_analysis *an)
+{
+	if (an == NULL || !an->diagnosed || an->released)
+		return;
+	for (uint32_t k = 0; k < an->nnodes; k++) {
+		struct an_node *nd = &an->nodes[k];
+		free(nd->ord);
+		free(nd->pstart);
+		free(nd->slow);
+		nd->ord = NULL;
+		nd->pstart = NULL;
+		nd->slow = NULL;
+		nd->nslow = 0;
+	}
+	free(an->d);
+	free(an->e);
+	free(an->win);
+	free(an->wout);
+	free(an->flow);
+	free(an->pred);
+	free(an->path);
+	free(an->qa);
+	free(an->fl);
+	an->d = an->e = NULL;
+	an->win = an->wout = an->flow = an->pred = an->path = an->qa = NULL;
+	an->fl = NULL;
+	an->released = true;
+}
+
+void
 mscope_an_close(struct mscope_analysis *an)
 {
 	if (an == NULL)
@@ -153,6 +188,7 @@ mscope_an_close(struct mscope_analysis *an)
 		free(nd->ord);
 		free(nd->pstart);
 		free(nd->slow);
+		json_decref(nd->series);
 	}
 	free(an->nodes);
 	free(an->nfs);
@@ -262,7 +298,8 @@ mscope_an_victim(const struct mscope_analysis *an, size_t i, struct mscope_an_vi
 	if (!an->diagnosed || i >= an->nvictims)
 		return -1;
 	v = &an->victims[i];
-	an_victim_identity(an, v, &out->wire_id, &out->tsc);
+	out->wire_id = v->wire;
+	out->tsc = v->tsc;
 	out->t_us = an_us(an, v->t_in - an->t_start);
 	out->dropped = v->dropped;
 	out->latency_us = an_us(an, v->latency);
@@ -280,7 +317,8 @@ mscope_an_local_scores(const struct mscope_analysis *an, int node, uint32_t wire
 	const struct an_node *nd;
 	struct an_local l;
 
-	if (node < 0 || (uint32_t)node >= an->nnodes || an->nodes[node].is_source)
+	if (an->released || node < 0 || (uint32_t)node >= an->nnodes ||
+			an->nodes[node].is_source)
 		return -1;
 	nd = &an->nodes[node];
 	for (uint32_t h = 0; h < nd->n; h++) {

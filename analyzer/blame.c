@@ -1083,6 +1083,10 @@ mscope_an_explain(struct mscope_analysis *an, int node, uint32_t wire_id,
 
 	*out = NULL;
 	*nout = 0;
+	if (an->released) {
+		an_err(err, "per-packet data already released");
+		return -1;
+	}
 	if (node < 0 || (uint32_t)node >= an->nnodes || an->nodes[node].is_source) {
 		an_err(err, "no such NF node");
 		return -1;

@@ -387,6 +387,7 @@ cmd_analyze(int argc, char **argv)
 	}
 	for (const char *const *w = mscope_an_warnings(an); *w; w++)
 		fprintf(stderr, "mscope analyze: warning: %s\n", *w);
+	mscope_an_release(an);  /* the reports need no per-packet data */
 	rc = write_outputs(an, &out);
 	mscope_an_close(an);
 	return rc;

@@ -160,6 +160,14 @@ int mscope_an_write_relations(const struct mscope_analysis *an, FILE *out);
 /** Warnings gathered so far (NULL-terminated array of strings, owned by an). */
 const char *const *mscope_an_warnings(const struct mscope_analysis *an);
 
+/**
+ * Free the per-packet data of a diagnosed analysis: the report, relations
+ * and inspection of victims stay available; mscope_an_explain() and
+ * mscope_an_local_scores() fail from then on. Lowers peak memory when the
+ * culprits are aggregated next. No-op before mscope_an_diagnose().
+ */
+void mscope_an_release(struct mscope_analysis *an);
+
 /** NULL is a no-op. */
 void mscope_an_close(struct mscope_analysis *an);
 

@@ -254,6 +254,8 @@ mscope_an_json(struct mscope_analysis *an)
 			json_object_set_new(s, "t_us", json_array());
 			json_object_set_new(s, "qlen", json_array());
 			json_object_set_new(n, "series", s);
+		} else if (nd->series) {
+			json_object_set(n, "series", nd->series);
 		} else {
 			json_object_set_new(n, "series", an_series(an, nd, 2000));
 		}
@@ -316,13 +318,10 @@ mscope_an_write_relations(const struct mscope_analysis *an, FILE *out)
 	for (uint32_t i = 0; i < an->nvictims; i++) {
 		const struct an_victim *v = &an->victims[i];
 		json_t *o = json_object(), *qa = json_array(), *ca = json_array();
-		uint32_t wire;
-		uint64_t tsc;
 		char *s;
 
-		an_victim_identity(an, v, &wire, &tsc);
-		json_object_set_new(o, "wire_id", json_integer(wire));
-		json_object_set_new(o, "tsc", json_integer((json_int_t)tsc));
+		json_object_set_new(o, "wire_id", json_integer(v->wire));
+		json_object_set_new(o, "tsc", json_integer((json_int_t)v->tsc));
 		json_object_set_new(o, "t_us", json_real(rel_us(an, v->t_in)));
 		json_object_set_new(o, "dropped", json_boolean(v->dropped));
 		json_object_set_new(o, "latency_us", json_real(an_us(an, v->latency)));

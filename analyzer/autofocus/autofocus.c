@@ -1109,10 +1109,10 @@ group_relations(const struct mscope_af_relation *rel, size_t n, struct work *w, 
 		free(tab);
 		return -1;
 	}
-	/* Slot: (nf << 8 | kind) + 1 in the high 40 bits, group id + 1 below. */
+	/* Slot: nf << 8 | kind in the high 40 bits, group id + 1 (never 0) below. */
 	for (size_t i = 0; i < n; i++) {
-		uint64_t key = ((uint64_t)rel[i].culprit_nf << 8 | rel[i].kind) + 1;
-		uint64_t h = key * 0x9e3779b97f4a7c15ull;
+		uint64_t key = (uint64_t)rel[i].culprit_nf << 8 | rel[i].kind;
+		uint64_t h = (key + 1) * 0x9e3779b97f4a7c15ull;
 		size_t j = (size_t)(h >> 20) & (cap - 1);
 		for (;; j = (j + 1) & (cap - 1)) {
 			if (!tab[j]) {
