@@ -38,18 +38,78 @@
 
 /* ------------------------------------------------------------------ flows */
 
-/* Per (flow, node) state, stored flow-major so that a packet's lookups along
- * its path share cache lines. ref: file ref + 1 (0 = not yet defined in that
- * node's file); route: out position + 2, 1 = egress, 0 = not yet computed. */
-struct nflow {
+/* Per-node state of the flows a node sees, in an open-addressing map keyed by
+ * flow id (memory grows with the flows each node sees, not flows x nodes).
+ * ref: file ref + 1 (0 = not yet defined in the node's file); route: out
+ * position + 2, 1 = egress, 0 = not yet computed. */
+struct fment {
+	uint32_t flow1;          /* flow id + 1, 0 = empty slot */
 	uint32_t ref;
 	uint16_t route;
 	uint16_t pad;
 };
 
+struct fmap {
+	struct fment *t;
+	uint32_t mask, n, shift;
+};
+
+static inline uint32_t
+fmap_slot(const struct fmap *m, uint32_t f)
+{
+	return (uint32_t)(((uint64_t)f * 0x9e3779b97f4a7c15ULL) >> m->shift) & m->mask;
+}
+
+static int
+fmap_grow(struct fmap *m)
+{
+	uint32_t size = m->t ? (m->mask + 1) * 2 : 1024, bits = 0;
+	while ((1u << bits) < size)
+		bits++;
+	struct fment *t = calloc(size, sizeof(*t));
+	if (t == NULL)
+		return -1;
+	struct fmap nm = { t, size - 1, 0, 64 - bits };
+	for (uint32_t i = 0; m->t && i <= m->mask; i++) {
+		if (!m->t[i].flow1)
+			continue;
+		uint32_t j = fmap_slot(&nm, m->t[i].flow1 - 1);
+		while (t[j].flow1)
+			j = (j + 1) & nm.mask;
+		t[j] = m->t[i];
+		nm.n++;
+	}
+	free(m->t);
+	*m = nm;
+	return 0;
+}
+
+/* The entry of flow f, added (zeroed) if new; NULL when out of memory. */
+static inline struct fment *
+fmap_get(struct fmap *m, uint32_t f)
+{
+	if (m->t) {
+		uint32_t i = fmap_slot(m, f);
+		for (;;) {
+			struct fment *x = &m->t[i];
+			if (x->flow1 == f + 1)
+				return x;
+			if (!x->flow1)
+				break;
+			i = (i + 1) & m->mask;
+		}
+	}
+	if ((!m->t || (m->n + 1) * 4 > (m->mask + 1) * 3) && fmap_grow(m) < 0)
+		return NULL;
+	uint32_t i = fmap_slot(m, f);
+	while (m->t[i].flow1)
+		i = (i + 1) & m->mask;
+	m->t[i].flow1 = f + 1;
+	m->n++;
+	return &m->t[i];
+}
+
 struct flowtab {
-	struct nflow *nf;        /* [flow * stride + node] */
-	unsigned stride;
 	struct mscope_flow_key *keys;
 	uint64_t *hash;
 	uint32_t n, cap;
@@ -81,12 +141,6 @@ flowtab_grow(struct flowtab *ft)
 	if (h == NULL)
 		return -1;
 	ft->hash = h;
-	struct nflow *nf = realloc(ft->nf, (size_t)ncap * ft->stride * sizeof(*nf));
-	if (nf == NULL)
-		return -1;
-	memset(nf + (size_t)ft->cap * ft->stride, 0,
-		(size_t)(ncap - ft->cap) * ft->stride * sizeof(*nf));
-	ft->nf = nf;
 	uint32_t nslots = ncap * 2;
 	uint32_t *s = calloc(nslots, sizeof(*s));
 	if (s == NULL)
@@ -128,7 +182,6 @@ flow_intern(struct flowtab *ft, const struct mscope_flow_key *k)
 static void
 flowtab_free(struct flowtab *ft)
 {
-	free(ft->nf);
 	free(ft->keys);
 	free(ft->hash);
 	free(ft->slots);
@@ -180,6 +233,7 @@ struct node {
 	unsigned *spread;            /* positions in out[] of links without match */
 	unsigned n_spread;
 	int has_match;               /* some out-link has a match: routes are cached per flow */
+	struct fmap fm;              /* flows seen here: file refs, cached routes */
 	uint32_t *nat;               /* per flow: rewritten flow id + 1 */
 	size_t nat_cap;
 	/* faults */
@@ -472,8 +526,8 @@ static uint32_t file_ref_slow(struct engine *e, struct node *n, uint32_t f);
 static inline uint32_t
 file_ref(struct engine *e, struct node *n, uint32_t f)
 {
-	const struct nflow *x = &e->ft.nf[(size_t)f * e->ft.stride + (unsigned)n->index];
-	if (x->ref)
+	struct fment *x = fmap_get(&n->fm, f);
+	if (x && x->ref)
 		return x->ref - 1;
 	return file_ref_slow(e, n, f);
 }
@@ -481,7 +535,11 @@ file_ref(struct engine *e, struct node *n, uint32_t f)
 static uint32_t
 file_ref_slow(struct engine *e, struct node *n, uint32_t f)
 {
-	struct nflow *x = &e->ft.nf[(size_t)f * e->ft.stride + (unsigned)n->index];
+	struct fment *x = fmap_get(&n->fm, f);
+	if (x == NULL) {
+		eng_fail(e, "out of memory");
+		return 0;
+	}
 	if (x->ref == 0) {
 		uint32_t r = n->next_ref++;
 		x->ref = r + 1;
@@ -516,8 +574,8 @@ route(struct engine *e, struct node *n, const struct pkt *p)
 		return -1;
 	if (!n->has_match)
 		return (int)n->spread[n->n_spread == 1 ? 0 : sim_mix64(p->fh ^ n->salt) % n->n_spread];
-	const struct nflow *x = &e->ft.nf[(size_t)p->flow * e->ft.stride + (unsigned)n->index];
-	if (x->route)
+	const struct fment *x = fmap_get(&n->fm, p->flow);
+	if (x && x->route)
 		return (int)x->route - 2;
 	return route_slow(e, n, p->flow);
 }
@@ -533,7 +591,12 @@ route_slow(struct engine *e, struct node *n, uint32_t f)
 	}
 	if (pos < 0 && n->n_spread)
 		pos = (int)n->spread[sim_mix64(e->ft.hash[f] ^ n->salt) % n->n_spread];
-	e->ft.nf[(size_t)f * e->ft.stride + (unsigned)n->index].route = (uint16_t)(pos + 2);
+	struct fment *x = fmap_get(&n->fm, f);
+	if (x == NULL) {
+		eng_fail(e, "out of memory");
+		return -1;
+	}
+	x->route = (uint16_t)(pos + 2);
 	return pos;
 }
 
@@ -1187,7 +1250,6 @@ setup(struct engine *e, const char *outdir, int zstd_level, int overwrite, int w
 	const struct mscope_sim_scenario *s = e->s;
 
 	e->n_nodes = s->n_nfs + 1;
-	e->ft.stride = e->n_nodes;
 	e->nodes = calloc(e->n_nodes, sizeof(*e->nodes));
 	e->heap = calloc(e->n_nodes + 1, sizeof(*e->heap));
 	e->free_head = UINT32_MAX;
@@ -1338,6 +1400,7 @@ teardown(struct engine *e)
 		free(n->out);
 		free(n->spread);
 		free(n->nat);
+		free(n->fm.t);
 		free(n->intr);
 		free(n->mods);
 	}
