@@ -179,6 +179,26 @@ Test(autofocus, single_relation)
 	free(rules);
 }
 
+/* Extreme NF ids and kinds are ordinary keys. */
+Test(autofocus, extreme_keys)
+{
+	struct mscope_flow_key c = flow4(17, "10.1.2.3", 5000, "10.0.0.53", 53);
+	struct mscope_af_relation r[4];
+	struct mscope_af_rule *rules;
+	size_t n;
+
+	for (int i = 0; i < 4; i++)
+		r[i] = relation(UINT32_MAX, 255, &c, UINT32_MAX - 1, &c, 1.0, (uint64_t)i, (uint64_t)i);
+	aggregate(r, 4, 0, &rules, &n);
+	cr_assert_eq(n, 1);
+	cr_assert_eq(rules[0].culprit_nf, UINT32_MAX);
+	cr_assert_eq(rules[0].kind, 255);
+	cr_assert_eq(rules[0].victim_nf, UINT32_MAX - 1);
+	cr_assert_eq(rules[0].relations, 4);
+	cr_assert_float_eq(rules[0].share, 1.0, 0);
+	free(rules);
+}
+
 /* Zero-score relations explain nothing and are in no rule; threshold 1 with
  * blame split over two culprit NFs leaves no cluster at 100%. */
 Test(autofocus, zero_scores_and_split_blame)
