@@ -17,13 +17,16 @@
  *   mscope_sim_free(s);
  *
  * A scenario is immutable once loaded; mscope_sim_run() may be called many
- * times on it (each call builds its own state), e.g. with different options.
+ * times on it (each call builds its own state), e.g. with different options,
+ * also from several threads at once. A run itself may use threads (victim
+ * re-runs, trace compression: opts.threads); its output does not depend on
+ * how many.
  * Output (outdir != NULL): outdir/<nf>.mst for every NF, outdir/source.mst,
  * outdir/topology.json, outdir/truth.json and outdir/victims.jsonl. The
  * formats are described in docs/simulator.md.
  *
  * ## Determinism
- * Same scenario, seed and options give identical bytes: there is no wall
+ * Same scenario, seed and options (thread count aside) give identical bytes: there is no wall
  * clock, pid or host name in the output, and every random draw comes from a
  * PRNG seeded by the scenario seed. Traffic draws and per-packet service
  * jitter are functions of the packet's identity, not of the order events are
