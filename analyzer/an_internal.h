@@ -206,7 +206,8 @@ struct mscope_analysis {
 	size_t nrels;
 	struct an_cul *culs;
 	size_t nculs;
-	struct mscope_an_culprit *vculprits; /* public view of culs */
+	struct mscope_an_culprit *vculprits; /* public view of one victim's culs */
+	size_t vcul_cap, qpub_cap;
 	uint64_t *flow_total;   /* packets per flow at the ingress */
 	struct an_period *periods;
 	size_t nperiods;

@@ -100,38 +100,11 @@ mscope_an_diagnose(struct mscope_analysis *an, struct mscope_an_error *err)
 		return 0;
 	if (an_victims(an, err) || an_blame(an, err))
 		return -1;
-	an->vculprits = malloc((an->nculs ? an->nculs : 1) * sizeof(*an->vculprits));
-	an->queued_pub = malloc((an->nqueued ? an->nqueued : 1) * sizeof(*an->queued_pub));
-	if (an->vculprits == NULL || an->queued_pub == NULL) {
-		an_err(err, "out of memory");
-		return -1;
-	}
-	for (size_t i = 0; i < an->nculs; i++) {
-		const struct an_cul *c = &an->culs[i];
-		struct mscope_an_culprit *p = &an->vculprits[i];
-		p->nf = an->nfs[c->nf];
-		p->kind = (enum mscope_an_kind)c->kind;
-		p->has_flow = c->has_flow;
-		p->flow = an->flows[c->flow];
-		p->score = c->score;
-	}
 	for (uint32_t v = 0; v < an->nvictims; v++)
 		an_victim_identity(an, &an->victims[v], &an->victims[v].wire, &an->victims[v].tsc);
 	for (uint32_t k = 0; k < an->nnodes; k++)
 		if (!an->nodes[k].is_source)
 			an->nodes[k].series = an_series(an, &an->nodes[k], 2000);
-	for (size_t i = 0; i < an->nqueued; i++) {
-		const struct an_queued_int *q = &an->queued[i];
-		struct mscope_an_queued *p = &an->queued_pub[i];
-		p->node = (int)q->node;
-		p->wait_us = an_us(an, q->wait);
-		p->n_i = q->n_i;
-		p->n_p = q->n_p;
-		p->period_us = an_us(an, q->period);
-		p->s_i = q->s_i;
-		p->s_p = q->s_p;
-		p->s_w = q->s_w;
-	}
 	an->diagnosed = true;
 	return 0;
 }
@@ -291,21 +264,52 @@ an_victim_identity(const struct mscope_analysis *an, const struct an_victim *v,
 }
 
 int
-mscope_an_victim(const struct mscope_analysis *an, size_t i, struct mscope_an_victim *out)
+mscope_an_victim(struct mscope_analysis *an, size_t i, struct mscope_an_victim *out)
 {
 	const struct an_victim *v;
+	void *p;
 
 	if (!an->diagnosed || i >= an->nvictims)
 		return -1;
 	v = &an->victims[i];
+	/* public views built per call (kept small: no copy of every victim) */
+	p = an_grow(an->vculprits, &an->vcul_cap, v->nc ? v->nc : 1, sizeof(*an->vculprits));
+	if (p == NULL)
+		return -1;
+	an->vculprits = p;
+	p = an_grow(an->queued_pub, &an->qpub_cap, v->nq ? v->nq : 1, sizeof(*an->queued_pub));
+	if (p == NULL)
+		return -1;
+	an->queued_pub = p;
+	for (uint32_t k = 0; k < v->nc; k++) {
+		const struct an_cul *c = &an->culs[v->c0 + k];
+		struct mscope_an_culprit *u = &an->vculprits[k];
+		u->nf = an->nfs[c->nf];
+		u->kind = (enum mscope_an_kind)c->kind;
+		u->has_flow = c->has_flow;
+		u->flow = an->flows[c->flow];
+		u->score = c->score;
+	}
+	for (uint32_t k = 0; k < v->nq; k++) {
+		const struct an_queued_int *q = &an->queued[v->q0 + k];
+		struct mscope_an_queued *u = &an->queued_pub[k];
+		u->node = (int)q->node;
+		u->wait_us = an_us(an, q->wait);
+		u->n_i = q->n_i;
+		u->n_p = q->n_p;
+		u->period_us = an_us(an, q->period);
+		u->s_i = q->s_i;
+		u->s_p = q->s_p;
+		u->s_w = q->s_w;
+	}
 	out->wire_id = v->wire;
 	out->tsc = v->tsc;
 	out->t_us = an_us(an, v->t_in - an->t_start);
 	out->dropped = v->dropped;
 	out->latency_us = an_us(an, v->latency);
-	out->queued = an->queued_pub + v->q0;
+	out->queued = an->queued_pub;
 	out->nqueued = v->nq;
-	out->culprits = an->vculprits + v->c0;
+	out->culprits = an->vculprits;
 	out->nculprits = v->nc;
 	return 0;
 }

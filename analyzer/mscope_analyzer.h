@@ -225,7 +225,8 @@ struct mscope_an_victim {
 };
 
 size_t mscope_an_victim_count(const struct mscope_analysis *an);
-int mscope_an_victim(const struct mscope_analysis *an, size_t i, struct mscope_an_victim *v);
+/** Victim i; its queued/culprits arrays stay valid until the next call. @return 0 or -1. */
+int mscope_an_victim(struct mscope_analysis *an, size_t i, struct mscope_an_victim *v);
 
 /**
  * Diagnose one packet at one node as if it were a victim there: local
