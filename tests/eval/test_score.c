@@ -153,6 +153,26 @@ Test(rank, repeated_culprit)
 	json_decref(an);
 }
 
+/* Rules that carry their culprit cluster's rank are ordered by it. */
+Test(rank, cluster_order)
+{
+	json_t *an = load("{\"culprits\":["
+		"{\"nf\":\"vpn1\",\"kind\":\"processing\",\"flow\":\"*\",\"cluster\":1},"
+		"{\"nf\":\"nat1\",\"kind\":\"processing\",\"flow\":\"*\",\"cluster\":0},"
+		"{\"nf\":\"nat1\",\"kind\":\"processing\",\"flow\":\"*\",\"cluster\":0}]}");
+	struct ev_culprit list[8], t = { .kind = EV_KIND_PROCESSING };
+	int n = ev_culprits_from_analysis(an, list, 8, NULL, 0);
+
+	cr_assert_eq(n, 3);
+	cr_assert_str_eq(list[0].nf, "nat1");
+	cr_assert_str_eq(list[2].nf, "vpn1");
+	strcpy(t.nf, "nat1");
+	cr_assert_eq(ev_rank(list, 3, &t, NULL, 0, EV_MATCH_STRICT), 1);
+	strcpy(t.nf, "vpn1");
+	cr_assert_eq(ev_rank(list, 3, &t, NULL, 0, EV_MATCH_STRICT), 2);
+	json_decref(an);
+}
+
 Test(rank, processing_kind_and_miss)
 {
 	json_t *an = load("{\"culprits\":["

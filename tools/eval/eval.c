@@ -234,6 +234,7 @@ struct fault {
 	struct victim *v;
 	size_t nv, capv;
 	size_t ndropped;
+	int injected;              /* a recorded run may fail to inject a fault */
 };
 
 struct truth {
@@ -424,6 +425,7 @@ load_truth(const char *rundir, const struct eopts *o, struct truth *t, char *err
 			seterr(err, errlen, "%s: faults[%zu].%s", path, i, cerr);
 			return -1;
 		}
+		f->injected = !json_is_false(json_object_get(fj, "injected"));
 		if (json_is_string(json_object_get(fj, "victims_file")))
 			vfile = json_string_value(json_object_get(fj, "victims_file"));
 		t->nf++;
@@ -796,7 +798,8 @@ run_variant(const struct eopts *o, const char *rundir, const char *work, const s
 	snprintf(rpath, sizeof(rpath), "%s/f%d-%s.rel.jsonl", work, f->id, method_name[method]);
 	q.rundir = rundir;
 	q.json_out = jpath;
-	q.rel_out = rpath;
+	/* the excess variant changes only source flows: its rank is what counts */
+	q.rel_out = method == M_EXCESS ? NULL : rpath;
 	q.from_us = f->from_us;
 	q.to_us = f->to_us;
 	q.dag_paper = method == M_PAPER;
@@ -824,7 +827,7 @@ run_variant(const struct eopts *o, const char *rundir, const char *work, const s
 		snprintf(m->error, sizeof(m->error), "%s: %s", jpath, err);
 		return;
 	}
-	if (load_relations(rpath, &rs, err, sizeof(err)) < 0) {
+	if (q.rel_out && load_relations(rpath, &rs, err, sizeof(err)) < 0) {
 		snprintf(m->error, sizeof(m->error), "%s", err);
 		return;
 	}
@@ -833,7 +836,8 @@ run_variant(const struct eopts *o, const char *rundir, const char *work, const s
 	m->rules = n;
 	m->rank = ev_rank(list, (size_t)n, &f->culprit, others, nothers, EV_MATCH_STRICT);
 	fill_top(m, list, n);
-	score_victims(m, f, &rs, 0);
+	if (q.rel_out)
+		score_victims(m, f, &rs, 0);
 	if (keep_rel)
 		*keep_rel = rs;
 	else
@@ -958,7 +962,9 @@ run_case(const struct eopts *o, const struct ecase *c, const char *work, int onl
 		json_object_set_new(fj, "end_us", json_real(f->end_us));
 		json_object_set_new(fj, "from_us", json_real(f->from_us));
 		json_object_set_new(fj, "to_us", json_real(f->to_us));
-		json_object_set_new(fj, "labelled", json_boolean(f->nv > 0 || c->recorded));
+		json_object_set_new(fj, "labelled", json_boolean(f->injected &&
+			(f->nv > 0 || c->recorded)));
+		json_object_set_new(fj, "injected", json_boolean(f->injected));
 		json_object_set_new(fj, "victims", json_integer((json_int_t)f->nv));
 		json_object_set_new(fj, "dropped", json_integer((json_int_t)f->ndropped));
 		for (int m = 0; m < NMETHOD; m++)

@@ -172,6 +172,10 @@ analyze_inproc(const struct ev_analysis_req *q, char *err, size_t errlen)
 		goto out;
 	}
 	json_decref(doc);
+	if (!q->rel_out) {
+		rc = 0;
+		goto out;
+	}
 	f = fopen(q->rel_out, "w");
 	if (!f || mscope_an_write_relations(an, f) < 0) {
 		if (f)
@@ -213,8 +217,10 @@ ev_run_analyze(const struct ev_runner *r, const struct ev_analysis_req *q,
 		argv[a++] = (char *)q->rundir;
 		argv[a++] = "--json";
 		argv[a++] = (char *)q->json_out;
-		argv[a++] = "--relations";
-		argv[a++] = (char *)q->rel_out;
+		if (q->rel_out) {
+			argv[a++] = "--relations";
+			argv[a++] = (char *)q->rel_out;
+		}
 		argv[a++] = "--from";
 		argv[a++] = from;
 		argv[a++] = "--to";

@@ -15,7 +15,7 @@ struct ev_runner {
 /** One analysis of a run directory. Times are us from the run's start. */
 struct ev_analysis_req {
 	const char *rundir;
-	const char *json_out, *rel_out;
+	const char *json_out, *rel_out; /**< rel_out NULL: no relations */
 	double from_us, to_us;
 	int dag_paper;
 	int src_excess;                /**< source flows by excess over their average rate */

@@ -434,9 +434,16 @@ ev_culprits_from_analysis(const json_t *root, struct ev_culprit *out, size_t max
 	const json_t *arr = json_object_get(root, "culprits");
 	size_t i, n = 0;
 	json_t *c;
+	long *clusters;
+	int all_clustered = 1;
 
 	if (!json_is_array(arr)) {
 		seterr(err, errlen, "analysis: no \"culprits\" array");
+		return -1;
+	}
+	clusters = calloc(max ? max : 1, sizeof(*clusters));
+	if (!clusters) {
+		seterr(err, errlen, "out of memory");
 		return -1;
 	}
 	json_array_foreach(arr, i, c) {
@@ -450,6 +457,7 @@ ev_culprits_from_analysis(const json_t *root, struct ev_culprit *out, size_t max
 		if (!json_is_string(nf) || !json_is_string(kind) ||
 		    (k = ev_kind_parse(json_string_value(kind))) < 0) {
 			seterr(err, errlen, "analysis: culprits[%zu]: missing or bad nf/kind", i);
+			free(clusters);
 			return -1;
 		}
 		memset(&out[n], 0, sizeof(out[n]));
@@ -457,8 +465,31 @@ ev_culprits_from_analysis(const json_t *root, struct ev_culprit *out, size_t max
 		out[n].kind = k;
 		out[n].score = json_is_number(score) ? json_number_value(score) : 0;
 		named_flow(c, &out[n]);
+		if (json_is_integer(json_object_get(c, "cluster")))
+			clusters[n] = (long)json_integer_value(json_object_get(c, "cluster"));
+		else
+			all_clustered = 0;
 		n++;
 	}
+	/* Rules list one culprit once per victim cluster, sorted by rule score;
+	 * when they carry their culprit cluster's rank, the culprits' own order
+	 * is by that rank (stable: insertion sort). */
+	if (all_clustered && n > 1) {
+		for (size_t a = 1; a < n; a++) {
+			struct ev_culprit x = out[a];
+			long cx = clusters[a];
+			size_t b = a;
+
+			while (b > 0 && clusters[b - 1] > cx) {
+				out[b] = out[b - 1];
+				clusters[b] = clusters[b - 1];
+				b--;
+			}
+			out[b] = x;
+			clusters[b] = cx;
+		}
+	}
+	free(clusters);
 	return (int)n;
 }
 
