@@ -120,7 +120,7 @@ struct flowtab {
 static uint64_t
 key_hash(const struct mscope_flow_key *k)
 {
-	uint64_t w[5];
+	uint64_t w[5] = { 0 };   /* the key is 38 bytes: the rest must be defined */
 
 	memcpy(w, k, sizeof(w) < sizeof(*k) ? sizeof(w) : sizeof(*k));
 	uint64_t h = 0x6a09e667f3bcc909ULL;
@@ -306,6 +306,7 @@ struct engine {
 	int *s_pos;
 	size_t s_cap;
 	uint32_t *port_pkts;         /* packets grouped by port */
+	uint32_t *pcount, *pstart;   /* [ports + 1] of the node transmitting */
 	size_t port_cap;
 	uint64_t next_flush;
 	struct sim_result *res;
@@ -710,7 +711,7 @@ transmit(struct engine *e, struct node *n, const uint32_t *pk, uint32_t cnt, uin
 {
 	unsigned nports = n->n_out + 1;
 
-	if (e->port_cap < (size_t)cnt * 1) {
+	if (e->port_cap < cnt) {
 		uint32_t *pp = realloc(e->port_pkts, cnt * sizeof(*pp));
 		if (pp == NULL) {
 			eng_fail(e, "out of memory");
@@ -720,9 +721,9 @@ transmit(struct engine *e, struct node *n, const uint32_t *pk, uint32_t cnt, uin
 		e->port_cap = cnt;
 	}
 	/* Counting sort by port keeps arrival order within a port. */
-	uint32_t count[nports + 1];
+	uint32_t *count = e->pcount, *start = e->pstart;
 	int *pos_of = e->s_pos;
-	memset(count, 0, sizeof(count));
+	memset(count, 0, (nports + 1) * sizeof(*count));
 	for (uint32_t i = 0; i < cnt; i++) {
 		int pos = route(e, n, &e->pool[pk[i]]);
 		pos_of[i] = pos < 0 ? (int)n->n_out : pos;
@@ -730,8 +731,7 @@ transmit(struct engine *e, struct node *n, const uint32_t *pk, uint32_t cnt, uin
 	}
 	for (unsigned i = 1; i <= nports; i++)
 		count[i] += count[i - 1];
-	uint32_t start[nports + 1];
-	memcpy(start, count, sizeof(start));
+	memcpy(start, count, (nports + 1) * sizeof(*start));
 	for (uint32_t i = 0; i < cnt; i++)
 		e->port_pkts[count[pos_of[i]]++] = pk[i];
 	for (unsigned port = 0; port < nports; port++) {
@@ -1250,6 +1250,10 @@ setup(struct engine *e, const char *outdir, int zstd_level, int overwrite, int w
 	const struct mscope_sim_scenario *s = e->s;
 
 	e->n_nodes = s->n_nfs + 1;
+	e->pcount = calloc(s->n_links + 2, sizeof(*e->pcount));
+	e->pstart = calloc(s->n_links + 2, sizeof(*e->pstart));
+	if (!e->pcount || !e->pstart)
+		goto oom;
 	e->nodes = calloc(e->n_nodes, sizeof(*e->nodes));
 	e->heap = calloc(e->n_nodes + 1, sizeof(*e->heap));
 	e->free_head = UINT32_MAX;
@@ -1422,6 +1426,8 @@ teardown(struct engine *e)
 	free(e->s_pkt);
 	free(e->s_pos);
 	free(e->port_pkts);
+	free(e->pcount);
+	free(e->pstart);
 	flowtab_free(&e->ft);
 }
 
