@@ -843,3 +843,66 @@ Test(sim, mutated_scenarios_never_crash)
 	cr_assert_gt(mut_refused, 100);
 	cr_assert_gt(mut_loaded, 10);     /* optional fields may take defaults */
 }
+
+/* Pinned values: the same scenario must give the same bytes in every build
+ * (sanitized, release, another compiler). A read of undefined memory in the
+ * flow hash once made routing differ between builds; this catches it. If the
+ * traffic generator or the NAT mapping is changed on purpose, update them. */
+struct pin {
+	int n;
+	uint32_t wire[3];
+	uint16_t port[3];
+	struct mscope_flow_key flows[64];
+	uint32_t nat_wire;
+	struct mscope_flow_key nat_out;
+};
+
+static void
+on_pin_source(void *arg, const struct mscope_record *r)
+{
+	struct pin *p = arg;
+	if (r->type == MSCOPE_REC_TX && p->n < 3) {
+		p->wire[p->n] = r->u.tx.wire_id[0];
+		p->port[p->n++] = r->u.tx.port;
+	}
+}
+
+static void
+on_pin_nat(void *arg, const struct mscope_record *r)
+{
+	struct pin *p = arg;
+	if (r->type == MSCOPE_REC_FLOW && r->u.flow.ref < 64)
+		p->flows[r->u.flow.ref] = r->u.flow.key;
+	if (r->type == MSCOPE_REC_TX && !p->nat_wire) {
+		p->nat_wire = r->u.tx.wire_id[0];
+		p->nat_out = p->flows[r->u.tx.flow[0]];
+	}
+}
+
+Test(sim, pinned_bytes_across_builds)
+{
+	struct mscope_sim_scenario *s = load_str(
+		"{\"seed\": 11, \"duration_ms\": 1,"
+		" \"nfs\": [{\"name\": \"nat1\", \"type\": \"nat\"}, {\"name\": \"nat2\", \"type\": \"nat\"},"
+		"          {\"name\": \"vpn1\", \"type\": \"vpn\"}],"
+		" \"links\": [{\"from\": \"source\", \"to\": \"nat1\"}, {\"from\": \"source\", \"to\": \"nat2\"},"
+		"   {\"from\": \"nat1\", \"to\": \"vpn1\"}, {\"from\": \"nat2\", \"to\": \"vpn1\"}],"
+		" \"traffic\": {\"synthetic\": {\"flows\": 50, \"rate_mpps\": 0.5}}}");
+	struct mscope_sim_opts o = MSCOPE_SIM_OPTS_DEFAULT;
+	o.no_victims = 1;
+	char *dir = run_to_tmp(s, &o, NULL);
+	struct pin p;
+	memset(&p, 0, sizeof(p));
+	read_all(dir, "source", on_pin_source, &p);
+	read_all(dir, "nat1", on_pin_nat, &p);
+	cr_assert_eq(p.wire[0], 0xd00cbf69u, "wire %08x", p.wire[0]);
+	cr_assert_eq(p.wire[1], 0x971ee112u, "wire %08x", p.wire[1]);
+	cr_assert_eq(p.wire[2], 0x2a5f43f3u, "wire %08x", p.wire[2]);
+	cr_assert(p.port[0] == 2 && p.port[1] == 2 && p.port[2] == 1, "hash routing changed: %u %u %u",
+		p.port[0], p.port[1], p.port[2]);
+	cr_assert_eq(p.nat_wire, 0x50c556b0u, "NAT output wire %08x", p.nat_wire);
+	cr_assert_eq(p.nat_out.sport, 41543, "NAT port %u", p.nat_out.sport);
+	rm_rf(dir);
+	free(dir);
+	mscope_sim_free(s);
+}
