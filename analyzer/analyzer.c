@@ -19,7 +19,7 @@ mscope_an_opts_init(struct mscope_an_opts *o)
 	o->min_wait_us = 5;
 	o->epsilon = 0.01;
 	o->max_flows = 8;
-	o->match_window_us = 100000;
+	o->match_window_us = 2e6;
 	o->filter.src_len = o->filter.dst_len = -1;
 	o->filter.sport = o->filter.dport = -1;
 	o->filter.proto = -1;
@@ -49,7 +49,7 @@ mscope_an_open(const char *dir, const struct mscope_an_opts *opts,
 	if (!(an->opts.epsilon > 0))
 		an->opts.epsilon = 0.01;
 	if (!(an->opts.match_window_us > 0))
-		an->opts.match_window_us = 100000;
+		an->opts.match_window_us = 2e6;
 	if (an->opts.nrates) {
 		an->rates = malloc(an->opts.nrates * sizeof(*an->rates));
 		if (an->rates == NULL) {

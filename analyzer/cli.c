@@ -51,7 +51,7 @@ usage(FILE *f)
 		"                        victim arrived (Microscope's S_i + S_p = Q only)\n"
 		"  --epsilon X           recursion stops below X packets of score (default 0.01)\n"
 		"  --max-flows N         culprit flows kept per culprit per victim (default 8)\n"
-		"  --match-window TIME   longest upstream-tx to rx time when matching (default 100ms)\n"
+		"  --match-window TIME   longest upstream-tx to rx time when matching (default 2s)\n"
 		"  --run ID              analyse only the traces of this run id\n"
 		"  --threads N           worker threads (default 2)\n"
 		"\n"

@@ -101,7 +101,7 @@ struct mscope_an_opts {
 	double epsilon;           /**< recursion stops below this many packets of score (default 0.01) */
 	int max_flows;            /**< culprit flows kept per culprit per victim (default 8) */
 	/* matching */
-	double match_window_us;   /**< max time from upstream tx to downstream rx (default 100000) */
+	double match_window_us;   /**< max time from upstream tx to downstream rx (default 2e6: 2 s; congested real chains queue for 100s of ms) */
 	/* inputs */
 	const char *topology;     /**< topology JSON file (names, rates, allowed links) or NULL */
 	const char *run_id;       /**< keep only traces of this run, or NULL */

@@ -126,7 +126,7 @@ an_victims(struct mscope_analysis *an, struct mscope_an_error *err)
 	if (an->nvictims)
 		qsort(an->victims, an->nvictims, sizeof(*an->victims), cmp_victim);
 	if (an->in_flight)
-		an_warn(an, "%llu packets were neither sent on nor dropped (still inside an NF at the end, or trace loss)",
+		an_warn(an, "%llu packets were neither sent on nor dropped (still inside an NF at the end, freed by an NF without a drop record, or trace loss)",
 			(unsigned long long)an->in_flight);
 	return 0;
 oom:
