@@ -393,6 +393,7 @@ mscope_sim_run(const struct mscope_sim_scenario *s, const struct mscope_sim_opts
 	while (n_threads + 1 < want && n_threads < pool.n_jobs) {
 		if (pthread_create(&tids[n_threads], NULL, rerun_worker, &pool) != 0)
 			break;      /* fewer threads: the main thread does the rest */
+		pthread_setname_np(tids[n_threads], "mscope-sim-rr");
 		n_threads++;
 	}
 

@@ -133,6 +133,7 @@ writer_thread(void *arg)
 {
 	struct sim_wq *q = arg;
 
+	pthread_setname_np(pthread_self(), "mscope-sim-wr");
 	for (;;) {
 		pthread_mutex_lock(&q->mu);
 		while (q->head == NULL && !q->done)
