@@ -99,8 +99,9 @@ nf_common_usage(FILE *f)
 		"Pacing:\n"
 		"  --rate-mpps R              peak rate: each packet costs 1/R us of busy work\n"
 		"  --work-ns N                each packet costs N ns of busy work\n"
-		"  --work-sleep               sleep through most of a long burst's service time\n"
-		"                             instead of spinning: same rate, CPU left to others\n"
+		"  --work-sleep               sleep through most of a service time of 1 ms or more\n"
+		"                             instead of spinning (CPU left to others; a late\n"
+		"                             wake-up lowers the rate)\n"
 		"  --yield[=US]               on an empty poll sleep US microseconds (default 0:\n"
 		"                             sched_yield), so several programs share few CPUs\n"
 		"Faults (times in us from t0, see --t0):\n"
@@ -1095,8 +1096,8 @@ burst_units(struct nf_ctx *ctx, const struct fault_sched *fs, const struct nf_pk
 
 /* Wait until `until`: a busy loop, or with --work-sleep a sleep for all but
  * the last WORK_SPIN_US (a sleeping server keeps its rate on a crowded CPU). */
-#define WORK_SLEEP_MIN_US 100
-#define WORK_SPIN_US 60
+#define WORK_SLEEP_MIN_US 1000
+#define WORK_SPIN_US 200
 static void
 work_until(const struct nf_ctx *ctx, uint64_t until)
 {

@@ -8,7 +8,7 @@ TESTPMD=$(command -v dpdk-testpmd || true)
 [ -n "$TESTPMD" ] || { echo "SKIP: dpdk-testpmd not installed"; exit 77; }
 cat >"$T/tp.json" <<JSON
 {
-  "name": "chain-testpmd", "seed": 3, "duration_ms": 400,
+  "name": "chain-testpmd", "seed": 3, "duration_ms": 500,
   "nfs": [
     {"name": "nat1", "type": "nat", "rate_mpps": 0.2},
     {"name": "tp1", "type": "testpmd"},
@@ -19,7 +19,8 @@ cat >"$T/tp.json" <<JSON
     {"from": "nat1", "to": "tp1"},
     {"from": "tp1", "to": "mon1"}
   ],
-  "traffic": {"pcap": "$MSCOPE_DATA/pcapplusplus_example.pcap", "rate_mpps": 0.01, "count": 3000},
+  "traffic": {"pcap": "$MSCOPE_DATA/pcapplusplus_example.pcap", "rate_mpps": 0.01, "timing": "cbr",
+              "count": 3000},
   "faults": []
 }
 JSON

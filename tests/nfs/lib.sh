@@ -8,6 +8,7 @@ set -euo pipefail
 : "${MSCOPE_SRC:?run through meson test}"
 CHAIN=${MSCOPE_CHAIN:-$MSCOPE_SRC/tools/mscope-chain}
 CHECK=${MSCOPE_CHAIN_CHECK:-$MSCOPE_BUILD/tests/nfs/chain_check}
+export CHECK
 COLLECTOR=${MSCOPE_COLLECTOR:-$MSCOPE_BUILD/collector/libmscope-collector.so}
 HERE=${MSCOPE_TESTS_NFS:-$MSCOPE_SRC/tests/nfs}
 NFS=$MSCOPE_BUILD/nfs

@@ -10,12 +10,11 @@
 PCAP=${MSCOPE_DATA:?}/pcapplusplus_example.pcap
 [ -f "$PCAP" ] || fail "$PCAP missing"
 
-for p in firewall nat monitor vpn lb; do
-	"$NFS/mscope-nf-$p" --help | grep -q "^usage: mscope-nf-$p" || fail "mscope-nf-$p --help"
-	rc=0; "$NFS/mscope-nf-$p" --help >/dev/null || rc=$?
-	[ $rc -eq 0 ] || fail "mscope-nf-$p --help exit $rc"
+for p in nf-firewall nf-nat nf-monitor nf-vpn nf-lb source; do
+	rc=0; "$NFS/mscope-$p" --help >"$T/help" || rc=$?
+	[ $rc -eq 0 ] || fail "mscope-$p --help exit $rc"
+	grep -q "^usage: mscope-$p" "$T/help" || fail "mscope-$p --help: $(head -2 "$T/help")"
 done
-"$NFS/mscope-source" --help | grep -q "^usage: mscope-source" || fail "mscope-source --help"
 
 # run NAME PROGRAM RX_PCAP NOUT -- APP_ARGS: rx from a capture, tx to NOUT
 # captures $T/NAME.outK.pcap; clean SIGINT exit after the capture is consumed.
