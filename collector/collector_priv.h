@@ -258,6 +258,9 @@ void mc_flow_key(const uint8_t *d, uint32_t len, union mc_fkey *k);
  */
 uint32_t mc_flow_ref(struct mc_flow_table *t, const uint8_t *d, uint32_t len,
 		union mc_fkey *key, bool *is_new);
+/* mscope_wire_id() of four packets (first MC_DATA_BYTES bytes in w[i]). */
+void mc_wire_ids4(const uint64_t *const w[4], const uint32_t seg[4], const uint32_t len[4],
+		uint32_t out[4]);
 
 /* writer.c */
 int mc_writer_start(void);

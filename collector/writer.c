@@ -194,6 +194,22 @@ flow_of(struct mc_node *n, const struct pkt *p)
 	return ref;
 }
 
+/* Wire IDs of k <= 4 packets. */
+static void
+wire_ids(const struct pkt *p, uint32_t k, uint32_t *out)
+{
+	if (k == 4) {
+		const uint64_t *const w[4] = { p[0].w, p[1].w, p[2].w, p[3].w };
+		const uint32_t seg[4] = { p[0].seg, p[1].seg, p[2].seg, p[3].seg };
+		const uint32_t len[4] = { p[0].len, p[1].len, p[2].len, p[3].len };
+
+		mc_wire_ids4(w, seg, len, out);
+		return;
+	}
+	for (uint32_t j = 0; j < k; j++)
+		out[j] = mscope_wire_id(p[j].w, p[j].seg, p[j].len);
+}
+
 static uint64_t
 hw_to_tsc(const struct mc_rxq *q, uint64_t ts)
 {
@@ -213,14 +229,20 @@ do_rx(struct src *s)
 	const bool hw = (hdr >> 8) & MC_EF_HWTS;
 	const unsigned aux = (unsigned)(hdr >> 48);
 	uint64_t tsc = slots[(c + 1) & mask];
-	struct pkt p;
 
-	for (uint32_t i = 0; i < n; i++) {
-		get_pkt(slots, mask, c + 2 + (uint64_t)i * MC_PKT_SLOTS, &p);
-		s_wire[i] = mscope_wire_id(p.w, p.seg, p.len);
-		s_flow[i] = flow_of(nd, &p);
-		if (hw)
-			s_u64[i] = hw_to_tsc(q, slots[(c + 2 + (uint64_t)n * MC_PKT_SLOTS + i) & mask]);
+	for (uint32_t i = 0; i < n; i += 4) {
+		const uint32_t k = n - i < 4 ? n - i : 4;
+		struct pkt p[4];
+
+		for (uint32_t j = 0; j < k; j++)
+			get_pkt(slots, mask, c + 2 + (uint64_t)(i + j) * MC_PKT_SLOTS, &p[j]);
+		wire_ids(p, k, s_wire + i);
+		for (uint32_t j = 0; j < k; j++) {
+			s_flow[i + j] = flow_of(nd, &p[j]);
+			if (hw)
+				s_u64[i + j] = hw_to_tsc(q, slots[(c + 2 + (uint64_t)n * MC_PKT_SLOTS +
+								 i + j) & mask]);
+		}
 	}
 	if (nd->failed) {
 		nd->pend_loss_rec++;
@@ -354,23 +376,29 @@ do_tx(struct src *s)
 		g_start[g] = at;
 		at += g_acc[g];
 	}
-	for (uint32_t i = 0; i < acc; i++) {
-		const uint32_t g = s_grp[i], k = g_start[g] + g_fill[g]++;
-		const uint64_t link = slots[(c + 2 + i) & mask];
-		const uint64_t seq = link & MC_SEQ_MASK;
-		struct pkt p;
+	for (uint32_t i = 0; i < acc; i += 4) {
+		const uint32_t kk = acc - i < 4 ? acc - i : 4;
+		struct pkt p[4];
+		uint32_t wid[4];
 
-		get_pkt(slots, mask, ppos + (uint64_t)i * MC_PKT_SLOTS, &p);
-		s_wire[k] = mscope_wire_id(p.w, p.seg, p.len);
-		s_flow[k] = 0;
-		if (g_origin[g] == 0) {
-			/* sourced here: its flow goes to the source node's table */
-			struct mc_node *sn = source_node(q);
+		for (uint32_t j = 0; j < kk; j++)
+			get_pkt(slots, mask, ppos + (uint64_t)(i + j) * MC_PKT_SLOTS, &p[j]);
+		wire_ids(p, kk, wid);
+		for (uint32_t j = 0; j < kk; j++) {
+			const uint32_t g = s_grp[i + j], k = g_start[g] + g_fill[g]++;
+			const uint64_t seq = slots[(c + 2 + i + j) & mask] & MC_SEQ_MASK;
 
-			if (sn != NULL)
-				s_flow[k] = flow_of(sn, &p);
+			s_wire[k] = wid[j];
+			s_flow[k] = 0;
+			if (g_origin[g] == 0) {
+				/* sourced here: its flow goes to the source node's table */
+				struct mc_node *sn = source_node(q);
+
+				if (sn != NULL)
+					s_flow[k] = flow_of(sn, &p[j]);
+			}
+			s_u64[k] = g_origin[g] == 0 || seq == MC_SEQ_UNKNOWN ? MSCOPE_NO_LINK : seq;
 		}
-		s_u64[k] = g_origin[g] == 0 || seq == MC_SEQ_UNKNOWN ? MSCOPE_NO_LINK : seq;
 	}
 	for (uint32_t g = 0; g < ng; g++) {
 		const uint32_t o = g_origin[g], b = g_start[g];

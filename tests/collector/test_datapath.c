@@ -438,6 +438,42 @@ Test(datapath, flow_key_matches_parser_on_real_traffic)
 	cr_assert_gt(checked, 5000, "only %u packets checked", checked);
 }
 
+Test(flows, wire_ids4_equal_mscope_wire_id)
+{
+	const char *dir = getenv("MSCOPE_DATA");
+	char path[1024], eb[PCAP_ERRBUF_SIZE];
+	struct pcap_pkthdr *h;
+	const u_char *data;
+	uint64_t w[4][MC_DATA_BYTES / 8];
+	uint32_t seg[4], len[4], out[4];
+	unsigned k = 0, checked = 0;
+	pcap_t *p;
+
+	cr_assert_not_null(dir);
+	snprintf(path, sizeof(path), "%s/ndpi_gnutella.pcap", dir);
+	p = pcap_open_offline(path, eb);
+	cr_assert_not_null(p, "%s", eb);
+	while (pcap_next_ex(p, &h, &data) == 1) {
+		memset(w[k], 0, sizeof(w[k]));
+		memcpy(w[k], data, h->caplen < MC_DATA_BYTES ? h->caplen : MC_DATA_BYTES);
+		/* vary the lengths: short segments take the per-packet path */
+		seg[k] = checked % 7 == 3 ? (h->caplen < 40 ? h->caplen : 40) : h->caplen;
+		len[k] = h->len + checked % 3;
+		if (++k == 4) {
+			const uint64_t *const wp[4] = { w[0], w[1], w[2], w[3] };
+
+			mc_wire_ids4(wp, seg, len, out);
+			for (unsigned i = 0; i < 4; i++)
+				cr_assert_eq(out[i], mscope_wire_id(w[i], seg[i], len[i]),
+					     "packet %u", checked + i);
+			checked += 4;
+			k = 0;
+		}
+	}
+	pcap_close(p);
+	cr_assert_gt(checked, 3000);
+}
+
 Test(datapath, flow_key_matches_parser_on_edge_frames)
 {
 	uint8_t d[128];
