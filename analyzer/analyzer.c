@@ -15,7 +15,7 @@ mscope_an_opts_init(struct mscope_an_opts *o)
 	o->threshold_us = 0;
 	o->to_ns = -1;
 	o->dag = MSCOPE_AN_DAG_OURS;
-	o->src_flows = MSCOPE_AN_FLOWS_PACKETS;
+	o->src_flows = MSCOPE_AN_FLOWS_EXCESS;
 	o->min_wait_us = 5;
 	o->epsilon = 0.01;
 	o->max_flows = 8;

@@ -537,6 +537,20 @@ struct contrib {
 
 static void recurse(struct bctx *c, uint32_t dnode, uint32_t node, uint32_t hop, double amount);
 
+/* Packets of a flow in the set beyond its own average rate over the set's
+ * timespan at the source level. */
+static double
+flow_excess(const struct mscope_analysis *an, const struct grp *gr, const struct fcount *fc)
+{
+	uint32_t lv = gr->levels ? gr->levels - 1 : 0;
+	double span = (double)(gr->amax[lv] - gr->amin[lv]);
+	double dur = (double)(an->t_end - an->t_start);
+	double expct = dur > 0 ? (double)an->flow_total[fc->flow] * span / dur : 0;
+	double ex = (double)fc->cnt - expct;
+
+	return ex > 0 ? ex : 0;
+}
+
 static uint32_t
 src_nf(const struct mscope_analysis *an, uint32_t root_node)
 {
@@ -555,7 +569,7 @@ propagate(struct bctx *c, uint32_t dnode, uint32_t f, uint32_t ps, uint32_t r, d
 	struct pstate *s;
 	uint32_t n_i = r - ps + 1, ng;
 	double texp_shared = (double)n_i / nd->rate;
-	double *wsrc, wtot = 0;
+	double *wsrc, *exsum, wtot = 0;
 	struct contrib *con = NULL;
 	size_t ncon = 0;
 	double *fw = NULL;
@@ -572,8 +586,10 @@ propagate(struct bctx *c, uint32_t dnode, uint32_t f, uint32_t ps, uint32_t r, d
 		return;
 	ng = s->ng;
 	wsrc = calloc(ng ? ng : 1, sizeof(*wsrc));
+	exsum = calloc(ng ? ng : 1, sizeof(*exsum));
 	con = malloc(((size_t)ng * MAXL + 1) * sizeof(*con));
-	if (wsrc == NULL || con == NULL) {
+	if (wsrc == NULL || con == NULL || exsum == NULL) {
+		free(exsum);
 		free(wsrc);
 		free(con);
 		c->failed = 1;
@@ -648,6 +664,15 @@ propagate(struct bctx *c, uint32_t dnode, uint32_t f, uint32_t ps, uint32_t r, d
 						first = false;
 				if (!first)
 					continue;
+				/* [ours] excess: within each path, split its source share by
+				 * the flows' excess over their own average rate during the
+				 * set's span (by packets when no flow exceeds it) */
+				if (an->opts.src_flows == MSCOPE_AN_FLOWS_EXCESS)
+					for (uint32_t i = 0; i < s->fcap; i++) {
+						const struct fcount *fc = &s->fc[i];
+						if (fc->used && wsrc[fc->grp] > 0)
+							exsum[fc->grp] += flow_excess(an, &s->g[fc->grp], fc);
+					}
 				nfw = 0;
 				for (uint32_t i = 0; i < s->fcap; i++) {
 					const struct fcount *fc = &s->fc[i];
@@ -659,16 +684,10 @@ propagate(struct bctx *c, uint32_t dnode, uint32_t f, uint32_t ps, uint32_t r, d
 					gr = &s->g[fc->grp];
 					if (src_nf(an, gr->root_node) != snf)
 						continue;
-					wgt = wsrc[fc->grp] * (double)fc->cnt / (double)gr->n;
-					if (an->opts.src_flows == MSCOPE_AN_FLOWS_EXCESS) {
-						/* excess over the flow's own average rate over the span */
-						uint32_t lv = gr->levels ? gr->levels - 1 : 0;
-						double span = (double)(gr->amax[lv] - gr->amin[lv]);
-						double dur = (double)(an->t_end - an->t_start);
-						double expct = dur > 0 ? (double)an->flow_total[fc->flow] * span / dur : 0;
-						double ex = (double)fc->cnt - expct;
-						wgt = ex > 0 ? wsrc[fc->grp] * ex / (double)gr->n : 0;
-					}
+					if (exsum[fc->grp] > 0)
+						wgt = wsrc[fc->grp] * flow_excess(an, gr, fc) / exsum[fc->grp];
+					else
+						wgt = wsrc[fc->grp] * (double)fc->cnt / (double)gr->n;
 					fw[2 * nfw] = wgt;
 					fw[2 * nfw + 1] = fc->flow;
 					nfw++;
@@ -690,6 +709,7 @@ propagate(struct bctx *c, uint32_t dnode, uint32_t f, uint32_t ps, uint32_t r, d
 out:
 	free(fw);
 	free(wsrc);
+	free(exsum);
 	free(con);
 }
 

@@ -67,7 +67,7 @@ enum mscope_an_dag {
 /** How the source share is spread over the PreSet's flows. */
 enum mscope_an_src_flows {
 	MSCOPE_AN_FLOWS_PACKETS = 0, /**< in proportion to their packets in the set */
-	MSCOPE_AN_FLOWS_EXCESS = 1,  /**< to their excess over their own average rate */
+	MSCOPE_AN_FLOWS_EXCESS = 1,  /**< to their excess over their own average rate (default) */
 };
 
 /** A peak-rate override: NF name (all its nodes) or node id ("fw1:p0q0"). */

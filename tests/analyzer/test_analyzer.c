@@ -529,3 +529,85 @@ Test(analyzer, deterministic_threads)
 	free(out[1]);
 	tu_rmdir(dir);
 }
+
+/* ---------------------------------------------------------------------
+ * Source flows: a steady flow A (1 packet/us for 100 us) and a burst flow B
+ * (10 packets in 90 ns) meet a stalled f. The victim (A's packet at +60 us)
+ * has n_i = 21 (A 11, B 10) over |T| = 10 us at 1 Mpps: S_i = 11, all to the
+ * source (no NF upstream). By packets: A 11/21, B 10/21 of it. By excess over
+ * their own average rate during the 10 us span: A ~0.9, B ~9 packets, so B
+ * gets ~90%. */
+static void
+build_flows(const char *dir)
+{
+	enum { NA = 100, NB = 10, N = NA + NB };
+	struct pk p[N];
+	int n = 0;
+
+	for (int k = 0; k < NA; k++, n++) {
+		int64_t a = T0 + 1000 * k;
+		int stalled = a >= T0 + 50000 && a <= T0 + 60000;
+		p[n] = (struct pk){ .src = a, .fd = stalled ? T0 + 60500 : a + 10,
+			.ft = stalled ? T0 + 60600 : a + 20, .wire = 4000 + k, .flow = 0 };
+	}
+	for (int k = 0; k < NB; k++, n++)
+		p[n] = (struct pk){ .src = T0 + 50000 + 10 * k, .fd = T0 + 60500, .ft = T0 + 60600,
+			.wire = 5000 + k, .flow = 1 };
+	uint32_t wire[N], flow[N];
+	int64_t a[N], b[N];
+	qsort(p, N, sizeof(p[0]), cmp_src);
+	for (int i = 0; i < N; i++) {
+		wire[i] = p[i].wire;
+		flow[i] = p[i].flow;
+		a[i] = p[i].src;
+	}
+	tu_source(dir, "source", N, wire, flow, a, 2);
+	qsort(p, N, sizeof(p[0]), cmp_fd);
+	for (int i = 0; i < N; i++) {
+		wire[i] = p[i].wire;
+		flow[i] = p[i].flow;
+		a[i] = p[i].fd;
+		b[i] = p[i].ft;
+	}
+	tu_node(dir, "f", N, wire, flow, a, b, NULL, 2);
+}
+
+Test(analyzer, source_flows_packets_and_excess)
+{
+	char *dir = tu_mkdir();
+	struct mscope_an_opts o;
+	struct mscope_an_error err;
+	struct mscope_an_culprit *c;
+	size_t n;
+	const char *rates[] = { "f=1", NULL };
+
+	build_flows(dir);
+	for (int v = 0; v < 2; v++) {
+		double sa = 0, sb = 0;
+		mscope_an_opts_init(&o);
+		o.src_flows = v ? MSCOPE_AN_FLOWS_EXCESS : MSCOPE_AN_FLOWS_PACKETS;
+		struct mscope_analysis *an = open_dir(dir, &o, rates);
+		int f = mscope_an_node_find(an, "f:p0q0");
+		cr_assert_eq(mscope_an_explain(an, f, 4060, &c, &n, &err), 0, "%s", err.text);
+		for (size_t i = 0; i < n; i++) {
+			if (c[i].kind != MSCOPE_AN_SOURCE)
+				continue;
+			cr_assert(c[i].has_flow);
+			if (c[i].flow.sport == 10001)
+				sa += c[i].score;
+			else
+				sb += c[i].score;
+		}
+		cr_assert_float_eq(sa + sb, 11.0, EPS);
+		if (v == 0) {
+			cr_assert_float_eq(sa, 11.0 * 11 / 21, EPS);
+			cr_assert_float_eq(sb, 11.0 * 10 / 21, EPS);
+		} else {
+			cr_assert_gt(sb / (sa + sb), 0.85, "burst flow share %g", sb / (sa + sb));
+			cr_assert_lt(sb / (sa + sb), 0.95, "burst flow share %g", sb / (sa + sb));
+		}
+		free(c);
+		mscope_an_close(an);
+	}
+	tu_rmdir(dir);
+}
