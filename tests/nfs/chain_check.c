@@ -177,7 +177,11 @@ load_node(struct node *nd, const char *path)
 			}
 			nd->flows[rec.u.flow.ref] = rec.u.flow.key;
 			break;
+		case MSCOPE_REC_CLOCK:
+			prev_tsc = rec.u.clock.tsc;
+			break;
 		case MSCOPE_REC_LOSS:
+			prev_tsc = rec.u.loss.tsc;
 			if (rec.u.loss.records)
 				fail("%s: the collector lost %" PRIu64 " records (%" PRIu64 " packets)",
 					path, rec.u.loss.records, rec.u.loss.packets);
