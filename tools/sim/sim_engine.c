@@ -109,6 +109,15 @@ fmap_get(struct fmap *m, uint32_t f)
 	return &m->t[i];
 }
 
+/* Start loading flow f's slot: the lookup comes later (rx after queueing,
+ * tx after service), by then the line is in cache. */
+static inline void
+fmap_prefetch(const struct fmap *m, uint32_t f)
+{
+	if (m->t)
+		__builtin_prefetch(&m->t[fmap_slot(m, f)]);
+}
+
 struct flowtab {
 	struct mscope_flow_key *keys;
 	uint64_t *hash;
@@ -689,6 +698,8 @@ deliver(struct engine *e, struct node *to, const uint32_t *pkts, uint32_t cnt, u
 		}
 		to->q[(to->qhead + to->qlen) % to->qcap] = pkts[i];
 		to->qlen++;
+		if (e->res->trace || to->has_match)
+			fmap_prefetch(&to->fm, p->flow);
 		if (to->qlen > to->st.max_qlen)
 			to->st.max_qlen = to->qlen;
 	}
@@ -846,6 +857,13 @@ nf_poll(struct engine *e, struct node *n, uint64_t t)
 			e->s_flow[i] = file_ref(e, n, p->flow);
 		}
 		tt = advance(n, tt, service_ps(e, n, p, tt));
+		/* A NAT or VPN rewrites the packet as it serves it (after the service
+		 * time, which depends on the packet as received); the tx record shows it. */
+		if (n->cfg->kind != NF_PLAIN) {
+			rewrite(e, n, p);
+			if (e->res->trace || n->has_match)
+				fmap_prefetch(&n->fm, p->flow);
+		}
 	}
 	n->qlen -= cnt;
 	n->nburst = cnt;
@@ -865,12 +883,7 @@ nf_poll(struct engine *e, struct node *n, uint64_t t)
 static void
 nf_complete(struct engine *e, struct node *n, uint64_t t)
 {
-	int rw = n->cfg->kind != NF_PLAIN;
-
-	if (rw)
-		for (uint32_t i = 0; i < n->nburst; i++)
-			rewrite(e, n, &e->pool[n->burst[i]]);
-	transmit(e, n, n->burst, n->nburst, t, rw);
+	transmit(e, n, n->burst, n->nburst, t, n->cfg->kind != NF_PLAIN);
 	n->nburst = 0;
 	nf_poll(e, n, t);
 }
