@@ -916,7 +916,8 @@ diagnose_victim(struct bctx *c, uint32_t vi)
 			}
 		}
 		free(idx);
-		qsort(c->cul + c0, c->ncul - c0, sizeof(*c->cul), cmp_cul);
+		if (c->ncul > c0)
+			qsort(c->cul + c0, c->ncul - c0, sizeof(*c->cul), cmp_cul);
 		v->c0 = (uint32_t)c0;
 		v->nc = (uint32_t)(c->ncul - c0);
 	}

@@ -267,3 +267,115 @@ Test(badinput, bad_topology_and_filter)
 	cr_assert_neq(mscope_an_parse_time("3 parsecs", &ns), 0);
 	tu_rmdir(dir);
 }
+
+/* Valid trace files with hostile content: few distinct wire IDs (collisions
+ * everywhere), links to packets that do not exist, undefined flow
+ * references, drops with and without rx links, zero-length bursts, equal
+ * timestamps. The analysis must finish or fail cleanly, never crash. */
+static uint64_t
+rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static void
+hostile_node(const char *dir, const char *nf, int role, uint64_t *seed, int nrec)
+{
+	char file[64];
+	uint64_t t = T0;
+	uint64_t rxcount = 0;
+
+	snprintf(file, sizeof(file), "%s.mst", nf);
+	struct mscope_trace_writer *w = tu_open(dir, file, nf, role, NULL);
+	tu_flows(w, 3);
+	for (int r = 0; r < nrec; r++) {
+		uint32_t wire[40], flow[40];
+		uint64_t seq[40];
+		uint32_t n = (uint32_t)(rnd(seed) % 33);
+		t += rnd(seed) % 3 == 0 ? 0 : rnd(seed) % 5000;
+		for (uint32_t i = 0; i < n; i++) {
+			wire[i] = (uint32_t)(rnd(seed) % 7);
+			flow[i] = (uint32_t)(rnd(seed) % 5);   /* 3, 4: undefined */
+			seq[i] = rnd(seed) % 4 == 0 ? MSCOPE_NO_LINK :
+				(rnd(seed) % 2 ? rnd(seed) % (rxcount + 5) : rnd(seed));
+		}
+		switch (rnd(seed) % 4) {
+		case 0:
+			if (role == MSCOPE_ROLE_RXQ && n) {
+				struct mscope_rx_burst rx = { .tsc = t, .n = n, .qdepth =
+					(int32_t)(rnd(seed) % 100) - 1, .wire_id = wire, .flow = flow };
+				cr_assert_eq(mscope_writer_rx(w, &rx), 0, "%s", mscope_writer_error(w)->text);
+				rxcount += n;
+				break;
+			}
+			/* fall through */
+		case 1: {
+			struct mscope_tx_burst tx = { .tsc = t, .offered = n + 1, .accepted = n,
+				.wire_id = wire, .rx_seq = seq, .flow = rnd(seed) % 2 ? flow : NULL };
+			if (role == MSCOPE_ROLE_SOURCE)
+				for (uint32_t i = 0; i < n; i++)
+					seq[i] = MSCOPE_NO_LINK;
+			cr_assert_eq(mscope_writer_tx(w, &tx), 0, "%s", mscope_writer_error(w)->text);
+			break;
+		}
+		case 2: {
+			struct mscope_drop d = { .tsc = t, .reason = (uint8_t)(rnd(seed) % 4), .n = n,
+				.wire_id = wire, .flow = rnd(seed) % 2 ? flow : NULL,
+				.rx_seq = rnd(seed) % 2 ? seq : NULL };
+			if (n)
+				cr_assert_eq(mscope_writer_drop(w, &d), 0, "%s", mscope_writer_error(w)->text);
+			break;
+		}
+		default: {
+			struct mscope_loss l = { .tsc = t, .records = 1, .packets = n };
+			cr_assert_eq(mscope_writer_loss(w, &l), 0);
+			break;
+		}
+		}
+	}
+	cr_assert_eq(mscope_writer_close(w), 0);
+}
+
+Test(badinput, hostile_valid_traces, .timeout = 50)
+{
+	for (uint64_t s0 = 1; s0 <= 12; s0++) {
+		char *dir = tu_mkdir();
+		uint64_t seed = s0 * 0x9e3779b97f4a7c15ull;
+		struct mscope_an_error err;
+		struct mscope_an_opts o;
+
+		hostile_node(dir, "src", MSCOPE_ROLE_SOURCE, &seed, 300);
+		hostile_node(dir, "a", MSCOPE_ROLE_RXQ, &seed, 300);
+		hostile_node(dir, "b", MSCOPE_ROLE_RXQ, &seed, 300);
+		hostile_node(dir, "c", MSCOPE_ROLE_RXQ, &seed, 300);
+		mscope_an_opts_init(&o);
+		o.percentile = 50 + (double)(s0 % 5) * 10;
+		o.dag = s0 % 2 ? MSCOPE_AN_DAG_PAPER : MSCOPE_AN_DAG_OURS;
+		o.threads = 1 + (int)(s0 % 2);
+		struct mscope_analysis *an = mscope_an_open(dir, &o, &err);
+		if (an != NULL) {
+			if (mscope_an_diagnose(an, &err) == 0) {
+				json_t *doc = mscope_an_json(an);
+				cr_assert_not_null(doc);
+				json_decref(doc);
+				FILE *f = fopen("/dev/null", "w");
+				cr_assert_eq(mscope_an_write_relations(an, f), 0);
+				fclose(f);
+				for (size_t v = 0; v < mscope_an_victim_count(an); v++) {
+					struct mscope_an_victim vi;
+					cr_assert_eq(mscope_an_victim(an, v, &vi), 0);
+					for (size_t k = 0; k < vi.nculprits; k++)
+						cr_assert(vi.culprits[k].score >= 0 &&
+							vi.culprits[k].score < 1e12);
+				}
+			}
+			mscope_an_close(an);
+		} else {
+			cr_assert(err.text[0] != '\0');
+		}
+		tu_rmdir(dir);
+	}
+}
