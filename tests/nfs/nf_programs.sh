@@ -24,7 +24,7 @@ run() {
 	vdevs+=(--vdev "net_pcap0,rx_pcap=$rx")
 	for k in $(seq 1 "$nout"); do vdevs+=(--vdev "net_pcap$k,tx_pcap=$T/$name.out$k.pcap"); done
 	# shellcheck disable=SC2046
-	timeout --preserve-status -s INT 3 "$NFS/$prog" $(eal "$name") "${vdevs[@]}" -- \
+	timeout --preserve-status -s INT 5 "$NFS/$prog" $(eal "$name") "${vdevs[@]}" -- \
 		--stats "$T/$name.json" "$@" >"$T/$name.log" 2>&1 || { cat "$T/$name.log"; fail "$prog exit $?"; }
 }
 
