@@ -87,18 +87,48 @@ bad(const char *opt, const char *val)
 	return 2;
 }
 
-/* Minimal table when the report library is not built. */
+/* Per-node table: the peak rate used (and where it came from) is the most
+ * sensitive parameter, so it is always shown. */
+static void
+print_nodes(const json_t *doc, FILE *out)
+{
+	const json_t *nodes = json_object_get(doc, "nodes"), *n;
+	size_t i;
+	int approx = 0;
+
+	fprintf(out, "\n%-20s %9s %-9s %9s %8s %7s %10s %8s\n", "node", "peak Mpps", "rate from",
+		"packets", "victims", "drops", "wait p99", "qlen max");
+	json_array_foreach(nodes, i, n) {
+		if (!strcmp(json_string_value(json_object_get(n, "role")), "source"))
+			continue;
+		fprintf(out, "%-20.20s %9.3f %-9.9s %9lld %8lld %7lld %8.1fus %8lld%s\n",
+			json_string_value(json_object_get(n, "id")),
+			json_real_value(json_object_get(n, "peak_rate_mpps")),
+			json_string_value(json_object_get(n, "peak_rate_from")),
+			(long long)json_integer_value(json_object_get(n, "packets")),
+			(long long)json_integer_value(json_object_get(n, "victims")),
+			(long long)json_integer_value(json_object_get(n, "drops")),
+			json_real_value(json_object_get(n, "wait_p99_us")),
+			(long long)json_integer_value(json_object_get(n, "qlen_max")),
+			strcmp(json_string_value(json_object_get(n, "arrivals")), "approximated") ?
+				"" : " *");
+		approx |= !strcmp(json_string_value(json_object_get(n, "arrivals")), "approximated");
+	}
+	if (approx)
+		fprintf(out, "* arrivals approximated from rx bursts (no upstream trace)\n");
+}
+
+/* Minimal rule table when the report library is not built. */
 static void
 print_table(const json_t *doc, FILE *out, int top)
 {
 	const json_t *sum = json_object_get(doc, "summary");
-	const json_t *nodes = json_object_get(doc, "nodes");
 	const json_t *cul = json_object_get(doc, "culprits");
 	size_t i;
 	const json_t *n;
 
 	fprintf(out, "victims %lld (drops %lld) of %lld packets, %.0f us, %lld nodes, "
-		"trace losses %lld, unresolved ids %lld, arrivals %s, dag %s\n\n",
+		"trace losses %lld, unresolved ids %lld, arrivals %s, dag %s\n",
 		(long long)json_integer_value(json_object_get(sum, "victims")),
 		(long long)json_integer_value(json_object_get(sum, "drops")),
 		(long long)json_integer_value(json_object_get(sum, "packets")),
@@ -108,21 +138,6 @@ print_table(const json_t *doc, FILE *out, int top)
 		(long long)json_integer_value(json_object_get(sum, "unresolved_ids")),
 		json_string_value(json_object_get(sum, "arrivals")),
 		json_string_value(json_object_get(sum, "dag")));
-	fprintf(out, "%-20s %9s %-9s %9s %8s %7s %9s %7s\n", "node", "peak Mpps", "from",
-		"packets", "victims", "drops", "wait p99", "qlen max");
-	json_array_foreach(nodes, i, n) {
-		if (!strcmp(json_string_value(json_object_get(n, "role")), "source"))
-			continue;
-		fprintf(out, "%-20.20s %9.3f %-9.9s %9lld %8lld %7lld %7.1fus %7lld\n",
-			json_string_value(json_object_get(n, "id")),
-			json_real_value(json_object_get(n, "peak_rate_mpps")),
-			json_string_value(json_object_get(n, "peak_rate_from")),
-			(long long)json_integer_value(json_object_get(n, "packets")),
-			(long long)json_integer_value(json_object_get(n, "victims")),
-			(long long)json_integer_value(json_object_get(n, "drops")),
-			json_real_value(json_object_get(n, "wait_p99_us")),
-			(long long)json_integer_value(json_object_get(n, "qlen_max")));
-	}
 	fprintf(out, "\n%4s %-10s %-10s %-38s %-10s %6s %7s\n", "rank", "culprit", "kind",
 		"flow", "victim nf", "share", "victims");
 	json_array_foreach(cul, i, n) {
@@ -177,6 +192,8 @@ write_outputs(struct mscope_analysis *an, const struct cli_out *o)
 	if (!o->quiet)
 		print_table(doc, stdout, o->top);
 #endif
+	if (!o->quiet)
+		print_nodes(doc, stdout);
 	(void)print_table;
 	json_decref(doc);
 	return rc;
