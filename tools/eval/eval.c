@@ -235,7 +235,20 @@ struct fault {
 	size_t nv, capv;
 	size_t ndropped;
 	int injected;              /* a recorded run may fail to inject a fault */
+	size_t nstray;             /* labelled victims outside the analysed window */
 };
+
+/* Largest gap between a fault's labelled victims (ingress times) that still
+ * counts as one aftermath. */
+#define AFTERMATH_GAP_US 1000.0
+
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
 
 struct truth {
 	json_t *root;
@@ -446,16 +459,34 @@ load_truth(const char *rundir, const struct eopts *o, struct truth *t, char *err
 		f->from_us = f->start_us;
 		f->to_us = f->end_us + tail;
 		if (f->nv) {
-			double lo = INFINITY, hi = 0;
+			double *us = malloc(f->nv * sizeof(*us));
+			double lo = f->start_us, hi = f->end_us;
+			size_t j;
 
-			for (size_t j = 0; j < f->nv; j++) {
-				double us = ((double)f->v[j].tsc - (double)t->start_tsc) * 1e6 / t->tsc_hz;
-
-				lo = fmin(lo, us);
-				hi = fmax(hi, us);
+			if (!us) {
+				seterr(err, errlen, "out of memory");
+				return -1;
 			}
-			f->from_us = fmin(f->start_us, lo);
-			f->to_us = fmax(f->end_us, hi) + 50;
+			for (j = 0; j < f->nv; j++)
+				us[j] = ((double)f->v[j].tsc - (double)t->start_tsc) * 1e6 / t->tsc_hz;
+			qsort(us, f->nv, sizeof(*us), cmp_double);
+			/* The aftermath is the run of victims contiguous with the
+			 * fault (gaps below AFTERMATH_GAP_US): a few stray victims
+			 * far away (timing shifted by the fault, a coincidence in
+			 * another queue) must not stretch the window over
+			 * milliseconds of unrelated queuing. */
+			for (j = f->nv; j-- > 0; )
+				if (us[j] < lo && lo - us[j] <= AFTERMATH_GAP_US)
+					lo = us[j];
+			for (j = 0; j < f->nv; j++)
+				if (us[j] > hi && us[j] - hi <= AFTERMATH_GAP_US)
+					hi = us[j];
+			for (j = 0; j < f->nv; j++)
+				if (us[j] < lo || us[j] > hi)
+					f->nstray++;
+			free(us);
+			f->from_us = lo;
+			f->to_us = hi + 50;
 		}
 		if (f->from_us < 0)
 			f->from_us = 0;
@@ -599,6 +630,7 @@ find_relation(const struct relations *rs, uint32_t wire, uint64_t tsc)
 struct mresult {
 	int ran;
 	int rank;           /* 0 = not found */
+	int rank_nf_kind;   /* the same scoring NF and kind only */
 	int rules;
 	size_t vict_ok, vict_seen, vict_n; /* per victim; vict_n < 0 if n/a */
 	int has_victims;
@@ -728,6 +760,8 @@ mresult_json(const struct mresult *m)
 		return o;
 	}
 	json_object_set_new(o, "rank", json_integer(m->rank));
+	json_object_set_new(o, "rank_nf_kind", json_integer(m->rank_nf_kind ? m->rank_nf_kind :
+		m->rank));
 	json_object_set_new(o, "rules", json_integer(m->rules));
 	if (m->has_victims) {
 		json_object_set_new(o, "victims_correct", json_integer((json_int_t)m->vict_ok));
@@ -835,6 +869,7 @@ run_variant(const struct eopts *o, const char *rundir, const char *work, const s
 	m->ran = 1;
 	m->rules = n;
 	m->rank = ev_rank(list, (size_t)n, &f->culprit, others, nothers, EV_MATCH_STRICT);
+	m->rank_nf_kind = ev_rank(list, (size_t)n, &f->culprit, others, nothers, EV_MATCH_NF_KIND);
 	fill_top(m, list, n);
 	if (q.rel_out)
 		score_victims(m, f, &rs, 0);
@@ -967,6 +1002,7 @@ run_case(const struct eopts *o, const struct ecase *c, const char *work, int onl
 		json_object_set_new(fj, "injected", json_boolean(f->injected));
 		json_object_set_new(fj, "victims", json_integer((json_int_t)f->nv));
 		json_object_set_new(fj, "dropped", json_integer((json_int_t)f->ndropped));
+		json_object_set_new(fj, "victims_outside_window", json_integer((json_int_t)f->nstray));
 		for (int m = 0; m < NMETHOD; m++)
 			if (mr[m].ran || mr[m].error[0])
 				json_object_set_new(ms, method_name[m], mresult_json(&mr[m]));
@@ -986,6 +1022,7 @@ run_case(const struct eopts *o, const struct ecase *c, const char *work, int onl
 
 struct acc {
 	size_t cases, top1, top3, ranksum, vok, vn, vseen, errors;
+	size_t top1_nk; /* top-1 on NF and kind only */
 };
 
 struct group {
@@ -1032,6 +1069,7 @@ acc_add(struct group *g, const json_t *fj)
 		rank = (int)json_integer_value(json_object_get(r, "rank"));
 		rules = (int)json_integer_value(json_object_get(r, "rules"));
 		a->top1 += rank == 1;
+		a->top1_nk += json_integer_value(json_object_get(r, "rank_nf_kind")) == 1;
 		a->top3 += rank >= 1 && rank <= 3;
 		/* a miss counts as one past the end of the list */
 		a->ranksum += (size_t)(rank >= 1 ? rank : rules + 1);
@@ -1061,20 +1099,21 @@ best_nm(const struct group *all)
 static void
 print_table(FILE *out, const struct group *g, size_t ng, int nmw)
 {
-	fprintf(out, "\n%-16s %5s | %-24s | %-11s | %-17s | %-5s | %-17s | %-11s\n", "", "",
+	fprintf(out, "\n%-16s %5s | %-30s | %-11s | %-17s | %-5s | %-17s | %-11s\n", "", "",
 		"mscope (ours)", "conf. rates", "paper DAG", "excss", "local-only",
 		method_name[nmw]);
-	fprintf(out, "%-16s %5s | %5s %5s %5s %6s | %5s %5s | %5s %5s %5s | %5s | %5s %5s %5s | %5s %5s\n",
-		"kind/topology", "cases", "top1", "top3", "rank", "vict", "top1", "vict",
+	fprintf(out, "%-16s %5s | %5s %5s %5s %5s %6s | %5s %5s | %5s %5s %5s | %5s | %5s %5s %5s | %5s %5s\n",
+		"kind/topology", "cases", "top1", "nf+k", "top3", "rank", "vict", "top1", "vict",
 		"top1", "top3", "vict", "top1", "top1", "top3", "vict", "top1", "top3");
 	for (size_t i = 0; i < ng; i++) {
 		const struct group *x = &g[i];
 		const struct acc *o = &x->a[M_OURS], *r = &x->a[M_RATES], *p = &x->a[M_PAPER];
 		const struct acc *e = &x->a[M_EXCESS], *l = &x->a[M_LOCAL], *n = &x->a[nmw];
-		char b[16][16];
+		char b[16][16], nk[16];
 
 		if (!x->faults)
 			continue;
+		pct(nk, 16, o->top1_nk, o->cases);
 		pct(b[0], 16, o->top1, o->cases);
 		pct(b[1], 16, o->top3, o->cases);
 		if (o->cases)
@@ -1093,12 +1132,13 @@ print_table(FILE *out, const struct group *g, size_t ng, int nmw)
 		pct(b[12], 16, l->vok, l->vn);
 		pct(b[13], 16, n->top1, n->cases);
 		pct(b[14], 16, n->top3, n->cases);
-		fprintf(out, "%-16s %5zu | %5s %5s %5s %6s | %5s %5s | %5s %5s %5s | %5s | %5s %5s %5s | %5s %5s\n",
-			x->name, x->faults, b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8],
+		fprintf(out, "%-16s %5zu | %5s %5s %5s %5s %6s | %5s %5s | %5s %5s %5s | %5s | %5s %5s %5s | %5s %5s\n",
+			x->name, x->faults, b[0], nk, b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8],
 			b[9], b[10], b[11], b[12], b[13], b[14]);
 	}
 	fprintf(out, "top1/top3: %% of faults whose true culprit is ranked 1st / in the first 3"
 		" (each culprit counted once;\n  other faults' culprits in the same window skipped);"
+		" nf+k: top-1 on NF and kind only, not the flow;\n "
 		" rank: mean rank (a miss = list length + 1);\n  vict: %% of labelled victims whose"
 		" own top culprit is the fault's (NF and kind).\n  conf. rates: peak rates from"
 		" truth.json instead of estimated; excss: source share by flows' excess rate;\n"
@@ -1127,6 +1167,8 @@ groups_json(const struct group *g, size_t ng)
 			json_object_set_new(x, "errors", json_integer((json_int_t)a->errors));
 			json_object_set_new(x, "top1", json_real((double)a->top1 / (double)a->cases));
 			json_object_set_new(x, "top3", json_real((double)a->top3 / (double)a->cases));
+			json_object_set_new(x, "top1_nf_kind",
+				json_real((double)a->top1_nk / (double)a->cases));
 			json_object_set_new(x, "mean_rank", json_real((double)a->ranksum / (double)a->cases));
 			if (a->vn) {
 				json_object_set_new(x, "victim_accuracy",
