@@ -286,6 +286,10 @@ struct synth {
 	double rate_pps_ps;          /* packets per ps (mean) */
 	double on_rate;
 	uint64_t on_end, t;
+	/* Flow picks have their own PRNG and are drawn one packet ahead, so the
+	 * next flow's state can be loaded while this packet is handled. */
+	struct sim_rng pick_rng;
+	uint32_t next_pick;
 };
 
 struct engine {
@@ -700,6 +704,8 @@ deliver(struct engine *e, struct node *to, const uint32_t *pkts, uint32_t cnt, u
 		to->qlen++;
 		if (e->res->trace || to->has_match)
 			fmap_prefetch(&to->fm, p->flow);
+		if (p->flow < to->nat_cap)
+			__builtin_prefetch(&to->nat[p->flow]);
 		if (to->qlen > to->st.max_qlen)
 			to->st.max_qlen = to->qlen;
 	}
@@ -912,6 +918,15 @@ synth_size(struct sim_rng *r, const struct mscope_flow_key *k)
 	return 1200 + (uint32_t)(u * 150);          /* QUIC */
 }
 
+static uint32_t
+synth_pick(struct synth *sy)
+{
+	uint64_t r = sim_rng_next(&sy->pick_rng);
+	uint32_t i = (uint32_t)(((r >> 32) * sy->n) >> 32);
+
+	return sim_unit(r << 32) >= sy->prob[i] ? sy->alias[i] : i;
+}
+
 /* Flows: clients 10.0.0.0/8 on ephemeral ports, servers 172.16.0.0/12 on
  * service ports; Pareto(alpha) weights give heavy-tailed flow sizes. */
 static int
@@ -921,6 +936,7 @@ synth_init(struct engine *e)
 	struct synth *sy = &e->syn;
 
 	sim_rng_seed(&sy->rng, e->seed ^ 0x7472616666696331ULL);
+	sim_rng_seed(&sy->pick_rng, e->seed ^ 0x666c6f777069636bULL);
 	sy->n = tr->flows;
 	sy->prob = malloc(sy->n * sizeof(*sy->prob));
 	sy->alias = malloc(sy->n * sizeof(*sy->alias));
@@ -1009,6 +1025,7 @@ synth_init(struct engine *e)
 	free(w);
 	free(small);
 	free(large);
+	sy->next_pick = synth_pick(sy);
 	sy->rate_pps_ps = tr->rate_mpps * 1e-6;   /* Mpps = packets per us = 1e-6 per ps */
 	sy->t = 0;
 	sy->on_end = NO_TIME;
@@ -1067,17 +1084,23 @@ static void
 synth_packet(struct engine *e, struct pkt *p)
 {
 	struct synth *sy = &e->syn;
-	uint64_t r = sim_rng_next(&sy->rng);
-	uint32_t lo = (uint32_t)(((r >> 32) * sy->n) >> 32);
-	if (sim_unit(r << 32) >= sy->prob[lo])
-		lo = sy->alias[lo];
+	uint32_t lo = sy->next_pick;
 	const struct mscope_flow_key *k = &e->ft.keys[sy->flow[lo]];
 	uint32_t len = e->s->traffic.size ? e->s->traffic.size : synth_size(&sy->rng, k);
+
 	p->flow = sy->flow[lo];
 	p->len = len;
 	sim_build_frame(p->head, &p->caplen, k, len, ++sy->ipid[lo], sy->seq[lo], sy->ack[lo]);
 	uint32_t hl = k->family == 6 ? 54 : 34;
 	sy->seq[lo] += len > hl + 20 ? len - hl - 20 : 0;
+	/* the next packet's flow: start loading what it will touch */
+	uint32_t nx = synth_pick(sy);
+	sy->next_pick = nx;
+	__builtin_prefetch(&e->ft.keys[sy->flow[nx]]);
+	__builtin_prefetch(&sy->seq[nx]);
+	__builtin_prefetch(&sy->ipid[nx]);
+	if (e->res->trace)
+		fmap_prefetch(&e->nodes[e->s->n_nfs].fm, sy->flow[nx]);
 }
 
 static uint64_t
