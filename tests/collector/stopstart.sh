@@ -44,10 +44,16 @@ for ((i = 0; i < 150; i++)); do
 done
 stop_testpmd INT 2>/dev/null || true
 
-rx_total=$(awk '/Forward statistics for port 0 /{on=1; next} on && /RX-packets:/{s+=$2; on=0} END{print s+0}' "$T/tp.log")
+# per forwarding session: what port 0 received (each session replays the pcap
+# from its start, normally all of it)
+sessions=$(awk '/Forward statistics for port 0 /{on=1; next} on && /RX-packets:/{print $2; on=0}' "$T/tp.log")
+rx_total=$(awk '{s += $1} END {print s + 0}' <<<"$sessions")
 tx_total=$(awk '/Forward statistics for port 1 /{on=1; next} on && /TX-packets:/{s+=$2; on=0} END{print s+0}' "$T/tp.log")
-echo "testpmd: port 0 received $rx_total, port 1 sent $tx_total over both sessions"
-[ "$rx_total" = $((2 * N)) ] || fail "testpmd received $rx_total, expected $((2 * N))"
+echo "testpmd: port 0 received $(echo $sessions) = $rx_total, port 1 sent $tx_total"
+[ "$(wc -l <<<"$sessions")" = 2 ] || fail "expected two forwarding sessions"
+[ "$rx_total" -gt "$N" ] || fail "the second session forwarded nothing"
+: >"$T/twice.ids"
+for c in $sessions; do head -n "$c" "$T/pcap.ids" >>"$T/twice.ids"; done
 
 [ "$(ls "$T"/*.mst | wc -l)" = 2 ] || { ls -l "$T"; fail "restart created new trace files"; }
 rx=$T/ss-p0q0-$pid.mst
@@ -56,7 +62,6 @@ echo "$s"
 expect rx "$rx_total" "$s"; expect accepted "$tx_total" "$s"; expect offered "$tx_total" "$s"
 expect linked "$tx_total" "$s"; expect dup_links 0 "$s"; expect bad_links 0 "$s"
 expect loss_records 0 "$s"; expect out_of_order 0 "$s"; expect end clean "$s"
-cat "$T/pcap.ids" "$T/pcap.ids" >"$T/twice.ids"
-"$CHECK" rx-ids "$rx" | cmp -s - "$T/twice.ids" || fail "rx wire IDs are not the pcap twice"
-"$CHECK" tx-ids "$rx" | cmp -s - "$T/twice.ids" || fail "tx wire IDs are not the pcap twice"
+"$CHECK" rx-ids "$rx" | cmp -s - "$T/twice.ids" || fail "rx wire IDs are not the pcap, once per session"
+"$CHECK" tx-ids "$rx" | cmp -s - "$T/twice.ids" || fail "tx wire IDs are not the pcap, once per session"
 echo "PASS: stop/start: $rx_total packets recorded once each"
