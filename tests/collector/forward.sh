@@ -4,6 +4,9 @@
 # with wire IDs equal to those computed independently from the pcap
 # (libpcap), and exactly as many accepted tx on port 1, each linked to its
 # rx packet once. Port 1 received nothing: its trace has no packets.
+# usage: forward.sh [SIGNAL]: how testpmd is stopped (INT, or TERM: the
+# collector's handler must chain to testpmd's for either).
+SIG=${1:-INT}
 . "$(dirname "$0")/lib.sh"
 
 PCAP=$DATA/pcapplusplus_example.pcap
@@ -17,7 +20,7 @@ start_testpmd MSCOPE_DIR="$T" MSCOPE_NF=fwd MSCOPE_RUN_ID=run-42 -- \
 	--no-flush-rx --forward-mode=io --auto-start
 pid=$TP_PID
 wait_for "TX-packets: +$N " 30
-stop_testpmd INT
+stop_testpmd "$SIG"
 grep -q "mscope-collector" "$T/tp.log" && { grep mscope-collector "$T/tp.log"; fail "collector warned"; }
 [ "$(port_stat 0 RX-packets)" = "$N" ] || fail "testpmd received $(port_stat 0 RX-packets), not $N"
 
@@ -46,4 +49,4 @@ cmp -s "$T/pcap.ids" "$T/tx.ids" || fail "tx wire IDs differ from the pcap's"
 # what left port 1 is what the trace says was sent
 "$CHECK" pcap "$T/out.pcap" >"$T/out.ids"
 cmp -s "$T/pcap.ids" "$T/out.ids" || fail "forwarded packets differ"
-echo "PASS: $N packets, rx and tx wire IDs match the pcap"
+echo "PASS: $N packets, rx and tx wire IDs match the pcap (stopped by SIG$SIG)"
