@@ -1310,8 +1310,11 @@ setup(struct engine *e, const char *outdir, int zstd_level, int overwrite, int w
 			n->jitter = e->no_jitter ? 0 : n->cfg->jitter;
 		}
 		int from = n->cfg ? (int)i : -1;
-		n->out = calloc(s->n_links + 1, sizeof(*n->out));
-		n->spread = calloc(s->n_links + 1, sizeof(*n->spread));
+		unsigned nl = 0;
+		for (unsigned l = 0; l < s->n_links; l++)
+			nl += s->links[l].from == from;
+		n->out = calloc(nl + 1, sizeof(*n->out));
+		n->spread = calloc(nl + 1, sizeof(*n->spread));
 		if (!n->out || !n->spread)
 			goto oom;
 		for (unsigned l = 0; l < s->n_links; l++) {
