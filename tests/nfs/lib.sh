@@ -29,7 +29,8 @@ leftovers() {
 	if pgrep -f -- "$T/" >/dev/null 2>&1; then
 		left+=" processes: $(pgrep -f -a -- "$T/" | head -3 | tr '\n' ';')"
 	fi
-	for d in "$RUNDIR"/msc*; do
+	# the launcher's prefixes (msc<pid>-<name>) and this test's own
+	for d in "$RUNDIR"/msc[0-9]*-* "$RUNDIR/$PREFIX"*; do
 		[ -e "$d" ] || continue
 		if [ -n "$(find "$d" -newer "$T/.start" -maxdepth 0 2>/dev/null)" ] &&
 				! pgrep -f -- "--file-prefix $(basename "$d")" >/dev/null; then

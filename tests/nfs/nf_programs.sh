@@ -17,15 +17,27 @@ for p in nf-firewall nf-nat nf-monitor nf-vpn nf-lb source; do
 done
 
 # run NAME PROGRAM RX_PCAP NOUT -- APP_ARGS: rx from a capture, tx to NOUT
-# captures $T/NAME.outK.pcap; clean SIGINT exit after the capture is consumed.
+# captures $T/NAME.outK.pcap; once the ports are up the capture takes well
+# under a second: SIGINT 1.5 s later, and the exit must be clean.
 run() {
-	local name=$1 prog=$2 rx=$3 nout=$4 vdevs=() k
+	local name=$1 prog=$2 rx=$3 nout=$4 vdevs=() k pid rc=0
 	shift 5
 	vdevs+=(--vdev "net_pcap0,rx_pcap=$rx")
 	for k in $(seq 1 "$nout"); do vdevs+=(--vdev "net_pcap$k,tx_pcap=$T/$name.out$k.pcap"); done
 	# shellcheck disable=SC2046
-	timeout --preserve-status -s INT 5 "$NFS/$prog" $(eal "$name") "${vdevs[@]}" -- \
-		--stats "$T/$name.json" "$@" >"$T/$name.log" 2>&1 || { cat "$T/$name.log"; fail "$prog exit $?"; }
+	"$NFS/$prog" $(eal "$name") "${vdevs[@]}" -- --stats "$T/$name.json" \
+		--ready-file "$T/$name.ready" "$@" >"$T/$name.log" 2>&1 &
+	pid=$!
+	BG+=("$pid")
+	for _ in $(seq 300); do
+		[ -f "$T/$name.ready" ] && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	sleep 1.5
+	kill -INT "$pid" 2>/dev/null || true
+	wait "$pid" || rc=$?
+	[ $rc -eq 0 ] && [ -f "$T/$name.json" ] || { cat "$T/$name.log"; fail "$prog exit $rc"; }
 }
 
 # usage errors: exit 2 naming the value; bad rule file: exit 1 naming file:line
