@@ -113,6 +113,7 @@ struct an_cul {         /* one culprit of one victim (summed over nodes) */
 	uint8_t kind, has_flow;
 	uint32_t flow;
 	double score;
+	double group;       /* total of the same (NF, kind): the list's first key */
 };
 
 struct an_queued_int {

@@ -774,11 +774,31 @@ cmp_acc_idx(const void *x, const void *y, void *arg)
 	return a->dnode < b->dnode ? -1 : a->dnode > b->dnode;
 }
 
+/* A victim's culprits are listed by (NF, kind) total first, so that the
+ * first entry names the dominant cause even when a source share is spread
+ * over many flows. */
+static void
+group_totals(struct an_cul *u, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		u[i].group = 0;
+		for (size_t j = 0; j < n; j++)
+			if (u[j].nf == u[i].nf && u[j].kind == u[i].kind)
+				u[i].group += u[j].score;
+	}
+}
+
 static int
 cmp_cul(const void *x, const void *y)
 {
 	const struct an_cul *a = x, *b = y;
 
+	if (a->group != b->group)
+		return a->group > b->group ? -1 : 1;
+	if (a->nf != b->nf)
+		return a->nf < b->nf ? -1 : 1;
+	if (a->kind != b->kind)
+		return a->kind < b->kind ? -1 : 1;
 	if (a->score != b->score)
 		return a->score > b->score ? -1 : 1;
 	if (a->nf != b->nf)
@@ -916,6 +936,7 @@ diagnose_victim(struct bctx *c, uint32_t vi)
 			}
 		}
 		free(idx);
+		group_totals(c->cul + c0, c->ncul - c0);
 		if (c->ncul > c0)
 			qsort(c->cul + c0, c->ncul - c0, sizeof(*c->cul), cmp_cul);
 		v->c0 = (uint32_t)c0;
@@ -1158,6 +1179,7 @@ mscope_an_explain(struct mscope_analysis *an, int node, uint32_t wire_id,
 					.has_flow = a->has_flow, .flow = a->flow };
 			u[j].score += a->score;
 		}
+		group_totals(u, k);
 		qsort(u, k, sizeof(*u), cmp_cul);
 		*out = calloc(k ? k : 1, sizeof(**out));
 		if (*out == NULL) {
