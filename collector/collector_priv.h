@@ -122,6 +122,17 @@ struct mc_flow_table {
 
 /* ---------------------------------------------------------------- nodes */
 
+/*
+ * A recently received packet, kept by the writer so that the tx of an
+ * unchanged packet reuses its wire ID instead of hashing it again.
+ */
+#define MC_RECENT 4096
+struct mc_recent {
+	uint64_t seq_plus1;       /* 0: empty */
+	uint32_t wire, len, seg;
+	uint64_t w[MC_DATA_BYTES / 8];
+};
+
 /* One trace file: an rx queue, or the unlinked traffic of a tx queue. */
 struct mc_node {
 	uint16_t index;           /* rx nodes: index in mc_nodes; sources: MC_MAX_NODES + n */
@@ -135,6 +146,8 @@ struct mc_node {
 	uint64_t pend_loss_rec, pend_loss_pkt; /* loss not yet written */
 	uint64_t written_rec;
 	struct mc_flow_table *flows;
+	uint64_t rx_count;        /* rx packets seen: the next rx seq */
+	struct mc_recent *recent; /* rxq nodes: the last MC_RECENT rx packets */
 	bool dirty, failed;
 };
 

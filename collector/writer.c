@@ -104,13 +104,17 @@ mc_node_open(uint8_t role, uint16_t port, uint16_t queue, struct mscope_trace_er
 	snprintf(h.writer, sizeof(h.writer), "mscope-collector");
 	snprintf(h.writer_version, sizeof(h.writer_version), "%s", MSCOPE_VERSION);
 	n->flows = calloc(1, sizeof(*n->flows));
-	if (n->flows == NULL) {
+	if (role == MSCOPE_ROLE_RXQ)
+		n->recent = calloc(MC_RECENT, sizeof(*n->recent));
+	if (n->flows == NULL || (role == MSCOPE_ROLE_RXQ && n->recent == NULL)) {
+		free(n->recent);
 		snprintf(err->text, sizeof(err->text), "out of memory");
 		free(n);
 		return NULL;
 	}
 	n->w = mscope_writer_open(n->path, &h, &o, err);
 	if (n->w == NULL) {
+		free(n->recent);
 		free(n->flows);
 		free(n);
 		return NULL;
@@ -196,18 +200,37 @@ flow_of(struct mc_node *n, const struct pkt *p)
 
 /* Wire IDs of k <= 4 packets. */
 static void
-wire_ids(const struct pkt *p, uint32_t k, uint32_t *out)
+wire_ids(const struct pkt *const *p, uint32_t k, uint32_t *out)
 {
 	if (k == 4) {
-		const uint64_t *const w[4] = { p[0].w, p[1].w, p[2].w, p[3].w };
-		const uint32_t seg[4] = { p[0].seg, p[1].seg, p[2].seg, p[3].seg };
-		const uint32_t len[4] = { p[0].len, p[1].len, p[2].len, p[3].len };
+		const uint64_t *const w[4] = { p[0]->w, p[1]->w, p[2]->w, p[3]->w };
+		const uint32_t seg[4] = { p[0]->seg, p[1]->seg, p[2]->seg, p[3]->seg };
+		const uint32_t len[4] = { p[0]->len, p[1]->len, p[2]->len, p[3]->len };
 
 		mc_wire_ids4(w, seg, len, out);
 		return;
 	}
 	for (uint32_t j = 0; j < k; j++)
-		out[j] = mscope_wire_id(p[j].w, p[j].seg, p[j].len);
+		out[j] = mscope_wire_id(p[j]->w, p[j]->seg, p[j]->len);
+}
+
+/* tx wire IDs: reuse the rx packet's if the bytes are unchanged, else hash. */
+static struct pkt s_pkt[65536];
+static uint32_t s_wid[65536], s_need[65536];
+
+static uint32_t
+try_reuse(const struct mc_node *nd, uint64_t seq, const struct pkt *p, uint32_t *wire)
+{
+	const struct mc_recent *r;
+
+	if (nd == NULL || nd->recent == NULL || seq == MC_SEQ_UNKNOWN)
+		return 0;
+	r = &nd->recent[seq & (MC_RECENT - 1)];
+	if (r->seq_plus1 != seq + 1 || r->len != p->len || r->seg != p->seg ||
+	    memcmp(r->w, p->w, sizeof(r->w)) != 0)
+		return 0;
+	*wire = r->wire;
+	return 1;
 }
 
 static uint64_t
@@ -234,16 +257,27 @@ do_rx(struct src *s)
 		const uint32_t k = n - i < 4 ? n - i : 4;
 		struct pkt p[4];
 
+		const struct pkt *pp[4] = { &p[0], &p[1], &p[2], &p[3] };
+
 		for (uint32_t j = 0; j < k; j++)
 			get_pkt(slots, mask, c + 2 + (uint64_t)(i + j) * MC_PKT_SLOTS, &p[j]);
-		wire_ids(p, k, s_wire + i);
+		wire_ids(pp, k, s_wire + i);
 		for (uint32_t j = 0; j < k; j++) {
+			const uint64_t seq = nd->rx_count + i + j;
+			struct mc_recent *r = &nd->recent[seq & (MC_RECENT - 1)];
+
+			r->seq_plus1 = seq + 1;
+			r->wire = s_wire[i + j];
+			r->len = p[j].len;
+			r->seg = p[j].seg;
+			memcpy(r->w, p[j].w, sizeof(r->w));
 			s_flow[i + j] = flow_of(nd, &p[j]);
 			if (hw)
 				s_u64[i + j] = hw_to_tsc(q, slots[(c + 2 + (uint64_t)n * MC_PKT_SLOTS +
 								 i + j) & mask]);
 		}
 	}
+	nd->rx_count += n;
 	if (nd->failed) {
 		nd->pend_loss_rec++;
 		nd->pend_loss_pkt += n;
@@ -376,29 +410,45 @@ do_tx(struct src *s)
 		g_start[g] = at;
 		at += g_acc[g];
 	}
-	for (uint32_t i = 0; i < acc; i += 4) {
-		const uint32_t kk = acc - i < 4 ? acc - i : 4;
-		struct pkt p[4];
-		uint32_t wid[4];
+	/* wire IDs: unchanged packets reuse their rx ID, the rest are hashed 4 at a time */
+	{
+		uint32_t nneed = 0;
 
-		for (uint32_t j = 0; j < kk; j++)
-			get_pkt(slots, mask, ppos + (uint64_t)(i + j) * MC_PKT_SLOTS, &p[j]);
-		wire_ids(p, kk, wid);
-		for (uint32_t j = 0; j < kk; j++) {
-			const uint32_t g = s_grp[i + j], k = g_start[g] + g_fill[g]++;
-			const uint64_t seq = slots[(c + 2 + i + j) & mask] & MC_SEQ_MASK;
+		for (uint32_t i = 0; i < acc; i++) {
+			const uint64_t link = slots[(c + 2 + i) & mask];
+			const uint64_t o = link >> 48;
 
-			s_wire[k] = wid[j];
-			s_flow[k] = 0;
-			if (g_origin[g] == 0) {
-				/* sourced here: its flow goes to the source node's table */
-				struct mc_node *sn = source_node(q);
-
-				if (sn != NULL)
-					s_flow[k] = flow_of(sn, &p[j]);
-			}
-			s_u64[k] = g_origin[g] == 0 || seq == MC_SEQ_UNKNOWN ? MSCOPE_NO_LINK : seq;
+			get_pkt(slots, mask, ppos + (uint64_t)i * MC_PKT_SLOTS, &s_pkt[i]);
+			if (!(o >= 1 && o <= nn &&
+			      try_reuse(mc.nodes[o - 1], link & MC_SEQ_MASK, &s_pkt[i], &s_wid[i])))
+				s_need[nneed++] = i;
 		}
+		for (uint32_t i = 0; i < nneed; i += 4) {
+			const uint32_t kk = nneed - i < 4 ? nneed - i : 4;
+			const struct pkt *pp[4];
+			uint32_t wid[4];
+
+			for (uint32_t j = 0; j < kk; j++)
+				pp[j] = &s_pkt[s_need[i + j]];
+			wire_ids(pp, kk, wid);
+			for (uint32_t j = 0; j < kk; j++)
+				s_wid[s_need[i + j]] = wid[j];
+		}
+	}
+	for (uint32_t i = 0; i < acc; i++) {
+		const uint32_t g = s_grp[i], k = g_start[g] + g_fill[g]++;
+		const uint64_t seq = slots[(c + 2 + i) & mask] & MC_SEQ_MASK;
+
+		s_wire[k] = s_wid[i];
+		s_flow[k] = 0;
+		if (g_origin[g] == 0) {
+			/* sourced here: its flow goes to the source node's table */
+			struct mc_node *sn = source_node(q);
+
+			if (sn != NULL)
+				s_flow[k] = flow_of(sn, &s_pkt[i]);
+		}
+		s_u64[k] = g_origin[g] == 0 || seq == MC_SEQ_UNKNOWN ? MSCOPE_NO_LINK : seq;
 	}
 	for (uint32_t g = 0; g < ng; g++) {
 		const uint32_t o = g_origin[g], b = g_start[g];
