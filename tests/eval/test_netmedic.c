@@ -143,6 +143,26 @@ Test(netmedic, stall_upstream, .init = setup, .fini = teardown)
 	}
 }
 
+/* End-to-end latency followed hop by hop: 2 us at A + 1 us at B normally;
+ * the 1.5 ms stall at A shows only when its window is not excluded. */
+Test(netmedic, latency_quantile, .init = setup, .fini = teardown)
+{
+	char err[256] = "";
+	struct nm_model *m;
+	double ex[2] = { 49000, 53000 }, med, max, all;
+
+	build(dir, 1, 0);
+	m = nm_load(dir, T0, err, sizeof(err));
+	cr_assert_not_null(m, "%s", err);
+	med = nm_latency_quantile(m, ex, 1, 0.5);
+	max = nm_latency_quantile(m, ex, 1, 1.0);
+	all = nm_latency_quantile(m, NULL, 0, 1.0);
+	cr_assert(med > 2.9 && med < 3.1, "median %f", med);
+	cr_assert(max < 3.1, "max outside the stall %f", max);
+	cr_assert(all > 1400 && all < 1600, "max with the stall %f", all);
+	nm_free(m);
+}
+
 Test(netmedic, slow_downstream, .init = setup, .fini = teardown)
 {
 	struct ev_culprit c[8];

@@ -50,6 +50,7 @@ struct eopts {
 	int jobs;
 	double tail_us;
 	double threshold_us;
+	double rank_threshold_us; /* < 0: auto */
 	int no_baselines;
 	int no_variants;
 	int quiet;
@@ -90,8 +91,12 @@ usage(FILE *f)
 		"method:\n"
 		"  --tail US           aftermath after a fault's end when no victims are\n"
 		"                      labelled (default: max(1000, fault length))\n"
-		"  --threshold US      victims: end-to-end latency above US (default 50,\n"
-		"                      the simulator's victim threshold); 0: analyzer default\n"
+		"  --threshold US      victims whose own culprits are scored: end-to-end\n"
+		"                      latency above US (default 50, the simulator's victim\n"
+		"                      threshold); 0: the analyzer's default (p99)\n"
+		"  --rank-threshold auto|same|US  victims whose culprits are ranked: auto\n"
+		"                      (default) = max(--threshold, p99.9 of the end-to-end\n"
+		"                      latency of packets outside every fault window)\n"
 		"  --no-baselines      no local-only and NetMedic baselines\n"
 		"  --no-variants       no rates/paper/excess variants of mscope\n"
 		"  -j, --jobs N        cases run in parallel (default 2)\n"
@@ -812,10 +817,16 @@ rm_rf(const char *path)
 	return rmdir(path);
 }
 
-/* One analysis variant of fault fi: run, parse, rank, score victims. */
+/* What one analysis run of a variant is for. */
+enum { RUN_RANK = 1, RUN_VICTIMS = 2, RUN_KEEP_REL = 4 };
+
+/* One analysis run of a variant for fault fi with victim threshold `thr`:
+ * RUN_RANK scores the rules (rank), RUN_VICTIMS the labelled victims' own
+ * top culprits; RUN_KEEP_REL hands the relations to the caller. */
 static void
 run_variant(const struct eopts *o, const char *rundir, const char *work, const struct truth *t,
-		size_t fi, int method, struct mresult *m, struct relations *keep_rel)
+		size_t fi, int method, double thr, int what, const char *suffix,
+		struct mresult *m, struct relations *keep_rel)
 {
 	const struct fault *f = &t->f[fi];
 	struct ev_analysis_req q = { 0 };
@@ -827,18 +838,17 @@ run_variant(const struct eopts *o, const char *rundir, const char *work, const s
 	json_t *doc;
 	int n;
 
-	memset(m, 0, sizeof(*m));
-	snprintf(jpath, sizeof(jpath), "%s/f%d-%s.json", work, f->id, method_name[method]);
-	snprintf(rpath, sizeof(rpath), "%s/f%d-%s.rel.jsonl", work, f->id, method_name[method]);
+	snprintf(jpath, sizeof(jpath), "%s/f%d-%s%s.json", work, f->id, method_name[method], suffix);
+	snprintf(rpath, sizeof(rpath), "%s/f%d-%s%s.rel.jsonl", work, f->id, method_name[method],
+		suffix);
 	q.rundir = rundir;
 	q.json_out = jpath;
-	/* the excess variant changes only source flows: its rank is what counts */
-	q.rel_out = method == M_EXCESS ? NULL : rpath;
+	q.rel_out = what & (RUN_VICTIMS | RUN_KEEP_REL) ? rpath : NULL;
 	q.from_us = f->from_us;
 	q.to_us = f->to_us;
 	q.dag_paper = method == M_PAPER;
 	q.src_excess = method == M_EXCESS;
-	q.threshold_us = o->threshold_us;
+	q.threshold_us = thr;
 	if (method == M_RATES) {
 		for (size_t i = 0; i < t->nrates; i++) {
 			q.rate_nf[i] = t->rate_nf[i];
@@ -848,30 +858,37 @@ run_variant(const struct eopts *o, const char *rundir, const char *work, const s
 	}
 	if (ev_run_analyze(&o->run, &q, err, sizeof(err)) < 0) {
 		snprintf(m->error, sizeof(m->error), "%s", err);
+		m->ran = 0;
 		return;
 	}
-	doc = json_load_file(jpath, 0, &je);
-	if (!doc) {
-		snprintf(m->error, sizeof(m->error), "%s:%d: %s", jpath, je.line, je.text);
-		return;
-	}
-	n = ev_culprits_from_analysis(doc, list, MAX_CULPRITS, err, sizeof(err));
-	json_decref(doc);
-	if (n < 0) {
-		snprintf(m->error, sizeof(m->error), "%s: %s", jpath, err);
-		return;
+	if (what & RUN_RANK) {
+		doc = json_load_file(jpath, 0, &je);
+		if (!doc) {
+			snprintf(m->error, sizeof(m->error), "%s:%d: %s", jpath, je.line, je.text);
+			m->ran = 0;
+			return;
+		}
+		n = ev_culprits_from_analysis(doc, list, MAX_CULPRITS, err, sizeof(err));
+		json_decref(doc);
+		if (n < 0) {
+			snprintf(m->error, sizeof(m->error), "%s: %s", jpath, err);
+			m->ran = 0;
+			return;
+		}
+		others_of(t, fi, others, &nothers);
+		m->rules = n;
+		m->rank = ev_rank(list, (size_t)n, &f->culprit, others, nothers, EV_MATCH_STRICT);
+		m->rank_nf_kind = ev_rank(list, (size_t)n, &f->culprit, others, nothers,
+			EV_MATCH_NF_KIND);
+		fill_top(m, list, n);
+		m->ran = 1;
 	}
 	if (q.rel_out && load_relations(rpath, &rs, err, sizeof(err)) < 0) {
 		snprintf(m->error, sizeof(m->error), "%s", err);
+		m->ran = 0;
 		return;
 	}
-	others_of(t, fi, others, &nothers);
-	m->ran = 1;
-	m->rules = n;
-	m->rank = ev_rank(list, (size_t)n, &f->culprit, others, nothers, EV_MATCH_STRICT);
-	m->rank_nf_kind = ev_rank(list, (size_t)n, &f->culprit, others, nothers, EV_MATCH_NF_KIND);
-	fill_top(m, list, n);
-	if (q.rel_out)
+	if (what & RUN_VICTIMS)
 		score_victims(m, f, &rs, 0);
 	if (keep_rel)
 		*keep_rel = rs;
@@ -933,6 +950,7 @@ run_case(const struct eopts *o, const struct ecase *c, const char *work, int onl
 	json_t *res = json_object(), *faults = json_array();
 	struct nm_model *nm = NULL;
 	struct timespec t0, t1;
+	double thr_rank;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	json_object_set_new(res, "case", json_string(c->name));
@@ -953,16 +971,32 @@ run_case(const struct eopts *o, const struct ecase *c, const char *work, int onl
 		return res;
 	}
 	json_object_set_new(res, "topology", json_string(t.topology));
-	if (!o->no_baselines) {
-		nm = nm_load(rundir, t.start_tsc, err, sizeof(err));
-		if (!nm)
-			json_object_set_new(res, "netmedic_error", json_string(err));
+	/* the traces once more, for NetMedic and the latency of normal operation */
+	nm = nm_load(rundir, t.start_tsc, err, sizeof(err));
+	if (!nm)
+		json_object_set_new(res, "netmedic_error", json_string(err));
+	thr_rank = o->rank_threshold_us > 0 ? o->rank_threshold_us : o->threshold_us;
+	if (o->rank_threshold_us < 0 && nm) {
+		double ex[2 * MAX_FAULTS], base;
+
+		for (size_t k = 0; k < t.nf; k++) {
+			ex[2 * k] = t.f[k].from_us;
+			ex[2 * k + 1] = t.f[k].to_us;
+		}
+		base = nm_latency_quantile(nm, ex, t.nf, 0.999);
+		if (base > 0) {
+			json_object_set_new(res, "baseline_p999_us", json_real(base));
+			if (base > thr_rank)
+				thr_rank = base;
+		}
 	}
+	json_object_set_new(res, "rank_threshold_us", json_real(thr_rank));
 	for (size_t fi = 0; fi < t.nf; fi++) {
 		struct fault *f = &t.f[fi];
 		struct mresult mr[NMETHOD];
-		struct relations rs = { 0 };
+		struct relations rs = { 0 }, rsv = { 0 };
 		json_t *fj = json_object(), *ms = json_object();
+		int two = thr_rank > o->threshold_us + 1e-6;
 		char ct[256];
 
 		if (only_fault >= 0 && f->id != only_fault) {
@@ -971,21 +1005,50 @@ run_case(const struct eopts *o, const struct ecase *c, const char *work, int onl
 			continue;
 		}
 		memset(mr, 0, sizeof(mr));
-		run_variant(o, rundir, work, &t, fi, M_OURS, &mr[M_OURS], &rs);
+		/* The rules are ranked over the victims of the rank threshold
+		 * (what is abnormal here); labelled victims are looked up in a
+		 * run at the simulator's victim threshold, so that they are all
+		 * diagnosed. One run does both when the two agree. */
+		if (two) {
+			run_variant(o, rundir, work, &t, fi, M_OURS, thr_rank, RUN_RANK | RUN_KEEP_REL,
+				"", &mr[M_OURS], &rs);
+			run_variant(o, rundir, work, &t, fi, M_OURS, o->threshold_us, RUN_VICTIMS,
+				"-v", &mr[M_OURS], &rsv);
+		} else {
+			run_variant(o, rundir, work, &t, fi, M_OURS, thr_rank,
+				RUN_RANK | RUN_VICTIMS | RUN_KEEP_REL, "", &mr[M_OURS], &rs);
+		}
 		if (!o->no_variants) {
-			run_variant(o, rundir, work, &t, fi, M_RATES, &mr[M_RATES], NULL);
-			run_variant(o, rundir, work, &t, fi, M_PAPER, &mr[M_PAPER], NULL);
-			run_variant(o, rundir, work, &t, fi, M_EXCESS, &mr[M_EXCESS], NULL);
+			run_variant(o, rundir, work, &t, fi, M_RATES, thr_rank, RUN_RANK, "",
+				&mr[M_RATES], NULL);
+			run_variant(o, rundir, work, &t, fi, M_PAPER, thr_rank,
+				two ? RUN_RANK : RUN_RANK | RUN_VICTIMS, "", &mr[M_PAPER], NULL);
+			if (two)
+				run_variant(o, rundir, work, &t, fi, M_PAPER, o->threshold_us,
+					RUN_VICTIMS, "-v", &mr[M_PAPER], NULL);
+			run_variant(o, rundir, work, &t, fi, M_EXCESS, thr_rank, RUN_RANK, "",
+				&mr[M_EXCESS], NULL);
 		}
 		if (!o->no_baselines) {
-			if (mr[M_OURS].ran)
+			if (mr[M_OURS].ran) {
 				run_local(&t, fi, &rs, &mr[M_LOCAL]);
+				/* local-only per victim: where each labelled victim waited longest */
+				if (two) {
+					struct mresult lv = { 0 };
+
+					score_victims(&lv, f, &rsv, 1);
+					mr[M_LOCAL].vict_ok = lv.vict_ok;
+					mr[M_LOCAL].vict_seen = lv.vict_seen;
+					mr[M_LOCAL].vict_n = lv.vict_n;
+				}
+			}
 			if (nm) {
 				run_netmedic(nm, &t, fi, 0, &mr[M_NM1]);
 				run_netmedic(nm, &t, fi, 1, &mr[M_NM10]);
 			}
 		}
 		free(rs.r);
+		free(rsv.r);
 		culprit_text(&f->culprit, ct, sizeof(ct));
 		json_object_set_new(fj, "case", json_string(c->name));
 		json_object_set_new(fj, "fault", json_integer(f->id));
@@ -1003,6 +1066,7 @@ run_case(const struct eopts *o, const struct ecase *c, const char *work, int onl
 		json_object_set_new(fj, "victims", json_integer((json_int_t)f->nv));
 		json_object_set_new(fj, "dropped", json_integer((json_int_t)f->ndropped));
 		json_object_set_new(fj, "victims_outside_window", json_integer((json_int_t)f->nstray));
+		json_object_set_new(fj, "rank_threshold_us", json_real(thr_rank));
 		for (int m = 0; m < NMETHOD; m++)
 			if (mr[m].ran || mr[m].error[0])
 				json_object_set_new(ms, method_name[m], mresult_json(&mr[m]));
@@ -1273,11 +1337,16 @@ explain_case(const struct ecase *c, const char *work, const json_t *res, int onl
 			printf("   %s\n", s ? s : "");
 			free(s);
 		}
-		printf("   window analysed: %.0f .. %.0f us; labelled victims %lld (%lld dropped)\n",
+		printf("   window analysed: %.0f .. %.0f us; labelled victims %lld (%lld dropped, %lld"
+			" outside the window)\n   victims ranked: latency above %.1f us (baseline p99.9"
+			" %.1f us); victims scored: above the --threshold\n",
 			json_number_value(json_object_get(fj, "from_us")),
 			json_number_value(json_object_get(fj, "to_us")),
 			json_integer_value(json_object_get(fj, "victims")),
-			json_integer_value(json_object_get(fj, "dropped")));
+			json_integer_value(json_object_get(fj, "dropped")),
+			json_integer_value(json_object_get(fj, "victims_outside_window")),
+			json_number_value(json_object_get(res, "rank_threshold_us")),
+			json_number_value(json_object_get(res, "baseline_p999_us")));
 		json_object_foreach((json_t *)ms, mk, x) {
 			json_t *t;
 			size_t q;
@@ -1335,7 +1404,9 @@ explain_case(const struct ecase *c, const char *work, const json_t *res, int onl
 			json_decref(an);
 		}
 		/* where the labelled victims queued, and their own top culprits */
-		snprintf(path, sizeof(path), "%s/f%d-ours.rel.jsonl", work, id);
+		snprintf(path, sizeof(path), "%s/f%d-ours-v.rel.jsonl", work, id);
+		if (access(path, R_OK) != 0)
+			snprintf(path, sizeof(path), "%s/f%d-ours.rel.jsonl", work, id);
 		{
 			struct relations rs;
 			char err[256];
@@ -1431,12 +1502,13 @@ cmd_eval(int argc, char **argv)
 		{ "no-baselines", no_argument, NULL, 'B' },
 		{ "no-variants", no_argument, NULL, 'V' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "rank-threshold", required_argument, NULL, 'R' },
 		{ "subprocess", no_argument, NULL, 'S' },
 		{ "tail", required_argument, NULL, 't' },
 		{ "threshold", required_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct eopts o = { .jobs = 2, .threshold_us = 50 };
+	struct eopts o = { .jobs = 2, .threshold_us = 50, .rank_threshold_us = -1 };
 	struct ecase *cases = NULL;
 	size_t ncases = 0, done = 0, next = 0, running = 0;
 	char self[PATH_MAX], tmproot[PATH_MAX];
@@ -1461,6 +1533,16 @@ cmd_eval(int argc, char **argv)
 		case 'B': o.no_baselines = 1; break;
 		case 'V': o.no_variants = 1; break;
 		case 'q': o.quiet = 1; break;
+		case 'R':
+			if (!strcmp(optarg, "auto"))
+				o.rank_threshold_us = -1;
+			else if (!strcmp(optarg, "same"))
+				o.rank_threshold_us = 0;
+			else if (parse_us(optarg, &o.rank_threshold_us) < 0 || o.rank_threshold_us <= 0) {
+				fprintf(stderr, "mscope eval: --rank-threshold: auto, same or a duration\n");
+				return 2;
+			}
+			break;
 		case 'S': o.run.subprocess = 1; break;
 		case 't':
 			if (parse_us(optarg, &o.tail_us) < 0) {

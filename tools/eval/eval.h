@@ -134,6 +134,16 @@ int nm_diagnose(const struct nm_model *m, double window_us, const double *exclud
 		size_t n_exclude, double from_us, double to_us, struct ev_culprit *out,
 		size_t max, char *err, size_t errlen);
 
+/**
+ * Quantile `q` (0..1) of the end-to-end latency (us) of the packets that left
+ * the graph and entered it outside the `exclude` intervals (from,to pairs in
+ * us): the latency of normal operation. Packets are followed back hop by hop
+ * (departure, its dequeue, the upstream departure) to the source's trace.
+ * @return the latency in us, or -1 if no packet could be followed.
+ */
+double nm_latency_quantile(const struct nm_model *m, const double *exclude, size_t n_exclude,
+		double q);
+
 void nm_free(struct nm_model *m);
 
 #endif /* MSCOPE_EVAL_H */

@@ -54,12 +54,18 @@ struct node {
 	/* departures (tx): time and processing time (e - d) or NO_TIME */
 	struct vec_u64 tx_tsc, tx_proc, tx_flow, tx_wire;
 	struct vec_u64 drop_tsc;
+	/* packet chains for end-to-end latency: each dequeue's upstream
+	 * departure (node << 32 | index, or NO_TIME), each departure's dequeue
+	 * index (or NO_TIME), and whether a departure arrived somewhere */
+	struct vec_u64 rx_up, tx_rx;
+	unsigned char *tx_fwd;
 };
 
 struct txev {
 	uint32_t wire;
 	uint32_t node;
 	uint64_t tsc;
+	uint32_t idx;   /* departure index within its node */
 };
 
 struct nm_model {
@@ -171,7 +177,8 @@ load_file(struct nm_model *m, const char *path, char *err, size_t errlen)
 					proc = t - nd->rx_tsc.v[s];
 				bad = push(&nd->tx_tsc, t) || push(&nd->tx_proc, proc) ||
 					push(&nd->tx_flow, rec.u.tx.flow ? rec.u.tx.flow[i] : 0) ||
-					push(&nd->tx_wire, rec.u.tx.wire_id[i]);
+					push(&nd->tx_wire, rec.u.tx.wire_id[i]) ||
+					push(&nd->tx_rx, proc == NO_TIME ? NO_TIME : s);
 			}
 			break;
 		case MSCOPE_REC_DROP:
@@ -251,8 +258,23 @@ match_arrivals(struct nm_model *m, char *err, size_t errlen)
 	for (size_t i = 0; i < m->nnodes; i++)
 		for (size_t j = 0; j < m->nodes[i].tx_tsc.n; j++)
 			ev[k++] = (struct txev){ (uint32_t)m->nodes[i].tx_wire.v[j], (uint32_t)i,
-				m->nodes[i].tx_tsc.v[j] };
+				m->nodes[i].tx_tsc.v[j], (uint32_t)j };
 	qsort(ev, total, sizeof(*ev), cmp_txev);
+	for (size_t i = 0; i < m->nnodes; i++) {
+		struct node *nd = &m->nodes[i];
+
+		nd->tx_fwd = calloc(nd->tx_tsc.n ? nd->tx_tsc.n : 1, 1);
+		nd->rx_up.v = malloc((nd->rx_tsc.n ? nd->rx_tsc.n : 1) * sizeof(uint64_t));
+		if (!nd->tx_fwd || !nd->rx_up.v) {
+			free(ev);
+			free(cnt);
+			seterr(err, errlen, "out of memory");
+			return -1;
+		}
+		nd->rx_up.n = nd->rx_up.cap = nd->rx_tsc.n;
+		for (size_t j = 0; j < nd->rx_tsc.n; j++)
+			nd->rx_up.v[j] = NO_TIME;
+	}
 	for (size_t i = 0; i < m->nnodes; i++) {
 		struct node *nd = &m->nodes[i];
 		uint64_t nrx = nd->rx_tsc.n;
@@ -279,6 +301,8 @@ match_arrivals(struct nm_model *m, char *err, size_t errlen)
 			}
 			if (best != SIZE_MAX) {
 				nd->rx_arr.v[j] = ev[best].tsc;
+				nd->rx_up.v[j] = (uint64_t)ev[best].node << 32 | ev[best].idx;
+				m->nodes[ev[best].node].tx_fwd[ev[best].idx] = 1;
 				cnt[m->nodes[ev[best].node].comp][nd->comp]++;
 			}
 		}
@@ -385,6 +409,9 @@ nm_free(struct nm_model *m)
 		free(nd->tx_flow.v);
 		free(nd->tx_wire.v);
 		free(nd->drop_tsc.v);
+		free(nd->rx_up.v);
+		free(nd->tx_rx.v);
+		free(nd->tx_fwd);
 	}
 	free(m->nodes);
 	free(m);
@@ -406,6 +433,78 @@ const char *
 nm_component_name(const struct nm_model *m, size_t i)
 {
 	return i < m->ncomp ? m->comp[i] : NULL;
+}
+
+static int overlaps(double a0, double a1, const double *ex, size_t n);
+
+static int
+cmp_dbl(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+double
+nm_latency_quantile(const struct nm_model *m, const double *exclude, size_t n_exclude, double q)
+{
+	struct vec_u64 lat = { 0 };
+	double *d, res = -1;
+	size_t n = 0;
+
+	/* every departure that arrived nowhere left the graph: follow it back
+	 * (departure -> its dequeue -> the upstream departure) to the source */
+	for (size_t i = 0; i < m->nnodes; i++) {
+		const struct node *nd = &m->nodes[i];
+
+		if (m->comp_source[nd->comp])
+			continue;
+		for (size_t j = 0; j < nd->tx_tsc.n; j++) {
+			uint64_t ni = i, tj = j, in = NO_TIME;
+			double us;
+
+			if (nd->tx_fwd[j])
+				continue;
+			for (int hop = 0; hop < 64; hop++) {
+				const struct node *x = &m->nodes[ni];
+				uint64_t r, up;
+
+				if (m->comp_source[x->comp]) {
+					in = x->tx_tsc.v[tj];
+					break;
+				}
+				r = x->tx_rx.v[tj];
+				if (r == NO_TIME || r >= x->rx_up.n || (up = x->rx_up.v[r]) == NO_TIME)
+					break;
+				ni = up >> 32;
+				tj = up & 0xffffffffu;
+			}
+			if (in == NO_TIME || in < m->start || in > nd->tx_tsc.v[j])
+				continue;
+			us = (double)(in - m->start) * 1e6 / m->tsc_hz;
+			if (overlaps(us, us, exclude, n_exclude) ||
+			    overlaps(us - 1, us + 1, exclude, n_exclude))
+				continue;
+			if (push(&lat, nd->tx_tsc.v[j] - in) < 0) {
+				free(lat.v);
+				return -1;
+			}
+		}
+	}
+	if (!lat.n) {
+		free(lat.v);
+		return -1;
+	}
+	d = malloc(lat.n * sizeof(*d));
+	if (d) {
+		for (size_t i = 0; i < lat.n; i++)
+			d[n++] = (double)lat.v[i] * 1e6 / m->tsc_hz;
+		qsort(d, n, sizeof(*d), cmp_dbl);
+		res = d[(size_t)(q * (double)(n - 1))];
+	}
+	free(d);
+	free(lat.v);
+	return res;
 }
 
 /* ------------------------------------------------------------ diagnosis */
