@@ -85,6 +85,8 @@ struct an_node {
 	double tau_usual;       /* usual per-packet service time, ticks */
 	uint32_t *slow;         /* first local hop of each slow burst (sorted) */
 	size_t nslow;
+	uint32_t *trig;         /* traffic classes whose presence makes bursts slow (sorted) */
+	size_t ntrig;
 
 	/* results */
 	uint64_t packets, victims, drops;
@@ -230,6 +232,18 @@ an_arr(const struct mscope_analysis *an, uint32_t g)
 		return x < an->d[g] ? x : an->d[g];
 	}
 	return an->d[g] - (int64_t)an->pred[g];
+}
+
+/* Traffic class of a flow for trigger detection: protocol and destination
+ * port (0: not IP). */
+static inline uint32_t
+an_flow_class(const struct mscope_analysis *an, uint32_t flow)
+{
+	const struct mscope_flow_key *k = &an->flows[flow];
+
+	if (k->family == 0)
+		return 0;
+	return 1u << 24 | (uint32_t)k->proto << 16 | k->dport;
 }
 
 /* i-th arrival of a node (ord is NULL when arrivals are in rx order) */

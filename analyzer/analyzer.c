@@ -127,6 +127,9 @@ mscope_an_release(struct mscope_analysis *an)
 		free(nd->ord);
 		free(nd->pstart);
 		free(nd->slow);
+		free(nd->trig);
+		nd->trig = NULL;
+		nd->ntrig = 0;
 		nd->ord = NULL;
 		nd->pstart = NULL;
 		nd->slow = NULL;
@@ -161,6 +164,7 @@ mscope_an_close(struct mscope_analysis *an)
 		free(nd->ord);
 		free(nd->pstart);
 		free(nd->slow);
+		free(nd->trig);
 		json_decref(nd->series);
 	}
 	free(an->nodes);

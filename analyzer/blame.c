@@ -26,7 +26,7 @@
 #define MAXL 16             /* upstream levels tracked per path */
 #define MAX_CALLS 4096      /* propagation calls per victim (hostile graphs) */
 #define MAX_SCAN 4096       /* served packets examined for flow blame */
-#define MIN_SLOW 2          /* slow bursts in a period before flows are suspected */
+#define PROC_FLOWS 64       /* trigger flows kept per processing culprit per victim */
 
 struct grp {
 	uint32_t path;
@@ -243,8 +243,8 @@ static void
 spread_flows(struct bctx *c, uint32_t dnode, uint32_t nf, uint8_t kind, double *fw,
 		size_t n, double amount)
 {
-	double tot = 0, given = 0;
-	size_t keep;
+	double tot = 0, given = 0, kept = 0;
+	size_t keep, cap = (size_t)c->an->opts.max_flows;
 
 	for (size_t i = 0; i < n; i++)
 		tot += fw[2 * i];
@@ -253,7 +253,17 @@ spread_flows(struct bctx *c, uint32_t dnode, uint32_t nf, uint8_t kind, double *
 		return;
 	}
 	qsort(fw, n, 2 * sizeof(double), cmp_fw);
-	keep = n < (size_t)c->an->opts.max_flows ? n : (size_t)c->an->opts.max_flows;
+	/* Processing shares go only to trigger flows, all culprits alike: keep
+	 * more of them and give them the whole share (a "*" remainder would say
+	 * "no flow" for what is a class of flows). */
+	if (kind == MSCOPE_AN_PROCESSING)
+		cap = cap < PROC_FLOWS ? PROC_FLOWS : cap;
+	keep = n < cap ? n : cap;
+	if (kind == MSCOPE_AN_PROCESSING) {
+		for (size_t i = 0; i < keep; i++)
+			kept += fw[2 * i];
+		tot = kept;
+	}
 	for (size_t i = 0; i < keep; i++) {
 		double s = amount * fw[2 * i] / tot;
 		uint32_t flow = (uint32_t)fw[2 * i + 1];
@@ -287,17 +297,25 @@ slow_between(const struct an_node *nd, uint32_t j0, uint32_t j1)
 	return lower(nd->slow, nd->nslow, j1) - lower(nd->slow, nd->nslow, j0);
 }
 
-/* [ours] The processing share at X goes to "*" (interrupt, contention) unless
- * some flows were served in bursts that took far longer than X's usual time,
- * consistently: then to those flows, weighted by their bursts' slowness. */
+static bool
+is_trigger(const struct an_node *nd, uint32_t flow)
+{
+	uint32_t k = lower(nd->trig, nd->ntrig, flow);
+	return k < nd->ntrig && nd->trig[k] == flow;
+}
+
+/* [ours] The processing share at X goes to "*" (interrupt, contention,
+ * slowdown: no flow to blame) unless X served, in slow bursts of the period,
+ * flows of a class that triggers slow bursts at X over the whole run
+ * (find_triggers() in rate.c): then to those flows, weighted by the slowness
+ * of their bursts here. */
 static void
 blame_processing(struct bctx *c, uint32_t dnode, uint32_t node, int64_t t0, int64_t t1,
 		double amount)
 {
 	struct mscope_analysis *an = c->an;
 	const struct an_node *nd = &an->nodes[node];
-	uint32_t j0, j1, slow = 0, nsf = 0;
-	double wsum = 0, csum = 0;
+	uint32_t j0, j1, nsf = 0;
 	double *fw = NULL;
 	size_t nfw = 0;
 
@@ -308,20 +326,21 @@ blame_processing(struct bctx *c, uint32_t dnode, uint32_t node, int64_t t0, int6
 	/* back up to the burst start */
 	while (j0 > 0 && j0 < nd->nrx && !(an->fl[nd->base + j0] & H_BURST))
 		j0--;
-	if (j1 <= j0 || slow_between(nd, j0, j1) < MIN_SLOW) {
+	if (nd->ntrig == 0 || j1 <= j0 || slow_between(nd, j0, j1) == 0) {
 		acc_add(c, dnode, (uint32_t)nd->nf_idx, MSCOPE_AN_PROCESSING, 0, 0, amount);
 		return;
 	}
-	if (j1 - j0 > MAX_SCAN) {
-		/* the most recent service is what the victims met */
-		j0 = j1 - MAX_SCAN;
-		while (j0 > 0 && !(an->fl[nd->base + j0] & H_BURST))
-			j0--;
-	}
-	/* scratch flow table sized for the served packets */
+	/* only the slow bursts of the period matter: walk the slow-burst index */
 	{
-		uint32_t need = 16;
-		while (need < (j1 - j0) * 2)
+		uint32_t k0 = lower(nd->slow, nd->nslow, j0), k1 = lower(nd->slow, nd->nslow, j1);
+		uint32_t need = 16, pk = 0;
+
+		for (uint32_t k = k0; k < k1 && pk < MAX_SCAN; k++) {
+			uint32_t nb;
+			(void)an_burst_slowness(an, nd, nd->slow[k], &nb);
+			pk += nb;
+		}
+		while (need < pk * 2 + 2)
 			need *= 2;
 		if (need > c->sfcap) {
 			free(c->sf);
@@ -334,27 +353,29 @@ blame_processing(struct bctx *c, uint32_t dnode, uint32_t node, int64_t t0, int6
 			c->sfcap = need;
 		}
 		memset(c->sf, 0, c->sfcap * sizeof(*c->sf));
-	}
-	for (uint32_t s = j0; s < j1;) {
-		uint32_t g0 = nd->base + s, nb;
-		double sl = an_burst_slowness(an, nd, s, &nb);
+		pk = 0;
+		/* the most recent slow bursts first when there are very many */
+		for (uint32_t k = k1; k > k0 && pk < MAX_SCAN; k--) {
+			uint32_t s0 = nd->slow[k - 1], g0 = nd->base + s0, nb;
+			double sl = an_burst_slowness(an, nd, s0, &nb);
 
-		if (sl > SLOW_BURST)
-			slow++;
-		for (uint32_t k = 0; k < nb; k++) {
-			struct fcount *f = sf_get(c, 0, an->flow[g0 + k], NULL, NULL);
-			if (f->cnt == 0)
-				nsf++;
-			f->cnt++;
-			/* weight kept in the spare field as fixed point */
-			if (sl > SLOW_BURST)
+			pk += nb;
+			for (uint32_t q = 0; q < nb; q++) {
+				uint32_t fl = an->flow[g0 + q];
+				struct fcount *f;
+
+				if (fl == 0 || !is_trigger(nd, an_flow_class(an, fl)))
+					continue;
+				f = sf_get(c, 0, fl, NULL, NULL);
+				if (f->cnt == 0)
+					nsf++;
+				f->cnt++;
+				/* slowness kept in the spare field as fixed point */
 				f->grp += (uint32_t)(sl * 1024 > 1e6 ? 1e6 : sl * 1024);
-			wsum += sl > SLOW_BURST ? sl : 0;
-			csum += 1;
+			}
 		}
-		s += nb;
 	}
-	if (slow < MIN_SLOW || !(wsum > 0)) {
+	if (nsf == 0) {
 		acc_add(c, dnode, (uint32_t)nd->nf_idx, MSCOPE_AN_PROCESSING, 0, 0, amount);
 		return;
 	}
@@ -363,26 +384,15 @@ blame_processing(struct bctx *c, uint32_t dnode, uint32_t node, int64_t t0, int6
 		c->failed = 1;
 		return;
 	}
-	{
-		double mean = wsum / csum;
-		for (uint32_t i = 0; i < c->sfcap; i++) {
-			const struct fcount *f = &c->sf[i];
-			double w, m;
-			if (!f->used || f->cnt == 0)
-				continue;
-			w = f->grp / 1024.0;
-			m = w / f->cnt;
-			if (m >= 2 * mean && m > SLOW_BURST && f->flow != 0) {
-				fw[2 * nfw] = w;
-				fw[2 * nfw + 1] = f->flow;
-				nfw++;
-			}
-		}
+	for (uint32_t i = 0; i < c->sfcap; i++) {
+		const struct fcount *f = &c->sf[i];
+		if (!f->used || f->cnt == 0)
+			continue;
+		fw[2 * nfw] = f->grp / 1024.0;
+		fw[2 * nfw + 1] = f->flow;
+		nfw++;
 	}
-	if (nfw == 0)
-		acc_add(c, dnode, (uint32_t)nd->nf_idx, MSCOPE_AN_PROCESSING, 0, 0, amount);
-	else
-		spread_flows(c, dnode, (uint32_t)nd->nf_idx, MSCOPE_AN_PROCESSING, fw, nfw, amount);
+	spread_flows(c, dnode, (uint32_t)nd->nf_idx, MSCOPE_AN_PROCESSING, fw, nfw, amount);
 	free(fw);
 }
 

@@ -114,6 +114,156 @@ slow_bursts(struct mscope_analysis *an, struct an_node *nd)
 	return 0;
 }
 
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* [ours] Traffic classes (protocol, destination port) that trigger slow
+ * processing at this node, judged over the whole run: a class is a trigger
+ * when at least 2 of the bursts it was in were slow, at least half of its
+ * bursts were, and the neighbouring bursts without it were slow at most half
+ * as often. An interrupt or a slowed NF makes neighbouring bursts slow too (no
+ * trigger); one interrupted burst gives a class at most one slow burst.
+ * Classes, not flows: a bug triggered by many small flows of one service
+ * makes almost every burst slow, and only the class is absent from the
+ * bursts that stayed fast. */
+#define NEAR 4  /* bursts around a slow one that count as its time */
+
+static int
+find_triggers(struct mscope_analysis *an, struct an_node *nd)
+{
+	struct tr { uint32_t flow, in, slow_in, nb_n, nb_slow, last; } *t = NULL;
+	uint32_t cap = 0, n = 0, mask;
+	size_t tcap = 0;
+	uint32_t nb_cnt = 0;
+	uint32_t *bstart = NULL, *bsize = NULL;
+	uint8_t *bslow = NULL;
+	int rc = -1;
+
+	if (nd->nslow < 2)
+		return 0;
+	/* bursts of the node */
+	for (uint32_t s = 0; s < nd->nrx;) {
+		uint32_t nb = 1;
+		while (s + nb < nd->nrx && !(an->fl[nd->base + s + nb] & H_BURST))
+			nb++;
+		nb_cnt++;
+		s += nb;
+	}
+	bstart = malloc(nb_cnt * sizeof(*bstart));
+	bsize = malloc(nb_cnt * sizeof(*bsize));
+	bslow = calloc(nb_cnt, 1);
+	for (cap = 64; cap < nd->nrx * 2u && cap < (1u << 26); cap *= 2)
+		;
+	t = calloc(cap, sizeof(*t));
+	if (bstart == NULL || bsize == NULL || bslow == NULL || t == NULL)
+		goto out;
+	mask = cap - 1;
+	{
+		uint32_t b = 0, k = 0;
+		for (uint32_t s = 0; s < nd->nrx; b++) {
+			uint32_t nb = 1;
+			while (s + nb < nd->nrx && !(an->fl[nd->base + s + nb] & H_BURST))
+				nb++;
+			bstart[b] = s;
+			bsize[b] = nb;
+			while (k < nd->nslow && nd->slow[k] < s)
+				k++;
+			bslow[b] = k < nd->nslow && nd->slow[k] == s;
+			s += nb;
+		}
+	}
+#define TR_GET(fl, res) do {                                                  \
+		uint32_t h_ = ((fl) * 2654435761u) & mask;                        \
+		while (t[h_].in && t[h_].flow != (fl))                            \
+			h_ = (h_ + 1) & mask;                                     \
+		if (!t[h_].in) {                                                  \
+			if ((n + 1) * 2 > cap)                                    \
+				goto out;                                         \
+			t[h_].flow = (fl);                                        \
+			t[h_].last = UINT32_MAX;                                  \
+			n++;                                                      \
+		}                                                                 \
+		(res) = &t[h_];                                                   \
+	} while (0)
+	/* judged near slow bursts only: a class that is slow only some of the
+	 * time (a bug during a window) is compared with its own time */
+	for (uint32_t b = 0; b < nb_cnt; b++)
+		if (bslow[b] & 1)
+			for (int dlt = -NEAR; dlt <= NEAR; dlt++)
+				if ((int64_t)b + dlt >= 0 && (int64_t)b + dlt < nb_cnt)
+					bslow[b + dlt] |= 2;
+	for (uint32_t b = 0; b < nb_cnt; b++) {
+		if (!(bslow[b] & 2))
+			continue;
+		for (uint32_t k = 0; k < bsize[b]; k++) {
+			uint32_t f = an_flow_class(an, an->flow[nd->base + bstart[b] + k]);
+			struct tr *e;
+
+			if (f == 0)
+				continue;
+			TR_GET(f, e);
+			if (e->last == b)
+				continue;   /* count each burst once per flow */
+			if (e->in == 0 && e->last == UINT32_MAX)
+				e->in = 0;
+			e->last = b;
+			e->in++;
+			if (!(bslow[b] & 1))
+				continue;
+			e->slow_in++;
+			/* neighbours without this flow */
+			for (int dlt = -1; dlt <= 1; dlt += 2) {
+				int64_t nbi = (int64_t)b + dlt;
+				bool has = false;
+				if (nbi < 0 || nbi >= nb_cnt)
+					continue;
+				for (uint32_t q = 0; q < bsize[nbi]; q++)
+					if (an_flow_class(an, an->flow[nd->base + bstart[nbi] + q]) == f) {
+						has = true;
+						break;
+					}
+				if (has)
+					continue;
+				e->nb_n++;
+				e->nb_slow += bslow[nbi] & 1;
+			}
+		}
+	}
+#undef TR_GET
+	for (uint32_t i = 0; i < cap; i++) {
+		const struct tr *e = &t[i];
+		double p, q;
+
+		if (!e->in || e->slow_in < 2 || e->nb_n == 0)
+			continue;   /* no fast burst without the class to compare with */
+		p = (double)e->slow_in / e->in;
+		q = (double)e->nb_slow / e->nb_n;
+		if (p >= 0.5 && q <= 0.5 * p) {
+			void *np = an_grow(nd->trig, &tcap, nd->ntrig + 1, sizeof(*nd->trig));
+			if (np == NULL)
+				goto out;
+			nd->trig = np;
+			nd->trig[nd->ntrig++] = e->flow;
+		}
+	}
+	if (nd->ntrig)
+		qsort(nd->trig, nd->ntrig, sizeof(*nd->trig), cmp_u32);
+	rc = 0;
+out:
+	if (rc && t && (n + 1) * 2 > cap)
+		rc = 0;     /* table full (hostile input): no triggers, not an error */
+	free(t);
+	free(bstart);
+	free(bsize);
+	free(bslow);
+	return rc;
+}
+
 int
 an_rates(struct mscope_analysis *an, struct mscope_an_error *err)
 {
@@ -156,7 +306,7 @@ an_rates(struct mscope_analysis *an, struct mscope_an_error *err)
 		}
 		if (!(nd->tau_usual > 0) || !isfinite(nd->tau_usual))
 			nd->tau_usual = 1.0 / nd->rate;
-		if (slow_bursts(an, nd)) {
+		if (slow_bursts(an, nd) || find_triggers(an, nd)) {
 			free(rates);
 			free(meds);
 			an_err(err, "out of memory (rates)");
