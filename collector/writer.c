@@ -256,7 +256,6 @@ do_rx(struct src *s)
 	for (uint32_t i = 0; i < n; i += 4) {
 		const uint32_t k = n - i < 4 ? n - i : 4;
 		struct pkt p[4];
-
 		const struct pkt *pp[4] = { &p[0], &p[1], &p[2], &p[3] };
 
 		for (uint32_t j = 0; j < k; j++)
