@@ -316,7 +316,7 @@ blame_processing(struct bctx *c, uint32_t dnode, uint32_t node, int64_t t0, int6
 	struct mscope_analysis *an = c->an;
 	const struct an_node *nd = &an->nodes[node];
 	uint32_t j0, j1, nsf = 0;
-	double *fw = NULL;
+	double *fw = NULL, xs = 0, deficit, frac;
 	size_t nfw = 0;
 
 	if (!(amount > 0))
@@ -358,6 +358,7 @@ blame_processing(struct bctx *c, uint32_t dnode, uint32_t node, int64_t t0, int6
 		for (uint32_t k = k1; k > k0 && pk < MAX_SCAN; k--) {
 			uint32_t s0 = nd->slow[k - 1], g0 = nd->base + s0, nb;
 			double sl = an_burst_slowness(an, nd, s0, &nb);
+			bool trig = false;
 
 			pk += nb;
 			for (uint32_t q = 0; q < nb; q++) {
@@ -366,6 +367,11 @@ blame_processing(struct bctx *c, uint32_t dnode, uint32_t node, int64_t t0, int6
 
 				if (fl == 0 || !is_trigger(nd, an_flow_class(an, fl)))
 					continue;
+				if (!trig) {
+					/* the time this burst took beyond the usual */
+					xs += sl * nb * nd->tau_usual;
+					trig = true;
+				}
 				f = sf_get(c, 0, fl, NULL, NULL);
 				if (f->cnt == 0)
 					nsf++;
@@ -392,7 +398,16 @@ blame_processing(struct bctx *c, uint32_t dnode, uint32_t node, int64_t t0, int6
 		fw[2 * nfw + 1] = f->flow;
 		nfw++;
 	}
-	spread_flows(c, dnode, (uint32_t)nd->nf_idx, MSCOPE_AN_PROCESSING, fw, nfw, amount);
+	/* The flows get the part of the period's service shortfall that their
+	 * slow bursts explain; the rest (stalls between bursts) stays "*". */
+	deficit = (double)(t1 - t0) - (double)(j1 - j0) * nd->tau_usual;
+	frac = deficit > 0 ? xs / deficit : 1;
+	if (frac > 1)
+		frac = 1;
+	if (frac < 0)
+		frac = 0;
+	spread_flows(c, dnode, (uint32_t)nd->nf_idx, MSCOPE_AN_PROCESSING, fw, nfw, amount * frac);
+	acc_add(c, dnode, (uint32_t)nd->nf_idx, MSCOPE_AN_PROCESSING, 0, 0, amount * (1 - frac));
 	free(fw);
 }
 

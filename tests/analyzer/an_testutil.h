@@ -74,13 +74,19 @@ tu_open(const char *dir, const char *file, const char *nf, int role, const char 
 	return w;
 }
 
-/* Define flows 0..nflows-1 (client i, dport 80, UDP). */
+/* Flow keys for the next files, or NULL: flow i = client i+1, UDP to port 80. */
+static const struct mscope_flow_key *tu_keys;
+
+/* Define flows 0..nflows-1. */
 static inline void
 tu_flows(struct mscope_trace_writer *w, uint32_t nflows)
 {
 	for (uint32_t i = 0; i < nflows; i++) {
 		struct mscope_flow_key k;
-		tu_flowkey(&k, i + 1, 80, 17);
+		if (tu_keys)
+			k = tu_keys[i];
+		else
+			tu_flowkey(&k, i + 1, 80, 17);
 		cr_assert_eq(mscope_writer_flow(w, i, &k), 0);
 	}
 }

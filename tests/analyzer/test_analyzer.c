@@ -611,3 +611,104 @@ Test(analyzer, source_flows_packets_and_excess)
 	}
 	tu_rmdir(dir);
 }
+
+/* ---------------------------------------------------------------------
+ * Processing culprit flows [ours]: a single-server NF polled in bursts of up
+ * to 8, 0.5 us per packet; flows 0-5 go to TCP port 443, flows 6-7 to UDP
+ * port 53. From 100 to 300 us a bug makes every UDP/53 packet take 10 us; at
+ * 500 us, long after the bug's backlog drained, the NF stalls for 60 us (an
+ * interrupt). A victim of the bug gets processing blame on UDP/53 flows; a
+ * victim of the interrupt gets "*". */
+static void
+build_trigger(const char *dir)
+{
+	enum { N = 600, NF = 8 };
+	static struct mscope_flow_key keys[NF];
+	uint32_t wire[N], flow[N];
+	int64_t src[N], deq[N], tx[N];
+	int64_t busy = T0;
+	int i = 0;
+
+	for (int f = 0; f < NF; f++)
+		tu_flowkey(&keys[f], (uint32_t)f + 1, f < 6 ? 443 : 53, f < 6 ? 6 : 17);
+	for (int k = 0; k < N; k++) {
+		wire[k] = 9000 + k;
+		/* 7 flows round robin, flow 6/7 every 5th packet */
+		flow[k] = (uint32_t)(k % 5 == 0 ? 6 + (k / 5) % 2 : k % 6);
+		src[k] = T0 + 1000 * k / 1;     /* 1 Mpps */
+	}
+	/* the NF: poll when idle, take up to 8 arrived packets */
+	while (i < N) {
+		int64_t poll = busy > src[i] ? busy : src[i];
+		int n = 0;
+		int64_t svc = 0;
+
+		if (poll >= T0 + 500000 && poll < T0 + 560000)
+			poll = T0 + 560000;     /* interrupt */
+		while (i + n < N && n < 8 && src[i + n] <= poll)
+			n++;
+		for (int k = 0; k < n; k++) {
+			bool bug = flow[i + k] >= 6 && poll >= T0 + 100000 && poll < T0 + 300000;
+			svc += bug ? 10000 : 500;
+		}
+		for (int k = 0; k < n; k++) {
+			deq[i + k] = poll + 100;
+			tx[i + k] = poll + 100 + svc;
+		}
+		busy = poll + 100 + svc;
+		i += n;
+	}
+	tu_keys = keys;
+	tu_source(dir, "source", N, wire, flow, src, NF);
+	tu_node(dir, "f", N, wire, flow, deq, tx, NULL, NF);
+	tu_keys = NULL;
+}
+
+Test(analyzer, processing_trigger_flows)
+{
+	char *dir = tu_mkdir();
+	struct mscope_an_opts o;
+	struct mscope_an_error err;
+	struct mscope_an_culprit *c;
+	size_t n;
+	const char *rates[] = { "f=2", NULL };
+
+	build_trigger(dir);
+	mscope_an_opts_init(&o);
+	struct mscope_analysis *an = open_dir(dir, &o, rates);
+	int f = mscope_an_node_find(an, "f:p0q0");
+	/* a packet arriving late in the bug window (t = 280 us) */
+	cr_assert_eq(mscope_an_explain(an, f, 9280, &c, &n, &err), 0, "%s", err.text);
+	double dns = 0, star = 0, other = 0;
+	for (size_t k = 0; k < n; k++) {
+		if (c[k].kind != MSCOPE_AN_PROCESSING || strcmp(c[k].nf, "f"))
+			continue;
+		if (!c[k].has_flow)
+			star += c[k].score;
+		else if (c[k].flow.dport == 53 && c[k].flow.proto == 17)
+			dns += c[k].score;
+		else
+			other += c[k].score;
+	}
+	cr_assert_gt(dns, 0, "no processing blame on the UDP/53 flows");
+	cr_assert_float_eq(other, 0, EPS, "processing blame on non-trigger flows: %g", other);
+	cr_assert_gt(dns, 4 * star, "bug blame mostly on flows: dns %g, * %g", dns, star);
+	free(c);
+	/* a packet that arrived during the interrupt (t = 550 us) */
+	cr_assert_eq(mscope_an_explain(an, f, 9550, &c, &n, &err), 0, "%s", err.text);
+	star = 0;
+	double flows = 0;
+	for (size_t k = 0; k < n; k++) {
+		if (c[k].kind != MSCOPE_AN_PROCESSING || strcmp(c[k].nf, "f"))
+			continue;
+		if (c[k].has_flow)
+			flows += c[k].score;
+		else
+			star += c[k].score;
+	}
+	cr_assert_gt(star, 10, "the interrupt's processing blame should be '*': %g", star);
+	cr_assert_float_eq(flows, 0, EPS, "interrupt blamed on flows: %g", flows);
+	free(c);
+	mscope_an_close(an);
+	tu_rmdir(dir);
+}
