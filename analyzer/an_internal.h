@@ -83,6 +83,7 @@ struct an_node {
 	double rate;            /* peak rate, packets per tick */
 	const char *rate_from;
 	double tau_usual;       /* usual per-packet service time, ticks */
+	bool rate_fallback, rate_default; /* for warnings after the parallel pass */
 	uint32_t *slow;         /* first local hop of each slow burst (sorted) */
 	size_t nslow;
 	uint32_t *trig;         /* traffic classes whose presence makes bursts slow (sorted) */
@@ -185,6 +186,8 @@ struct mscope_analysis {
 
 	/* clock */
 	double hz;          /* ticks per second */
+	size_t rate_scratch; /* doubles per rate-estimation scratch array */
+	void *job_ctx;      /* context of the running an_for_nodes() job */
 	int64_t t_start, t_end;
 	bool have_source;
 	uint32_t src_nf_default; /* NF index blamed for input with no source trace */
@@ -256,6 +259,8 @@ void an_warn(struct mscope_analysis *an, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void *an_grow(void *p, size_t *cap, size_t need, size_t elem);
 void *an_big_alloc(size_t bytes);
+int an_for_nodes(struct mscope_analysis *an,
+		int (*fn)(struct mscope_analysis *an, uint32_t k, void *scratch), size_t scratch);
 int64_t an_select(int64_t *v, size_t n, double pct);
 double an_select_d(double *v, size_t n, double pct);
 uint32_t an_hop_node(const struct mscope_analysis *an, uint32_t g);

@@ -135,6 +135,32 @@ pick(struct mscope_analysis *an, const struct wtab *wt, uint32_t f, uint32_t g,
 	return best;
 }
 
+struct pick_job {
+	const struct wtab *wt;
+	int64_t window;
+};
+
+static int
+pick_nodes(struct mscope_analysis *an, uint32_t k, void *scratch)
+{
+	const struct pick_job *pj = an->job_ctx;
+	const struct an_node *nd = &an->nodes[k];
+	bool conflict;
+
+	(void)scratch;
+	if (nd->is_source)
+		return 0;
+	for (uint32_t h = 0; h < nd->n; h++) {
+		uint32_t g = nd->base + h;
+		int64_t tref = (an->fl[g] & H_QFULL) ? an->e[g] : an->d[g];
+
+		if (h + 8 < nd->n)
+			__builtin_prefetch(slot0(pj->wt, an->win[g + 8]));
+		an->pred[g] = pick(an, pj->wt, k, g, tref, pj->window, NULL, &conflict);
+	}
+	return 0;
+}
+
 static void
 approximate(struct mscope_analysis *an, struct an_node *nd)
 {
@@ -392,23 +418,36 @@ an_match(struct mscope_analysis *an, struct mscope_an_error *err)
 		wt.ent[2 * (size_t)i + 1] = g;
 	}
 
-	/* Pass 1: nearest earlier unconsumed tx. */
+	/* Pass 1: nearest earlier unconsumed tx. The search runs on all nodes in
+	 * parallel ignoring what others take (read-only), then a serial sweep in
+	 * node and hop order claims; only a candidate already taken is searched
+	 * again. Same result as one serial sweep, for any thread count. */
+	{
+		struct pick_job pj = { .wt = &wt, .window = window };
+		an->job_ctx = &pj;
+		if (an_for_nodes(an, pick_nodes, 0)) {
+			an->job_ctx = NULL;
+			goto oom;
+		}
+		an->job_ctx = NULL;
+	}
 	for (uint32_t k = 0; k < nn; k++) {
 		struct an_node *nd = &an->nodes[k];
 		if (nd->is_source)
 			continue;
 		for (uint32_t h = 0; h < nd->n; h++) {
-			uint32_t g = nd->base + h, c;
+			uint32_t g = nd->base + h, c = an->pred[g];
 			int64_t tref = (an->fl[g] & H_QFULL) ? an->e[g] : an->d[g];
-			bool conflict;
+			bool conflict = false;
 
-			if (h + 8 < nd->n)
-				__builtin_prefetch(slot0(&wt, an->win[g + 8]));
-			c = pick(an, &wt, k, g, tref, window, NULL, &conflict);
+			if (c != NO_HOP && (an->fl[c] & H_SUCC))
+				c = pick(an, &wt, k, g, tref, window, NULL, &conflict);
 			if (conflict)
 				an->conflicts++;
-			if (c == NO_HOP)
+			if (c == NO_HOP) {
+				an->pred[g] = 0;
 				continue;
+			}
 			an->pred[g] = c;
 			an->fl[g] |= H_PRED;
 			an->fl[c] |= H_SUCC;

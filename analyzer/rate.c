@@ -68,8 +68,7 @@ estimate(struct mscope_analysis *an, struct an_node *nd, double *rates, double *
 		nd->rate = best ? (double)best / (double)(win > 0 ? win : 1) : 1e6 / an->hz;
 		nd->tau_usual = 1.0 / nd->rate;
 		nd->rate_from = "estimated";
-		an_warn(an, "%s: no burst with a measurable service time; peak rate taken from the busiest millisecond (%.3f Mpps)",
-			nd->id, nd->rate * an->hz / 1e6);
+		nd->rate_fallback = true;
 	}
 }
 
@@ -264,54 +263,57 @@ out:
 	return rc;
 }
 
+static int
+rate_job(struct mscope_analysis *an, uint32_t k, void *scratch)
+{
+	struct an_node *nd = &an->nodes[k];
+	const char *from = nd->rate_from;
+	double fixed = nd->rate;
+	double *rates = scratch, *meds = rates + an->rate_scratch;
+
+	if (nd->is_source)
+		return 0;
+	estimate(an, nd, rates, meds);
+	if (from) {   /* topology */
+		nd->rate = fixed;
+		nd->rate_from = from;
+	}
+	for (size_t i = 0; i < an->opts.nrates; i++) {
+		const struct mscope_an_rate *r = &an->opts.rates[i];
+		if (!strcmp(r->name, nd->id) || !strcmp(r->name, nd->nf)) {
+			nd->rate = r->mpps * 1e6 / an->hz;
+			nd->rate_from = "override";
+		}
+	}
+	if (!(nd->rate > 0) || !isfinite(nd->rate)) {
+		nd->rate = 1e6 / an->hz;
+		nd->rate_default = true;
+	}
+	if (!(nd->tau_usual > 0) || !isfinite(nd->tau_usual))
+		nd->tau_usual = 1.0 / nd->rate;
+	return slow_bursts(an, nd) || find_triggers(an, nd) ? -1 : 0;
+}
+
 int
 an_rates(struct mscope_analysis *an, struct mscope_an_error *err)
 {
 	uint32_t maxn = 0;
-	double *rates, *meds;
 
 	for (uint32_t k = 0; k < an->nnodes; k++)
 		if (!an->nodes[k].is_source && an->nodes[k].nrx > maxn)
 			maxn = an->nodes[k].nrx;
-	rates = malloc(((size_t)maxn + 1) * sizeof(*rates));
-	meds = malloc(((size_t)maxn + 1) * sizeof(*meds));
-	if (rates == NULL || meds == NULL) {
-		free(rates);
-		free(meds);
+	an->rate_scratch = (size_t)maxn + 1;
+	if (an_for_nodes(an, rate_job, 2 * an->rate_scratch * sizeof(double))) {
 		an_err(err, "out of memory (rates)");
 		return -1;
 	}
 	for (uint32_t k = 0; k < an->nnodes; k++) {
-		struct an_node *nd = &an->nodes[k];
-		const char *from = nd->rate_from;
-		double fixed = nd->rate;
-
-		if (nd->is_source)
-			continue;
-		estimate(an, nd, rates, meds);
-		if (from) {   /* topology */
-			nd->rate = fixed;
-			nd->rate_from = from;
-		}
-		for (size_t i = 0; i < an->opts.nrates; i++) {
-			const struct mscope_an_rate *r = &an->opts.rates[i];
-			if (!strcmp(r->name, nd->id) || !strcmp(r->name, nd->nf)) {
-				nd->rate = r->mpps * 1e6 / an->hz;
-				nd->rate_from = "override";
-			}
-		}
-		if (!(nd->rate > 0) || !isfinite(nd->rate)) {
-			nd->rate = 1e6 / an->hz;
+		const struct an_node *nd = &an->nodes[k];
+		if (nd->rate_fallback && nd->rate_from && !strcmp(nd->rate_from, "estimated"))
+			an_warn(an, "%s: no burst with a measurable service time; peak rate taken from the busiest millisecond (%.3f Mpps)",
+				nd->id, nd->rate * an->hz / 1e6);
+		if (nd->rate_default)
 			an_warn(an, "%s: no usable peak rate; assuming 1 Mpps", nd->id);
-		}
-		if (!(nd->tau_usual > 0) || !isfinite(nd->tau_usual))
-			nd->tau_usual = 1.0 / nd->rate;
-		if (slow_bursts(an, nd) || find_triggers(an, nd)) {
-			free(rates);
-			free(meds);
-			an_err(err, "out of memory (rates)");
-			return -1;
-		}
 	}
 	for (size_t i = 0; i < an->opts.nrates; i++) {
 		bool used = false;
@@ -322,7 +324,5 @@ an_rates(struct mscope_analysis *an, struct mscope_an_error *err)
 		if (!used)
 			an_warn(an, "--rate %s: no such NF or node", an->opts.rates[i].name);
 	}
-	free(rates);
-	free(meds);
 	return 0;
 }

@@ -9,12 +9,17 @@
 
 #include "an_internal.h"
 
-static const struct mscope_analysis *sort_an;
-static uint32_t sort_base;
+struct sort_ctx {
+	const struct mscope_analysis *an;
+	uint32_t base;
+};
 
 static int
-cmp_arr(const void *x, const void *y)
+cmp_arr(const void *x, const void *y, void *arg)
 {
+	const struct sort_ctx *sc = arg;
+	const struct mscope_analysis *sort_an = sc->an;
+	uint32_t sort_base = sc->base;
 	uint32_t i = *(const uint32_t *)x, j = *(const uint32_t *)y;
 	int64_t ai = an_arr(sort_an, sort_base + i), aj = an_arr(sort_an, sort_base + j);
 
@@ -113,9 +118,8 @@ node_timeline(struct mscope_analysis *an, struct an_node *nd)
 		}
 		for (uint32_t i = 0; i < n; i++)
 			nd->ord[i] = i;
-		sort_an = an;
-		sort_base = nd->base;
-		qsort(nd->ord, n, sizeof(*nd->ord), cmp_arr);
+		struct sort_ctx sc = { an, nd->base };
+		qsort_r(nd->ord, n, sizeof(*nd->ord), cmp_arr, &sc);
 	}
 	/* Busy periods (queue and server empty: every earlier arrival served)
 	 * and the backlog each arrival met, itself included. */
@@ -147,6 +151,15 @@ node_timeline(struct mscope_analysis *an, struct an_node *nd)
 	return 0;
 }
 
+static int
+timeline_job(struct mscope_analysis *an, uint32_t k, void *scratch)
+{
+	(void)scratch;
+	if (an->nodes[k].is_source)
+		return 0;
+	return node_timeline(an, &an->nodes[k]);
+}
+
 int
 an_timeline(struct mscope_analysis *an, struct mscope_an_error *err)
 {
@@ -167,14 +180,9 @@ an_timeline(struct mscope_analysis *an, struct mscope_an_error *err)
 		an_err(err, "out of memory (timeline)");
 		return -1;
 	}
-	for (uint32_t k = 0; k < an->nnodes; k++) {
-		struct an_node *nd = &an->nodes[k];
-		if (nd->is_source)
-			continue;
-		if (node_timeline(an, nd)) {
-			an_err(err, "out of memory (timeline of %s)", nd->id);
-			return -1;
-		}
+	if (an_for_nodes(an, timeline_job, 0)) {
+		an_err(err, "out of memory (timelines)");
+		return -1;
 	}
 	return 0;
 }

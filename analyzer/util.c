@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <pthread.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -426,4 +427,82 @@ mscope_an_parse_time(const char *text, int64_t *ns)
 		return -1;
 	*ns = (int64_t)(v * mul + 0.5);
 	return 0;
+}
+
+struct pool;
+static int fn_fail(struct pool *p, uint32_t k, void *scratch);
+
+struct pool {
+	struct mscope_analysis *an;
+	int (*fn)(struct mscope_analysis *an, uint32_t k, void *scratch);
+	size_t scratch;
+	uint32_t next;
+	int failed;
+	pthread_mutex_t lock;
+};
+
+static void *
+pool_worker(void *arg)
+{
+	struct pool *p = arg;
+	void *scratch = p->scratch ? malloc(p->scratch) : NULL;
+
+	if (p->scratch && scratch == NULL) {
+		pthread_mutex_lock(&p->lock);
+		p->failed = 1;
+		pthread_mutex_unlock(&p->lock);
+		return NULL;
+	}
+	for (;;) {
+		uint32_t k;
+		int stop;
+
+		pthread_mutex_lock(&p->lock);
+		k = p->next++;
+		stop = p->failed;
+		pthread_mutex_unlock(&p->lock);
+		if (stop || k >= p->an->nnodes)
+			break;
+		if (fn_fail(p, k, scratch))
+			break;
+	}
+	free(scratch);
+	return NULL;
+}
+
+/* Run fn on every node, on opts.threads threads (default 2), each with its
+ * own scratch buffer of `scratch` bytes. fn touches only its node's state.
+ * @return 0, or -1 when an fn failed (or scratch could not be allocated). */
+int
+an_for_nodes(struct mscope_analysis *an,
+		int (*fn)(struct mscope_analysis *an, uint32_t k, void *scratch), size_t scratch)
+{
+	struct pool p = { .an = an, .fn = fn, .scratch = scratch };
+	pthread_t th[16];
+	int nth = an->opts.threads > 0 ? an->opts.threads : 2, started = 0;
+
+	if (nth > 16)
+		nth = 16;
+	if ((uint32_t)nth > an->nnodes)
+		nth = an->nnodes ? (int)an->nnodes : 1;
+	pthread_mutex_init(&p.lock, NULL);
+	for (int t = 1; t < nth; t++)
+		if (pthread_create(&th[started], NULL, pool_worker, &p) == 0)
+			started++;
+	pool_worker(&p);
+	for (int t = 0; t < started; t++)
+		pthread_join(th[t], NULL);
+	pthread_mutex_destroy(&p.lock);
+	return p.failed ? -1 : 0;
+}
+
+static int
+fn_fail(struct pool *p, uint32_t k, void *scratch)
+{
+	if (p->fn(p->an, k, scratch) == 0)
+		return 0;
+	pthread_mutex_lock(&p->lock);
+	p->failed = 1;
+	pthread_mutex_unlock(&p->lock);
+	return -1;
 }
