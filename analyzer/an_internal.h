@@ -171,7 +171,7 @@ struct mscope_analysis {
 	uint32_t nh;
 	int64_t *d, *e;     /* arrivals: an_arr() */
 	uint32_t *win, *wout, *flow, *pred, *path;
-	uint32_t *qa;       /* queue length each rx hop met (itself included) */
+	uint16_t *qa;       /* queue length each rx hop met (itself included), saturated */
 	uint8_t *fl;
 
 	/* paths */

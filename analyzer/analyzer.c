@@ -145,7 +145,8 @@ mscope_an_release(struct mscope_analysis *an)
 	free(an->qa);
 	free(an->fl);
 	an->d = an->e = NULL;
-	an->win = an->wout = an->flow = an->pred = an->path = an->qa = NULL;
+	an->win = an->wout = an->flow = an->pred = an->path = NULL;
+	an->qa = NULL;
 	an->fl = NULL;
 	an->released = true;
 }

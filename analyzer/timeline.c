@@ -134,7 +134,7 @@ node_timeline(struct mscope_analysis *an, struct an_node *nd)
 		tmp[i] = (int64_t)ceil((double)i + 1 - served - 1e-9);
 		if (tmp[i] < 0)
 			tmp[i] = 0;
-		an->qa[nd->base + ORD(nd, i)] = (uint32_t)tmp[i];
+		an->qa[nd->base + ORD(nd, i)] = (uint16_t)(tmp[i] > UINT16_MAX ? UINT16_MAX : tmp[i]);
 	}
 	nd->qlen_max = 0;
 	for (uint32_t i = 0; i < n; i++)
