@@ -379,3 +379,78 @@ Test(badinput, hostile_valid_traces, .timeout = 50)
 		tu_rmdir(dir);
 	}
 }
+
+/* No source trace at all (a user's uninstrumented traffic): arrivals at the
+ * first NF are approximated from its rx bursts and queue depths, the report
+ * says so, victims are identified by the first NF's rx, and a topology file
+ * names the peak rate. */
+Test(badinput, no_source_trace)
+{
+	char *dir = tu_mkdir();
+	struct mscope_an_error err;
+	struct mscope_an_opts o;
+	char topo[512];
+	enum { N = 64 };
+	uint32_t wire[N], flow[N] = { 0 };
+	uint64_t seq[N];
+
+	for (int k = 0; k < N; k++) {
+		wire[k] = 100 + k;
+		seq[k] = (uint64_t)k;
+	}
+	/* bursts of 8 every 10 us, then one of 32 after a 200 us stall, queue depths */
+	struct mscope_trace_writer *w = tu_open(dir, "f.mst", "f", MSCOPE_ROLE_RXQ, NULL);
+	tu_flows(w, 1);
+	uint64_t t = T0;
+	for (int b = 0; b < 4; b++) {
+		struct mscope_rx_burst rx = { .tsc = t, .n = 8, .qdepth = 0, .wire_id = &wire[8 * b],
+			.flow = flow };
+		cr_assert_eq(mscope_writer_rx(w, &rx), 0);
+		struct mscope_tx_burst tx = { .tsc = t + 2000, .offered = 8, .accepted = 8,
+			.wire_id = &wire[8 * b], .rx_seq = &seq[8 * b] };
+		cr_assert_eq(mscope_writer_tx(w, &tx), 0);
+		t += 10000;
+	}
+	t += 200000;
+	struct mscope_rx_burst big = { .tsc = t, .n = 32, .qdepth = 12, .wire_id = &wire[32],
+		.flow = flow };
+	cr_assert_eq(mscope_writer_rx(w, &big), 0);
+	struct mscope_tx_burst tx = { .tsc = t + 30000, .offered = 32, .accepted = 32,
+		.wire_id = &wire[32], .rx_seq = &seq[32] };
+	cr_assert_eq(mscope_writer_tx(w, &tx), 0);
+	cr_assert_eq(mscope_writer_close(w), 0);
+
+	snprintf(topo, sizeof(topo), "%s/topo.json", dir);
+	FILE *fp = fopen(topo, "w");
+	fputs("{\"nfs\": [{\"name\": \"f\", \"rate_mpps\": 1.5}], \"links\": [{\"from\": \"source\", \"to\": \"f\"}]}", fp);
+	fclose(fp);
+	mscope_an_opts_init(&o);
+	o.topology = topo;
+	o.percentile = 50;
+	struct mscope_analysis *an = mscope_an_open(dir, &o, &err);
+	cr_assert_not_null(an, "%s", err.text);
+	cr_assert(has_warning(an, "approximated"));
+	cr_assert_eq(mscope_an_diagnose(an, &err), 0, "%s", err.text);
+	json_t *doc = mscope_an_json(an);
+	json_t *sum = json_object_get(doc, "summary");
+	cr_assert_str_eq(json_string_value(json_object_get(sum, "arrivals")), "approximated");
+	json_t *node = json_array_get(json_object_get(doc, "nodes"), 0);
+	cr_assert_str_eq(json_string_value(json_object_get(node, "peak_rate_from")), "topology");
+	cr_assert_float_eq(json_real_value(json_object_get(node, "peak_rate_mpps")), 1.5, 1e-9);
+	json_decref(doc);
+	cr_assert_gt(mscope_an_victim_count(an), 0);
+	for (size_t i = 0; i < mscope_an_victim_count(an); i++) {
+		struct mscope_an_victim v;
+		cr_assert_eq(mscope_an_victim(an, i, &v), 0);
+		/* identity: the first NF's rx (wire ID, burst TSC) */
+		cr_assert(v.wire_id >= 100 && v.wire_id < 100 + N);
+		cr_assert(v.tsc == (v.wire_id < 132 ? T0 + 10000 * ((v.wire_id - 100) / 8) : t),
+			"wire %u tsc %llu", v.wire_id, (unsigned long long)v.tsc);
+		/* the culprit of input with no source trace is called "source" */
+		for (size_t k = 0; k < v.nculprits; k++)
+			if (v.culprits[k].kind == MSCOPE_AN_SOURCE)
+				cr_assert_str_eq(v.culprits[k].nf, "source");
+	}
+	mscope_an_close(an);
+	tu_rmdir(dir);
+}
