@@ -61,6 +61,8 @@ usage(FILE *f)
 #ifdef MSCOPE_HAVE_REPORT
 		"  --html FILE           self-contained HTML report\n"
 #endif
+		"  --packet NODE@WIRE    explain one packet at one node (e.g. fw1:p0q0@123456):\n"
+		"                        its local scores and culprits, then exit\n"
 		"  --top N               culprits shown in the table (default %d)\n"
 		"  --af-threshold F      aggregation threshold, fraction of all blame (default 0.05)\n"
 		"  -q, --quiet           no table on stdout\n"
@@ -199,12 +201,57 @@ write_outputs(struct mscope_analysis *an, const struct cli_out *o)
 	return rc;
 }
 
+/* --packet NODE@WIRE: one packet's local scores and culprits. */
+static int
+explain_packet(struct mscope_analysis *an, const char *spec)
+{
+	char node[128];
+	const char *at = strrchr(spec, '@');
+	char *end;
+	unsigned long wire;
+	struct mscope_an_queued q;
+	struct mscope_an_culprit *c;
+	struct mscope_an_error err;
+	size_t n;
+	int k;
+
+	snprintf(node, sizeof(node), "%.*s", (int)(at - spec), spec);
+	errno = 0;
+	wire = strtoul(at + 1, &end, 0);
+	if (errno || *end || end == at + 1 || wire > UINT32_MAX) {
+		fprintf(stderr, "mscope analyze: --packet: bad wire ID '%s'\n", at + 1);
+		return 2;
+	}
+	k = mscope_an_node_find(an, node);
+	if (k < 0) {
+		fprintf(stderr, "mscope analyze: --packet: no node '%s'\n", node);
+		return 1;
+	}
+	if (mscope_an_local_scores(an, k, (uint32_t)wire, &q) ||
+			mscope_an_explain(an, k, (uint32_t)wire, &c, &n, &err)) {
+		fprintf(stderr, "mscope analyze: --packet: no packet with wire ID %lu at %s\n",
+			wire, node);
+		return 1;
+	}
+	printf("%s wire %lu: waited %.1f us; queuing period %.1f us, n_i %u, n_p %u, "
+		"S_i %.2f, S_p %.2f, S_w %.2f\n", node, wire, q.wait_us, q.period_us, q.n_i,
+		q.n_p, q.s_i, q.s_p, q.s_w);
+	for (size_t i = 0; i < n; i++) {
+		char buf[160];
+		printf("  %8.2f  %-10s %-10s %s\n", c[i].score, c[i].nf,
+			c[i].kind == MSCOPE_AN_SOURCE ? "source" : "processing",
+			c[i].has_flow ? mscope_flow_format(&c[i].flow, buf, sizeof(buf)) : "*");
+	}
+	free(c);
+	return 0;
+}
+
 int
 cmd_analyze(int argc, char **argv)
 {
 	enum { O_THRESHOLD = 256, O_PERCENTILE, O_FLOW, O_FROM, O_TO, O_NODROPS, O_RATE,
 		O_TOPOLOGY, O_DAG, O_SRCFLOWS, O_MINWAIT, O_EPS, O_MAXFLOWS, O_WINDOW, O_RUN,
-		O_THREADS, O_JSON, O_REL, O_HTML, O_TOP, O_AFT, O_NOPOST };
+		O_THREADS, O_JSON, O_REL, O_HTML, O_TOP, O_AFT, O_NOPOST, O_PACKET };
 	static const struct option longopts[] = {
 		{ "af-threshold", required_argument, NULL, O_AFT },
 		{ "dag", required_argument, NULL, O_DAG },
@@ -219,6 +266,7 @@ cmd_analyze(int argc, char **argv)
 		{ "min-wait", required_argument, NULL, O_MINWAIT },
 		{ "no-drops", no_argument, NULL, O_NODROPS },
 		{ "no-post-wait", no_argument, NULL, O_NOPOST },
+		{ "packet", required_argument, NULL, O_PACKET },
 		{ "percentile", required_argument, NULL, O_PERCENTILE },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "rate", required_argument, NULL, O_RATE },
@@ -236,6 +284,7 @@ cmd_analyze(int argc, char **argv)
 	struct mscope_an_error err;
 	struct mscope_an_rate *rates = NULL;
 	struct cli_out out = { .top = DEFAULT_TOP };
+	const char *packet = NULL;
 	struct mscope_analysis *an;
 	size_t nrates = 0;
 	int c, rc;
@@ -279,6 +328,11 @@ cmd_analyze(int argc, char **argv)
 			if (mscope_an_parse_time(optarg, &ns))
 				return free(rates), bad("--to", optarg);
 			opts.to_ns = ns;
+			break;
+		case O_PACKET:
+			if (strchr(optarg, '@') == NULL)
+				return free(rates), bad("--packet (NODE@WIRE)", optarg);
+			packet = optarg;
 			break;
 		case O_NOPOST:
 			opts.no_post_wait = 1;
@@ -396,6 +450,11 @@ cmd_analyze(int argc, char **argv)
 	if (an == NULL) {
 		fprintf(stderr, "mscope analyze: %s\n", err.text);
 		return 1;
+	}
+	if (packet) {
+		rc = explain_packet(an, packet);
+		mscope_an_close(an);
+		return rc;
 	}
 	if (mscope_an_diagnose(an, &err)) {
 		fprintf(stderr, "mscope analyze: %s\n", err.text);

@@ -75,6 +75,16 @@ else
 	fail=1
 fi
 
+# one packet explained: the first labelled victim of the burst, at the firewall
+w=$(head -1 "$work/fw-burst.rel" | jq -r .wire_id)
+node=$(head -1 "$work/fw-burst.rel" | jq -r '.queued_at[0].node')
+if "$mscope" analyze "$work/fw-burst" --packet "$node@$w" | grep -q "queuing period"; then
+	echo "ok   --packet explains $node@$w"
+else
+	echo "FAIL --packet $node@$w"
+	fail=1
+fi
+
 # usage and bad input exit codes
 set +e
 "$mscope" analyze >/dev/null 2>&1; [ $? -eq 2 ] || { echo "FAIL no args: want exit 2"; fail=1; }
