@@ -65,24 +65,19 @@ mscope_an_open(const char *dir, const struct mscope_an_opts *opts,
 				goto fail;
 			}
 	}
-	an->opts.topology = NULL;
-	an->opts.run_id = NULL;
 	/* flow id 0: unknown / not IP */
 	memset(&zero, 0, sizeof(zero));
 	if (an_flow_intern(an, &zero) != 0) {
 		an_err(err, "out of memory");
 		goto fail;
 	}
-	{
-		struct mscope_an_opts tmp = an->opts;
-		an->opts.run_id = opts ? opts->run_id : NULL;
-		if (an_load(an, dir, err))
-			goto fail;
-		an->opts.run_id = NULL;
-		(void)tmp;
-	}
-	if (opts && opts->topology && an_topology(an, opts->topology, err))
+	if (an_load(an, dir, err))
 		goto fail;
+	if (an->opts.topology && an_topology(an, an->opts.topology, err))
+		goto fail;
+	/* the caller's strings are not kept beyond this call */
+	an->opts.topology = NULL;
+	an->opts.run_id = NULL;
 	if (an_match(an, err))
 		goto fail;
 	if (an_timeline(an, err) || an_rates(an, err))
