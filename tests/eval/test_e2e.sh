@@ -14,8 +14,12 @@ trap 'rm -rf "$T"' EXIT
 
 # 1. generator: deterministic, >= 100 scenarios, valid JSON; the simulator
 #    accepts a sample of every kind and topology (simulating all takes minutes).
-python3 "$SRC/tools/gen-scenarios" -n 100 -s 7 -o "$T/a" --quick >/dev/null
-python3 "$SRC/tools/gen-scenarios" -n 100 -s 7 -o "$T/b" --quick >/dev/null
+python3 "$SRC/tools/gen-scenarios" -n 100 -s 7 -o "$T/a" --quick >/dev/null 2>&1
+python3 "$SRC/tools/gen-scenarios" -n 100 -s 7 -o "$T/b" --quick >/dev/null 2>&1
+# provisioned from a calibration run: still deterministic
+python3 "$SRC/tools/gen-scenarios" -n 10 -s 7 -o "$T/c" --quick --mscope "$MSCOPE" >/dev/null
+python3 "$SRC/tools/gen-scenarios" -n 10 -s 7 -o "$T/d" --quick --mscope "$MSCOPE" >/dev/null
+diff -r "$T/c" "$T/d" >/dev/null || { echo "calibrated generator is not deterministic"; exit 1; }
 diff -r "$T/a" "$T/b" >/dev/null || { echo "generator is not deterministic"; exit 1; }
 [ "$(ls "$T/a" | wc -l)" -eq 100 ] || { echo "expected 100 scenarios"; exit 1; }
 for k in burst interrupt bug slow overlap; do
