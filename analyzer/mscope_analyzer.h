@@ -107,7 +107,7 @@ struct mscope_an_opts {
 	const char *run_id;       /**< keep only traces of this run, or NULL */
 	struct mscope_an_rate *rates; /**< peak-rate overrides */
 	size_t nrates;
-	int threads;              /**< worker threads (0 = number of CPUs, at most 2 used by default) */
+	int threads;              /**< worker threads (0 = 2); output is identical for any count */
 	double af_threshold;      /**< aggregation threshold (fraction of blame), 0 = library default */
 };
 
