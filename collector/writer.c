@@ -24,11 +24,12 @@
 
 #include "collector_priv.h"
 
-#define MERGE_LAG_US 2000
+#define MERGE_LAG_US 250
 #define FLUSH_MS 100
 #define STATS_MS 100
 #define CLOCK_MS 1000
-#define SLEEP_US 200
+#define SLEEP_US 200       /* between rounds while rings fill up */
+#define IDLE_SLEEP_US 1000 /* between rounds at low rates */
 #define MAX_SRC (MC_MAX_NODES + RTE_MAX_ETHPORTS * 64)
 #define MAX_SOURCES (RTE_MAX_ETHPORTS * 64)
 
@@ -477,13 +478,19 @@ snapshot(void)
 	pthread_mutex_unlock(&mc.lock);
 }
 
-/* Write entries with TSC <= horizon, oldest first across all rings. */
-static void
+/*
+ * Write entries with TSC <= horizon, oldest first across all rings.
+ * @return whether some ring was more than 1/16 full (then come back soon).
+ */
+static bool
 drain(uint64_t horizon)
 {
+	bool busy = false;
+
 	for (unsigned i = 0; i < nsrc; i++) {
 		srcs[i].cons = srcs[i].r->cons;
 		srcs[i].tail = __atomic_load_n(&srcs[i].r->tail, __ATOMIC_ACQUIRE);
+		busy |= (srcs[i].tail - srcs[i].cons) * 16 > srcs[i].r->mask;
 	}
 	for (;;) {
 		struct src *best = NULL;
@@ -506,6 +513,7 @@ drain(uint64_t horizon)
 		best->cons += best->rxq ? do_rx(best) : do_tx(best);
 		__atomic_store_n(&best->r->cons, best->cons, __ATOMIC_RELEASE);
 	}
+	return busy;
 }
 
 static void
@@ -635,7 +643,8 @@ writer_main(void *arg)
 	const uint64_t hz = mc.tsc_hz;
 	const uint64_t lag = hz / 1000000 * MERGE_LAG_US;
 	uint64_t last_flush, last_stats, last_clock;
-	const struct timespec nap = { 0, SLEEP_US * 1000 };
+	const struct timespec nap = { 0, SLEEP_US * 1000 }, idle = { 0, IDLE_SLEEP_US * 1000 };
+	bool busy;
 
 	last_flush = last_stats = last_clock = rte_rdtsc();
 	for (;;) {
@@ -645,7 +654,7 @@ writer_main(void *arg)
 		const uint64_t now = rte_rdtsc();
 
 		snapshot();
-		drain(now_all ? UINT64_MAX : now - lag);
+		busy = drain(now_all ? UINT64_MAX : now - lag);
 		collect_losses(now);
 		if (!stop && now - last_stats >= hz / 1000 * STATS_MS) {
 			poll_imissed(now);
@@ -663,7 +672,7 @@ writer_main(void *arg)
 			__atomic_store_n(&mc.flush_ack, req, __ATOMIC_RELEASE);
 		if (stop)
 			break;
-		nanosleep(&nap, NULL);
+		nanosleep(busy ? &nap : &idle, NULL);
 	}
 	/* runs of refused bursts still open in the data path */
 	for (unsigned i = 0; i < nsrc; i++) {
