@@ -51,6 +51,7 @@ struct eopts {
 	double tail_us;
 	double threshold_us;
 	double rank_threshold_us; /* < 0: auto */
+	double rank_quantile;     /* of normal-operation latency, for auto */
 	int no_baselines;
 	int no_variants;
 	int quiet;
@@ -94,9 +95,10 @@ usage(FILE *f)
 		"  --threshold US      victims whose own culprits are scored: end-to-end\n"
 		"                      latency above US (default 50, the simulator's victim\n"
 		"                      threshold); 0: the analyzer's default (p99)\n"
-		"  --rank-threshold auto|same|US  victims whose culprits are ranked: auto\n"
-		"                      (default) = max(--threshold, p99.9 of the end-to-end\n"
-		"                      latency of packets outside every fault window)\n"
+		"  --rank-threshold auto[:Q]|same|US  victims whose culprits are ranked:\n"
+		"                      auto (default) = max(--threshold, quantile Q (default\n"
+		"                      0.99) of the end-to-end latency of packets outside\n"
+		"                      every fault window); same = --threshold\n"
 		"  --no-baselines      no local-only and NetMedic baselines\n"
 		"  --no-variants       no rates/paper/excess variants of mscope\n"
 		"  -j, --jobs N        cases run in parallel (default 2)\n"
@@ -983,9 +985,9 @@ run_case(const struct eopts *o, const struct ecase *c, const char *work, int onl
 			ex[2 * k] = t.f[k].from_us;
 			ex[2 * k + 1] = t.f[k].to_us;
 		}
-		base = nm_latency_quantile(nm, ex, t.nf, 0.999);
+		base = nm_latency_quantile(nm, ex, t.nf, o->rank_quantile);
 		if (base > 0) {
-			json_object_set_new(res, "baseline_p999_us", json_real(base));
+			json_object_set_new(res, "baseline_latency_us", json_real(base));
 			if (base > thr_rank)
 				thr_rank = base;
 		}
@@ -1338,7 +1340,7 @@ explain_case(const struct ecase *c, const char *work, const json_t *res, int onl
 			free(s);
 		}
 		printf("   window analysed: %.0f .. %.0f us; labelled victims %lld (%lld dropped, %lld"
-			" outside the window)\n   victims ranked: latency above %.1f us (baseline p99.9"
+			" outside the window)\n   victims ranked: latency above %.1f us (normal-operation quantile"
 			" %.1f us); victims scored: above the --threshold\n",
 			json_number_value(json_object_get(fj, "from_us")),
 			json_number_value(json_object_get(fj, "to_us")),
@@ -1346,7 +1348,7 @@ explain_case(const struct ecase *c, const char *work, const json_t *res, int onl
 			json_integer_value(json_object_get(fj, "dropped")),
 			json_integer_value(json_object_get(fj, "victims_outside_window")),
 			json_number_value(json_object_get(res, "rank_threshold_us")),
-			json_number_value(json_object_get(res, "baseline_p999_us")));
+			json_number_value(json_object_get(res, "baseline_latency_us")));
 		json_object_foreach((json_t *)ms, mk, x) {
 			json_t *t;
 			size_t q;
@@ -1508,7 +1510,8 @@ cmd_eval(int argc, char **argv)
 		{ "threshold", required_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct eopts o = { .jobs = 2, .threshold_us = 50, .rank_threshold_us = -1 };
+	struct eopts o = { .jobs = 2, .threshold_us = 50, .rank_threshold_us = -1,
+		.rank_quantile = 0.99 };
 	struct ecase *cases = NULL;
 	size_t ncases = 0, done = 0, next = 0, running = 0;
 	char self[PATH_MAX], tmproot[PATH_MAX];
@@ -1536,6 +1539,14 @@ cmd_eval(int argc, char **argv)
 		case 'R':
 			if (!strcmp(optarg, "auto"))
 				o.rank_threshold_us = -1;
+			else if (!strncmp(optarg, "auto:", 5)) {
+				o.rank_threshold_us = -1;
+				o.rank_quantile = atof(optarg + 5);
+				if (o.rank_quantile <= 0 || o.rank_quantile > 1) {
+					fprintf(stderr, "mscope eval: --rank-threshold auto:Q: Q in (0, 1]\n");
+					return 2;
+				}
+			}
 			else if (!strcmp(optarg, "same"))
 				o.rank_threshold_us = 0;
 			else if (parse_us(optarg, &o.rank_threshold_us) < 0 || o.rank_threshold_us <= 0) {
