@@ -24,7 +24,7 @@
 
 #include "collector_priv.h"
 
-#define MERGE_LAG_US 250
+#define MERGE_LAG_US 1000
 #define FLUSH_MS 100
 #define STATS_MS 100
 #define CLOCK_MS 1000
