@@ -10,7 +10,7 @@
  * Entries newer than now - MERGE_LAG stay in their ring until the next
  * round, so an entry whose TSC was read just before a slower producer
  * published it is still merged in order; a later straggler is clamped to
- * its file's last TSC (counted, never reordered).
+ * its file's last TSC (files stay in order; the clamp is not recorded).
  */
 #include <errno.h>
 #include <signal.h>
