@@ -196,6 +196,11 @@ Test(rank, processing_kind_and_miss)
 	ev_flowset_from_json(json_object_get(json_array_get(json_object_get(an, "culprits"), 2),
 		"flow"), &t.flow, NULL, 0);
 	cr_assert_eq(ev_rank(list, 3, &t, NULL, 0, EV_MATCH_STRICT), 3);
+	/* one flow that triggered the bug names it too; another port does not */
+	cr_assert_eq(ev_flowset_parse("udp 198.51.100.2:4000 > 10.0.0.1:53", &list[2].flow), 0);
+	cr_assert_eq(ev_rank(list, 3, &t, NULL, 0, EV_MATCH_STRICT), 3);
+	cr_assert_eq(ev_flowset_parse("udp 198.51.100.2:4000 > 10.0.0.1:54", &list[2].flow), 0);
+	cr_assert_eq(ev_rank(list, 3, &t, NULL, 0, EV_MATCH_STRICT), 0);
 	list[2].has_flow = 0;
 	ev_flowset_any(&list[2].flow);
 	cr_assert_eq(ev_rank(list, 3, &t, NULL, 0, EV_MATCH_STRICT), 0);

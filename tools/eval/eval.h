@@ -71,7 +71,8 @@ struct ev_culprit {
 
 /** How to compare a named culprit against the true one. */
 enum ev_match_mode {
-	EV_MATCH_STRICT = 0,  /**< NF, kind and, for flow faults, a non-wildcard aggregate containing the flow */
+	EV_MATCH_STRICT = 0,  /**< NF, kind and, for flow faults, a non-wildcard aggregate that
+	                           contains the true flow set or lies inside it (a bug's rule) */
 	EV_MATCH_NF_KIND = 1, /**< NF and kind only (baselines that cannot name flows) */
 };
 

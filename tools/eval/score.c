@@ -372,7 +372,10 @@ ev_culprit_matches(const struct ev_culprit *named, const struct ev_culprit *trut
 		return 1;
 	if (!named->has_flow || ev_flowset_is_any(&named->flow))
 		return 0;
-	return ev_flowset_contains(&named->flow, &truth->flow);
+	/* The aggregate covers the true flow set, or (a bug's truth is a rule,
+	 * a set of flows) lies inside it: it names flows that triggered it. */
+	return ev_flowset_contains(&named->flow, &truth->flow) ||
+		ev_flowset_contains(&truth->flow, &named->flow);
 }
 
 static int
