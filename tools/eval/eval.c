@@ -95,10 +95,10 @@ usage(FILE *f)
 		"  --threshold US      victims whose own culprits are scored: end-to-end\n"
 		"                      latency above US (default 50, the simulator's victim\n"
 		"                      threshold); 0: the analyzer's default (p99)\n"
-		"  --rank-threshold auto[:Q]|same|US  victims whose culprits are ranked:\n"
-		"                      auto (default) = max(--threshold, quantile Q (default\n"
-		"                      0.99) of the end-to-end latency of packets outside\n"
-		"                      every fault window); same = --threshold\n"
+		"  --rank-threshold same|auto[:Q]|US  victims whose culprits are ranked:\n"
+		"                      same (default) = --threshold; auto = max(--threshold,\n"
+		"                      quantile Q (default 0.99) of the end-to-end latency of\n"
+		"                      packets outside every fault window)\n"
 		"  --no-baselines      no local-only and NetMedic baselines\n"
 		"  --no-variants       no rates/paper/excess variants of mscope\n"
 		"  -j, --jobs N        cases run in parallel (default 2)\n"
@@ -1510,7 +1510,7 @@ cmd_eval(int argc, char **argv)
 		{ "threshold", required_argument, NULL, 'T' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct eopts o = { .jobs = 2, .threshold_us = 50, .rank_threshold_us = -1,
+	struct eopts o = { .jobs = 2, .threshold_us = 50, .rank_threshold_us = 0,
 		.rank_quantile = 0.99 };
 	struct ecase *cases = NULL;
 	size_t ncases = 0, done = 0, next = 0, running = 0;
