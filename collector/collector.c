@@ -15,6 +15,8 @@
  */
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <link.h>
 #include <signal.h>
 #include <stdio.h>
@@ -159,31 +161,149 @@ mono_raw_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+static uint64_t
+realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * A TSC reading and a clock reading taken together: of a few tries, the one
+ * with the shortest TSC gap around the clock read (a preemption or an
+ * interrupt in between would make the pair off by its length).
+ */
+static void
+tsc_pair(uint64_t (*clk)(void), uint64_t *tsc, uint64_t *ns)
+{
+	uint64_t best = UINT64_MAX;
+
+	for (int i = 0; i < 7; i++) {
+		const uint64_t t0 = rte_rdtsc();
+		const uint64_t c = clk();
+		const uint64_t t1 = rte_rdtsc();
+
+		if (t1 - t0 < best) {
+			best = t1 - t0;
+			*tsc = t0 + (t1 - t0) / 2;
+			*ns = c;
+		}
+	}
+}
+
+void
+mc_clock_pair(uint64_t *tsc, int64_t *realtime)
+{
+	uint64_t ns = 0;
+
+	tsc_pair(realtime_ns, tsc, &ns);
+	*realtime = (int64_t)ns;
+}
+
 /*
  * The TSC rate written into every header. DPDK's figure can be the nominal
  * frequency (0.15% off on the test machine: 6 ms after 4 s); 50 ms against
- * CLOCK_MONOTONIC_RAW pins it to ~0.01%. Kept only if close to DPDK's.
+ * CLOCK_MONOTONIC_RAW pins it to ~1e-6. Kept only if close to DPDK's.
  */
 static uint64_t
 measure_tsc_hz(uint64_t dpdk_hz)
 {
 	const struct timespec nap = { 0, 50 * 1000 * 1000 };
-	uint64_t a0, a1, b0, b1, n0, n1;
+	uint64_t a = 0, b = 0, n0 = 0, n1 = 0;
 	double hz;
 
-	a0 = rte_rdtsc();
-	n0 = mono_raw_ns();
-	a1 = rte_rdtsc();
+	tsc_pair(mono_raw_ns, &a, &n0);
 	nanosleep(&nap, NULL);
-	b0 = rte_rdtsc();
-	n1 = mono_raw_ns();
-	b1 = rte_rdtsc();
-	if (n1 <= n0)
+	tsc_pair(mono_raw_ns, &b, &n1);
+	if (n1 <= n0 || b <= a)
 		return dpdk_hz;
-	hz = (double)((b0 + b1) / 2 - (a0 + a1) / 2) * 1e9 / (double)(n1 - n0);
+	hz = (double)(b - a) * 1e9 / (double)(n1 - n0);
 	if (dpdk_hz != 0 && (hz < 0.95 * (double)dpdk_hz || hz > 1.05 * (double)dpdk_hz))
 		return dpdk_hz;
 	return (uint64_t)(hz + 0.5);
+}
+
+#define HZ_FILE ".mscope-tsc-hz"
+
+/* The rate in dir/HZ_FILE if it was measured during this boot, else 0. */
+static uint64_t
+read_shared_hz(const char *path, const char *boot, uint64_t dpdk_hz)
+{
+	char buf[192], b[64];
+	unsigned long long hz;
+	ssize_t k;
+	const int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return 0;
+	k = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (k <= 0)
+		return 0;
+	buf[k] = '\0';
+	if (sscanf(buf, "mscope-tsc-hz 1 %63s %llu", b, &hz) != 2 || strcmp(b, boot) != 0 ||
+	    hz < 1000000 || (dpdk_hz != 0 && (hz < 0.95 * (double)dpdk_hz ||
+					      hz > 1.05 * (double)dpdk_hz)))
+		return 0;
+	return hz;
+}
+
+/*
+ * One TSC rate for every process of a run. The analyzer checks the anchors
+ * of one host against each other as realtime - tsc / tsc_hz, with the TSC
+ * counted from boot: a rate differing by 1e-5 between two NFs (two 50 ms
+ * measurements on a loaded machine) moves that by tens of ms after an hour
+ * of uptime. So the first process measures and leaves the rate (with the
+ * kernel's boot id) in MSCOPE_DIR/.mscope-tsc-hz; the others of the same
+ * boot use it. Any problem: this process's own measurement.
+ */
+static uint64_t
+shared_tsc_hz(uint64_t dpdk_hz)
+{
+	char boot[64] = "", path[PATH_MAX + 32], tmp[PATH_MAX + 64], line[192];
+	uint64_t hz, other;
+	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+	int fd, len;
+
+	if (f != NULL) {
+		if (fscanf(f, "%63s", boot) != 1)
+			boot[0] = '\0';
+		fclose(f);
+	}
+	if (boot[0] == '\0')
+		return measure_tsc_hz(dpdk_hz);
+	snprintf(path, sizeof(path), "%s/" HZ_FILE, mc.cfg.dir);
+	hz = read_shared_hz(path, boot, dpdk_hz);
+	if (hz != 0)
+		return hz;
+	hz = measure_tsc_hz(dpdk_hz);
+	if (hz == 0)
+		return 0;
+	snprintf(tmp, sizeof(tmp), "%s/" HZ_FILE ".%d", mc.cfg.dir, (int)getpid());
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return hz;
+	len = snprintf(line, sizeof(line), "mscope-tsc-hz 1 %s %" PRIu64 "\n", boot, hz);
+	if (write(fd, line, (size_t)len) != len) {
+		close(fd);
+		unlink(tmp);
+		return hz;
+	}
+	close(fd);
+	/* first one wins; a file of another boot is replaced */
+	if (link(tmp, path) != 0 && errno == EEXIST) {
+		other = read_shared_hz(path, boot, dpdk_hz);
+		if (other != 0) {
+			unlink(tmp);
+			return other;
+		}
+		if (rename(tmp, path) == 0)
+			return hz;
+	}
+	unlink(tmp);
+	return hz;
 }
 
 /* First port start: everything that needs an initialised EAL. */
@@ -203,17 +323,17 @@ setup_once(void)
 	done = -1;
 	if (!resolve_api())
 		return false;
-	mc.tsc_hz = measure_tsc_hz(mc.api.get_tsc_hz());
-	if (mc.tsc_hz == 0) {
-		MC_LOG("TSC rate unknown; collector inactive");
-		return false;
-	}
 	if (gethostname(mc.host, sizeof(mc.host) - 1) != 0)
 		snprintf(mc.host, sizeof(mc.host), "unknown");
 	if (stat(mc.cfg.dir, &st) != 0 || !S_ISDIR(st.st_mode) ||
 	    access(mc.cfg.dir, W_OK | X_OK) != 0) {
 		MC_LOG("MSCOPE_DIR \"%s\" is not a writable directory; collector disabled",
 		       mc.cfg.dir);
+		return false;
+	}
+	mc.tsc_hz = shared_tsc_hz(mc.api.get_tsc_hz());
+	if (mc.tsc_hz == 0) {
+		MC_LOG("TSC rate unknown; collector inactive");
 		return false;
 	}
 	mc.link_off = mc.api.dynfield_register(&link_field);

@@ -71,6 +71,12 @@ struct mc_ring {
 	uint64_t pad0[2];
 	/* published positions, one line each */
 	uint64_t tail __rte_cache_aligned; /* producer: entries before this are complete */
+	/*
+	 * producer: TSC of the oldest entry it has stamped but not yet
+	 * published (a burst in progress, a pending run of refused bursts);
+	 * 0 = none. The writer merges nothing newer, so entries need no clamp.
+	 */
+	uint64_t hold;
 	uint64_t cons __rte_cache_aligned; /* consumer: slots before this are free */
 };
 
@@ -142,7 +148,7 @@ struct mc_node {
 	/* writer thread only below */
 	struct mscope_trace_writer *w;
 	uint64_t last_tsc;        /* records are clamped to stay in order */
-	uint64_t clamped;
+	uint64_t clamped;         /* records written later than their TSC */
 	uint64_t pend_loss_rec, pend_loss_pkt; /* loss not yet written */
 	uint64_t written_rec;
 	struct mc_flow_table *flows;
@@ -274,6 +280,10 @@ uint32_t mc_flow_ref(struct mc_flow_table *t, const uint8_t *d, uint32_t len,
 /* mscope_wire_id() of four packets (first MC_DATA_BYTES bytes in w[i]). */
 void mc_wire_ids4(const uint64_t *const w[4], const uint32_t seg[4], const uint32_t len[4],
 		uint32_t out[4]);
+
+/* collector.c */
+/* A TSC reading and CLOCK_REALTIME (ns) taken together, as closely as possible. */
+void mc_clock_pair(uint64_t *tsc, int64_t *realtime);
 
 /* writer.c */
 int mc_writer_start(void);

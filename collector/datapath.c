@@ -42,6 +42,18 @@ ring_commit(struct mc_ring *r, uint64_t used)
 	__atomic_store_n(&r->tail, r->head, __ATOMIC_RELEASE);
 }
 
+/*
+ * Tell the writer that an entry stamped `tsc` (0: none) is on its way: it
+ * merges nothing newer from other rings until the entry is published. The
+ * line is the one of `tail`, which the producer writes anyway; stored after
+ * the tail so that a writer that sees the hold gone also sees the entry.
+ */
+static inline void
+ring_hold(struct mc_ring *r, uint64_t tsc)
+{
+	__atomic_store_n(&r->hold, tsc, __ATOMIC_RELEASE);
+}
+
 static inline void
 count_lost(uint64_t *ctr, uint64_t add)
 {
@@ -94,12 +106,14 @@ record_rx(struct mc_rxq *q, struct rte_mbuf **pkts, uint16_t n)
 	uint64_t base;
 	unsigned aux = 0;
 
+	ring_hold(r, tsc);
 	if (unlikely(!ring_room(r, size))) {
 		/* the rx record is lost: its packets keep their node, not a seq */
 		for (uint16_t i = 0; i < n; i++)
 			*link_of(pkts[i], off) = q->link_base | MC_SEQ_UNKNOWN;
 		count_lost(&r->lost_records, 1);
 		count_lost(&r->lost_packets, n);
+		ring_hold(r, 0);
 		return;
 	}
 	base = r->head;
@@ -127,6 +141,7 @@ record_rx(struct mc_rxq *q, struct rte_mbuf **pkts, uint16_t n)
 	slots[base & mask] = mc_hdr(MC_E_RX, hw ? MC_EF_HWTS : 0, n, aux);
 	slots[(base + 1) & mask] = tsc;
 	ring_commit(r, size);
+	ring_hold(r, 0);
 	q->seq += n;
 }
 
@@ -228,8 +243,12 @@ mc_tx_burst(void *qd, struct rte_mbuf **pkts, uint16_t n)
 	if (unlikely(n == 0))
 		return q->real_burst(rq, pkts, 0);
 	tsc = rte_rdtsc();
-	if (unlikely(!ring_room(r, MC_RUN_SLOTS + size)))
-		return tx_unrecorded(q, rq, pkts, n);
+	ring_hold(r, q->run_n != 0 ? q->run_tsc : tsc);
+	if (unlikely(!ring_room(r, MC_RUN_SLOTS + size))) {
+		acc = tx_unrecorded(q, rq, pkts, n);
+		ring_hold(r, q->run_n != 0 ? q->run_tsc : 0);
+		return acc;
+	}
 	/* room for a pending run's entry, written before this one if needed */
 	base = r->head + (q->run_n != 0 ? MC_RUN_SLOTS : 0);
 	ppos = base + 2 + n;
@@ -272,6 +291,8 @@ mc_tx_burst(void *qd, struct rte_mbuf **pkts, uint16_t n)
 			q->run_n = n;
 			q->run_tsc = tsc;
 			q->run_origin = origin;
+			/* the run is published later: hold the writer at its start */
+			ring_hold(r, tsc);
 			return 0;
 		}
 	}
@@ -280,6 +301,7 @@ mc_tx_burst(void *qd, struct rte_mbuf **pkts, uint16_t n)
 	slots[base & mask] = mc_hdr(MC_E_TX, 0, n, acc);
 	slots[(base + 1) & mask] = tsc;
 	ring_commit(r, (base - r->head) + size);
+	ring_hold(r, 0);
 	return acc;
 }
 

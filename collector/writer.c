@@ -7,12 +7,20 @@
  * flushes a frame at least every 100 ms (a killed NF leaves a file readable
  * to its last frame) and writes the data path's losses into the traces.
  *
- * Entries newer than now - MERGE_LAG stay in their ring until the next
- * round, so an entry whose TSC was read just before a slower producer
- * published it is still merged in order; a later straggler is clamped to
- * its file's last TSC (files stay in order; the clamp is not recorded).
+ * Merge horizon: a producer stores the TSC of the entry it is building in
+ * its ring's `hold` before it builds it (and of a run of refused bursts it
+ * has not published yet), and clears it after publishing. The writer merges
+ * only entries older than every hold and than now - MERGE_LAG (which covers
+ * the few instructions between a producer's TSC read and its hold store),
+ * so records reach their files in TSC order without being moved. Only a
+ * hold older than MAX_HOLD (a producer preempted mid-burst for longer, a
+ * run the NF never follows up) stops holding the others back: such an entry
+ * is then written with its file's latest TSC (counted, reported at exit).
+ * Records the writer makes itself (clock, loss, imissed drops) are stamped
+ * at the horizon, never later than records still to come.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +32,9 @@
 
 #include "collector_priv.h"
 
-#define MERGE_LAG_US 1000
+#define MERGE_LAG_US 50
+#define MAX_HOLD_US 4000     /* longest a stalled producer holds the others */
+#define CROWDED_HOLD_US 1000 /* ... when some ring is half full */
 #define FLUSH_MS 100
 #define STATS_MS 100
 #define CLOCK_MS 1000
@@ -55,15 +65,13 @@ static uint32_t g_stamp[MC_MAX_NODES + 1], g_id[MC_MAX_NODES + 1], g_burst;
 static uint32_t g_origin[MC_MAX_NODES + 1], g_off[MC_MAX_NODES + 1], g_acc[MC_MAX_NODES + 1],
 	g_start[MC_MAX_NODES + 1], g_fill[MC_MAX_NODES + 1];
 static uint32_t zero_wire[MSCOPE_MAX_BURST];
+/* a clock pair taken by the writer, written to every file in TSC order */
+static struct mscope_clock ck_pend;
+static bool ck_pending;
+static uint64_t horizon_tsc; /* everything at or before it has been merged */
 
-static uint64_t
-realtime_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
+static void for_each_node(void (*fn)(struct mc_node *, uint64_t), uint64_t arg);
+static void node_clock(struct mc_node *n, uint64_t unused);
 
 struct mc_node *
 mc_node_open(uint8_t role, uint16_t port, uint16_t queue, struct mscope_trace_error *err)
@@ -71,7 +79,7 @@ mc_node_open(uint8_t role, uint16_t port, uint16_t queue, struct mscope_trace_er
 	struct mscope_trace_header h;
 	struct mscope_writer_opts o = { .zstd_level = mc.cfg.zstd_level };
 	struct mc_node *n = calloc(1, sizeof(*n));
-	uint64_t t0, t1;
+	uint64_t tsc;
 	int64_t rt;
 
 	if (n == NULL) {
@@ -94,10 +102,8 @@ mc_node_open(uint8_t role, uint16_t port, uint16_t queue, struct mscope_trace_er
 	h.queue = queue;
 	h.pid = (uint32_t)getpid();
 	h.tsc_hz = mc.tsc_hz;
-	t0 = rte_rdtsc();
-	rt = (int64_t)realtime_ns();
-	t1 = rte_rdtsc();
-	h.anchor_tsc = t0 + (t1 - t0) / 2;
+	mc_clock_pair(&tsc, &rt);
+	h.anchor_tsc = tsc;
 	h.anchor_realtime_ns = rt;
 	snprintf(h.nf_name, sizeof(h.nf_name), "%s", mc.nf);
 	snprintf(h.host, sizeof(h.host), "%s", mc.host);
@@ -120,7 +126,11 @@ mc_node_open(uint8_t role, uint16_t port, uint16_t queue, struct mscope_trace_er
 		free(n);
 		return NULL;
 	}
-	n->last_tsc = h.anchor_tsc;
+	/*
+	 * Not the anchor: a source node is opened when its first entry is
+	 * merged, and that entry (and others still in the rings) is older.
+	 */
+	n->last_tsc = 0;
 	return n;
 }
 
@@ -135,6 +145,16 @@ node_fail(struct mc_node *n)
 		MC_LOG("%s: %s; later records of this node are lost", n->path,
 		       e ? e->text : "write failed");
 	n->failed = true;
+}
+
+/* TSC for a record the writer makes itself: in order, not counted as late. */
+static uint64_t
+stamp(struct mc_node *n, uint64_t tsc)
+{
+	if (tsc < n->last_tsc)
+		tsc = n->last_tsc;
+	n->last_tsc = tsc;
+	return tsc;
 }
 
 static uint64_t
@@ -156,7 +176,7 @@ put_loss(struct mc_node *n, uint64_t now)
 
 	if (n->failed || (n->pend_loss_rec == 0 && n->pend_loss_pkt == 0))
 		return;
-	l.tsc = clamp(n, now);
+	l.tsc = stamp(n, now);
 	l.records = n->pend_loss_rec;
 	l.packets = n->pend_loss_pkt;
 	if (mscope_writer_loss(n->w, &l) < 0) {
@@ -479,19 +499,39 @@ snapshot(void)
 }
 
 /*
- * Write entries with TSC <= horizon, oldest first across all rings.
- * @return whether some ring was more than 1/16 full (then come back soon).
+ * Write the entries every producer is done with (all if `all`), oldest
+ * first across all rings, and the pending clock pair in its place.
+ * Sets horizon_tsc. @return whether some ring was more than 1/16 full
+ * (then come back soon).
  */
 static bool
-drain(uint64_t horizon)
+drain(uint64_t now, bool all)
 {
-	bool busy = false;
+	const uint64_t us = mc.tsc_hz / 1000000;
+	uint64_t horizon = now - MERGE_LAG_US * us, oldest = UINT64_MAX, floor;
+	bool busy = false, crowded = false;
 
+	/* holds before tails: a hold gone means its entry is visible */
+	for (unsigned i = 0; i < nsrc; i++) {
+		const uint64_t h = __atomic_load_n(&srcs[i].r->hold, __ATOMIC_ACQUIRE);
+
+		if (h != 0 && h < oldest)
+			oldest = h;
+	}
 	for (unsigned i = 0; i < nsrc; i++) {
 		srcs[i].cons = srcs[i].r->cons;
 		srcs[i].tail = __atomic_load_n(&srcs[i].r->tail, __ATOMIC_ACQUIRE);
 		busy |= (srcs[i].tail - srcs[i].cons) * 16 > srcs[i].r->mask;
+		crowded |= (srcs[i].tail - srcs[i].cons) * 2 > srcs[i].r->mask;
 	}
+	if (oldest <= horizon)
+		horizon = oldest - 1;
+	/* a long stall must not fill the other rings: give up waiting for it */
+	floor = now - (crowded ? CROWDED_HOLD_US : MAX_HOLD_US) * us;
+	if (horizon < floor)
+		horizon = floor;
+	if (all)
+		horizon = UINT64_MAX;
 	for (;;) {
 		struct src *best = NULL;
 		uint64_t bt = 0;
@@ -508,11 +548,16 @@ drain(uint64_t horizon)
 				bt = t;
 			}
 		}
+		if (ck_pending && (best == NULL ? ck_pend.tsc <= horizon : ck_pend.tsc < bt)) {
+			for_each_node(node_clock, 0);
+			ck_pending = false;
+		}
 		if (best == NULL)
 			break;
 		best->cons += best->rxq ? do_rx(best) : do_tx(best);
 		__atomic_store_n(&best->r->cons, best->cons, __ATOMIC_RELEASE);
 	}
+	horizon_tsc = horizon < now ? horizon : now;
 	return busy;
 }
 
@@ -581,7 +626,7 @@ poll_imissed(uint64_t now)
 		while (d > 0 && !nd->failed) {
 			const uint32_t k = d < MSCOPE_MAX_BURST ? (uint32_t)d : MSCOPE_MAX_BURST;
 			struct mscope_drop dr = {
-				.tsc = clamp(nd, now),
+				.tsc = stamp(nd, now),
 				.reason = MSCOPE_DROP_QUEUE_FULL,
 				.n = k,
 				.wire_id = zero_wire, /* never dequeued: identity unknown */
@@ -614,22 +659,25 @@ node_flush(struct mc_node *n, uint64_t unused)
 }
 
 static void
-node_clock(struct mc_node *n, uint64_t now)
+node_clock(struct mc_node *n, uint64_t unused)
 {
-	struct mscope_clock ck;
+	struct mscope_clock ck = ck_pend;
 
 	if (n->failed)
 		return;
-	ck.tsc = clamp(n, now);
-	ck.realtime_ns = (int64_t)realtime_ns();
+	ck.tsc = stamp(n, ck.tsc);
 	if (mscope_writer_clock(n->w, &ck) < 0)
 		node_fail(n);
 	n->dirty = true;
 }
 
+static uint64_t total_clamped, total_written;
+
 static void
 node_close(struct mc_node *n, uint64_t unused)
 {
+	total_clamped += n->clamped;
+	total_written += n->written_rec;
 	put_loss(n, rte_rdtsc());
 	if (mscope_writer_close(n->w) < 0 && !n->failed)
 		MC_LOG("%s: final write failed", n->path);
@@ -641,7 +689,6 @@ static void *
 writer_main(void *arg)
 {
 	const uint64_t hz = mc.tsc_hz;
-	const uint64_t lag = hz / 1000000 * MERGE_LAG_US;
 	uint64_t last_flush, last_stats, last_clock;
 	const struct timespec nap = { 0, SLEEP_US * 1000 }, idle = { 0, IDLE_SLEEP_US * 1000 };
 	bool busy;
@@ -654,15 +701,17 @@ writer_main(void *arg)
 		const uint64_t now = rte_rdtsc();
 
 		snapshot();
-		busy = drain(now_all ? UINT64_MAX : now - lag);
-		collect_losses(now);
-		if (!stop && now - last_stats >= hz / 1000 * STATS_MS) {
-			poll_imissed(now);
-			last_stats = now;
-		}
-		if (now - last_clock >= hz / 1000 * CLOCK_MS) {
-			for_each_node(node_clock, now);
+		if (!ck_pending && now - last_clock >= hz / 1000 * CLOCK_MS) {
+			/* written by drain() where it belongs among the entries */
+			mc_clock_pair(&ck_pend.tsc, &ck_pend.realtime_ns);
+			ck_pending = true;
 			last_clock = now;
+		}
+		busy = drain(now, now_all);
+		collect_losses(horizon_tsc);
+		if (!stop && now - last_stats >= hz / 1000 * STATS_MS) {
+			poll_imissed(horizon_tsc);
+			last_stats = now;
 		}
 		if (now_all || now - last_flush >= hz / 1000 * FLUSH_MS) {
 			for_each_node(node_flush, 0);
@@ -685,6 +734,10 @@ writer_main(void *arg)
 			       q->run_tsc, q, (uint32_t)n, 0, NULL, NULL, NULL);
 	}
 	for_each_node(node_close, 0);
+	if (total_clamped != 0)
+		MC_LOG("%" PRIu64 " of %" PRIu64 " records were merged too late for their time "
+		       "(a producer stalled > %u us) and were written at their file's latest time",
+		       total_clamped, total_written, MAX_HOLD_US);
 	return NULL;
 }
 
