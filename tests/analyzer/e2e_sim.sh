@@ -40,9 +40,15 @@ check() {   # scenario, expected nf, kind, flow substring or ""
 		fi
 	fi
 	# per-victim accuracy on the simulator's labels
-	local acc
-	if [ ! -s "$d/victims.jsonl" ]; then
-		echo "skip $s: the simulator labelled no victims (victims.jsonl empty)"
+	# Every shipped scenario with a fault has labelled victims, in every build
+	# (tests/sim/victims_pinned.sh pins them): none would mean a broken
+	# simulator, not a case to skip.
+	local acc nlab ntruth
+	nlab=$(wc -l < "$d/victims.jsonl")
+	ntruth=$(jq '[.faults[].victims] | add // 0' "$d/truth.json")
+	if [ "$nlab" -eq 0 ] || [ "$nlab" -ne "$ntruth" ]; then
+		echo "FAIL $s: victims.jsonl has $nlab labels, truth.json counts $ntruth"
+		fail=1
 		return
 	fi
 	acc=$(jq -s -r --slurpfile rel "$d.rel" --arg nf "$nf" --arg k "$kind" '
