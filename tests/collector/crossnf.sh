@@ -4,6 +4,9 @@
 # "down" forwards from memif into a tx pcap. The wire IDs "up" recorded for
 # the packets the memif port accepted must be, in order, the wire IDs "down"
 # recorded when it received them, and those of the packets "down" sent.
+# Time: every packet reaches "down" after "up" sent it (one host, one TSC),
+# unless the collector reported a stalled producer; both processes carry
+# the same TSC rate and clock anchors within 100 us.
 . "$(dirname "$0")/lib.sh"
 
 PCAP=$DATA/pcapplusplus_example.pcap
@@ -68,4 +71,15 @@ expect run_id x1 "$sd"; expect end clean "$sd"
 cmp -s "$T/up.tx" "$T/down.rx" || fail "upstream tx IDs differ from downstream rx IDs"
 cmp -s "$T/down.rx" "$T/down.tx" || fail "downstream tx IDs differ from its rx IDs"
 cmp -s "$T/down.tx" "$T/out.ids" || fail "downstream tx IDs differ from the packets sent"
+c=$("$CHECK" causal "$u" "$d") || fail "causal: cannot read the traces"
+echo "$c"
+expect mismatched 0 "$c"
+late=$(grep -ho "mscope-collector: [0-9]* of [0-9]* records were merged too late" "$T/down.log" "$T/tp.log" 2>/dev/null |
+	awk '{ s += $2 } END { print s + 0 }')
+[ "$(get inverted "$c")" -le "$late" ] ||
+	fail "$(get inverted "$c") packets received by down before up sent them ($late records reported late)"
+a=$("$CHECK" anchors "$u" "$d")
+echo "$a"
+expect same_hz 1 "$a"
+awk -v s="$(get spread_us "$a")" 'BEGIN { exit !(s < 100) }' || fail "clock anchors $(get spread_us "$a") us apart"
 echo "PASS: $acc packets carry the same wire IDs from up's tx to down's rx and tx"

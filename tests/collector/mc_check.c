@@ -8,6 +8,11 @@
  *   mc_check rx-ids TRACE         wire IDs of the rx packets, in order
  *   mc_check tx-ids TRACE         wire IDs of the accepted tx packets, in order
  *   mc_check stats TRACE...       one line of key=value per file
+ *   mc_check causal UP DOWN       pairs UP's accepted tx packets with DOWN's rx
+ *                                 packets in order: pairs, inverted (rx before
+ *                                 tx), worst_us, mismatched (wire IDs differ)
+ *   mc_check anchors TRACE...     same_hz=0|1 and spread_us: how far apart the
+ *                                 files put realtime - tsc / tsc_hz
  *
  * stats checks what must hold in any collector trace: records in TSC order,
  * flows defined before use, tx links pointing at earlier rx packets of the
@@ -69,6 +74,123 @@ cmd_ids(const char *path, bool rx)
 			err.text);
 	mscope_reader_close(r);
 	return rc < 0;
+}
+
+/* (wire ID, TSC) of every rx or accepted tx packet of a trace. */
+struct times {
+	uint32_t *wire;
+	uint64_t *tsc;
+	size_t n, cap;
+	uint64_t hz;
+};
+
+static int
+get_times(const char *path, bool rx, struct times *t)
+{
+	struct mscope_trace_error err;
+	struct mscope_trace_reader *r = mscope_reader_open(path, &err);
+	struct mscope_record rec;
+	int rc;
+
+	memset(t, 0, sizeof(*t));
+	if (r == NULL) {
+		fprintf(stderr, "mc_check: %s: offset %" PRIu64 ": %s\n", err.file, err.offset,
+			err.text);
+		return 1;
+	}
+	t->hz = mscope_reader_header(r)->tsc_hz;
+	while ((rc = mscope_reader_next(r, &rec, &err)) == 1) {
+		uint32_t k;
+		const uint32_t *w;
+		uint64_t tsc;
+
+		if (rx && rec.type == MSCOPE_REC_RX) {
+			k = rec.u.rx.n;
+			w = rec.u.rx.wire_id;
+			tsc = rec.u.rx.tsc;
+		} else if (!rx && rec.type == MSCOPE_REC_TX) {
+			k = rec.u.tx.accepted;
+			w = rec.u.tx.wire_id;
+			tsc = rec.u.tx.tsc;
+		} else {
+			continue;
+		}
+		if (t->n + k > t->cap) {
+			t->cap = (t->n + k) * 2;
+			t->wire = realloc(t->wire, t->cap * sizeof(*t->wire));
+			t->tsc = realloc(t->tsc, t->cap * sizeof(*t->tsc));
+			if (t->wire == NULL || t->tsc == NULL)
+				abort();
+		}
+		for (uint32_t i = 0; i < k; i++) {
+			t->wire[t->n] = w[i];
+			t->tsc[t->n++] = tsc;
+		}
+	}
+	if (rc < 0)
+		fprintf(stderr, "mc_check: %s: offset %" PRIu64 ": %s\n", err.file, err.offset,
+			err.text);
+	mscope_reader_close(r);
+	return rc < 0;
+}
+
+static int
+cmd_causal(const char *up, const char *down)
+{
+	struct times u, d;
+	uint64_t inverted = 0, mismatched = 0, worst = 0;
+	size_t n;
+	int rc = get_times(up, false, &u) | get_times(down, true, &d);
+
+	n = u.n < d.n ? u.n : d.n;
+	for (size_t i = 0; i < n; i++) {
+		if (u.wire[i] != d.wire[i])
+			mismatched++;
+		if (d.tsc[i] < u.tsc[i]) {
+			inverted++;
+			if (u.tsc[i] - d.tsc[i] > worst)
+				worst = u.tsc[i] - d.tsc[i];
+		}
+	}
+	printf("causal pairs=%zu inverted=%" PRIu64 " worst_us=%.1f mismatched=%" PRIu64 "\n", n,
+	       inverted, u.hz ? (double)worst * 1e6 / (double)u.hz : 0.0, mismatched);
+	free(u.wire);
+	free(u.tsc);
+	free(d.wire);
+	free(d.tsc);
+	return rc;
+}
+
+static int
+cmd_anchors(int n, char **paths)
+{
+	double lo = 0, hi = 0;
+	uint64_t hz0 = 0;
+	bool same = true;
+
+	for (int i = 0; i < n; i++) {
+		struct mscope_trace_error err;
+		struct mscope_trace_reader *r = mscope_reader_open(paths[i], &err);
+		const struct mscope_trace_header *h;
+		double off;
+
+		if (r == NULL) {
+			fprintf(stderr, "mc_check: %s: %s\n", err.file, err.text);
+			return 1;
+		}
+		h = mscope_reader_header(r);
+		off = (double)h->anchor_realtime_ns - (double)h->anchor_tsc * 1e9 / (double)h->tsc_hz;
+		if (i == 0) {
+			hz0 = h->tsc_hz;
+			lo = hi = off;
+		}
+		same &= h->tsc_hz == hz0;
+		lo = off < lo ? off : lo;
+		hi = off > hi ? off : hi;
+		mscope_reader_close(r);
+	}
+	printf("anchors same_hz=%d spread_us=%.1f\n", same, (hi - lo) / 1e3);
+	return 0;
 }
 
 struct counts {
@@ -227,7 +349,7 @@ main(int argc, char **argv)
 
 	if (argc < 3) {
 		fprintf(stderr, "usage: mc_check pcap FILE | rx-ids TRACE | tx-ids TRACE | "
-				"stats TRACE...\n");
+				"stats TRACE... | causal UP DOWN | anchors TRACE...\n");
 		return 2;
 	}
 	if (strcmp(argv[1], "pcap") == 0)
@@ -241,6 +363,10 @@ main(int argc, char **argv)
 			rc |= stats_one(argv[i]);
 		return rc;
 	}
+	if (strcmp(argv[1], "causal") == 0 && argc == 4)
+		return cmd_causal(argv[2], argv[3]);
+	if (strcmp(argv[1], "anchors") == 0)
+		return cmd_anchors(argc - 2, argv + 2);
 	fprintf(stderr, "mc_check: unknown command %s\n", argv[1]);
 	return 2;
 }
