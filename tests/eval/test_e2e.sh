@@ -63,7 +63,22 @@ grep -q "truth nat1/processing" "$T/explain.txt" || { cat "$T/explain.txt"; exit
 grep -q "ours: culprits" "$T/explain.txt" || { cat "$T/explain.txt"; exit 1; }
 rm -rf "$(sed -n 's/^(kept in \(.*\))$/\1/p' "$T/explain.txt")"
 
-# 4. bad input
+# 4. a recorded run (traces + truth.json, as the chain launcher leaves) is analysed as is
+"$MSCOPE" sim -q "$SRC/tools/eval/cases/nat-interrupt-shared-vpn.json" -o "$T/rec"
+rm -f "$T/rec/victims.jsonl"
+"$MSCOPE" eval -q --json "$T/rec.json" "$T/rec" >"$T/rec.txt" 2>&1 || { cat "$T/rec.txt"; exit 1; }
+python3 - "$T/rec.json" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+f = [x for x in d["faults"] if "methods" in x]
+assert len(f) == 1 and f[0]["labelled"] and f[0]["victims"] == 0, f
+assert f[0]["methods"]["ours"]["rank"] == 1, f[0]["methods"]["ours"]
+assert "victims" not in f[0]["methods"]["ours"]
+PY
+[ "$(ls "$T/rec")" = "$(printf '%s\n' nat1.mst nat2.mst source.mst topology.json truth.json vpn1.mst)" ] ||
+  { echo "eval wrote into the recorded run"; ls "$T/rec"; exit 1; }
+
+# 5. bad input
 if "$MSCOPE" eval "$T/nonexistent.json" 2>"$T/err.txt"; then echo "accepted a missing file"; exit 1; fi
 grep -q nonexistent "$T/err.txt"
 echo '{"seed": 1}' >"$T/bad.json"
