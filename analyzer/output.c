@@ -72,6 +72,12 @@ culprits_autofocus(struct mscope_analysis *an, double total)
 			json_object_set_new(c, "victims", json_integer((json_int_t)u->victims));
 			json_object_set_new(c, "start_us", json_real((double)u->t_min_ns / 1e3));
 			json_object_set_new(c, "end_us", json_real((double)u->t_max_ns / 1e3));
+			/* the root cause this rule belongs to: rules of one culprit
+			 * cluster (one per victim aggregate it hurt) share these */
+			json_object_set_new(c, "cluster", json_integer((json_int_t)u->cluster + 1));
+			json_object_set_new(c, "cluster_score", json_real(u->cluster_score));
+			json_object_set_new(c, "cluster_victims",
+				json_integer((json_int_t)u->cluster_victims));
 			json_array_append_new(arr, c);
 		}
 		free(rules);

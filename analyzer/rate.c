@@ -129,14 +129,59 @@ cmp_u32(const void *a, const void *b)
  * trigger); one interrupted burst gives a class at most one slow burst.
  * Classes, not flows: a bug triggered by many small flows of one service
  * makes almost every burst slow, and only the class is absent from the
- * bursts that stayed fast. */
+ * bursts that stayed fast.
+ * When a class is in nearly every burst (a bug under a long queue: every
+ * burst is full and holds some of it), there are no bursts without it to
+ * compare with. Then the class is judged by how the slow bursts' slowness
+ * grows with its fraction of their packets: a least-squares line over the
+ * slow bursts (weighted by size), slowness = a + b * fraction (the fast
+ * bursts around them may be a drained backlog after the bug ended). A class is a trigger when a
+ * burst of it alone would be slow (a + b above SLOW_BURST), b is too and is
+ * significant (t >= TRIG_T). An interrupt slows bursts whatever they hold
+ * (no slope, or one outlier burst: large residuals, small t); a slowed NF
+ * slows them all alike. */
 #define NEAR 4  /* bursts around a slow one that count as its time */
+#define TRIG_T 4.0      /* t statistic of the slowness-vs-fraction slope */
+#define TRIG_MIN_B 8    /* bursts needed for the regression */
+
+/* The slowness-vs-fraction line of one class, least squares weighted by
+ * burst size (a one-packet burst says little about a fraction): sums over the
+ * nb bursts judged, of total weight n; the class's fraction is 0 in the
+ * bursts without it. */
+static bool
+slope_trigger(double sx, double sxx, double sxy, double n, double sy, double syy, uint32_t nb)
+{
+	double vxx, vxy, vyy, b, a, rss, se;
+
+	if (nb < TRIG_MIN_B)
+		return false;
+	vxx = sxx - sx * sx / n;
+	vxy = sxy - sx * sy / n;
+	vyy = syy - sy * sy / n;
+	if (!(vxx > 1e-9))
+		return false;   /* the same fraction in every burst: no slope */
+	b = vxy / vxx;
+	a = (sy - b * sx) / n;
+	if (!(b > SLOW_BURST) || !(a + b > SLOW_BURST))
+		return false;
+	rss = vyy - b * vxy;
+	if (rss < 0)
+		rss = 0;
+	se = sqrt(rss / (nb - 2) / vxx);
+	return se == 0 || b / se >= TRIG_T;
+}
 
 static int
 find_triggers(struct mscope_analysis *an, struct an_node *nd)
 {
-	struct tr { uint32_t flow, in, slow_in, nb_n, nb_slow, last; } *t = NULL;
-	uint32_t cap = 0, n = 0, mask;
+	struct tr {
+		uint32_t flow, in, slow_in, nb_n, nb_slow, last, cnt;
+		double sx, sxx, sxy;   /* fraction of the burst: sums for the slope */
+	} *t = NULL;
+	struct tr **touched = NULL;
+	uint32_t cap = 0, n = 0, mask, nt;
+	double ny = 0, sy = 0, syy = 0;   /* weighted by burst size */
+	uint32_t nbur = 0;
 	size_t tcap = 0;
 	uint32_t nb_cnt = 0;
 	uint32_t *bstart = NULL, *bsize = NULL;
@@ -156,10 +201,11 @@ find_triggers(struct mscope_analysis *an, struct an_node *nd)
 	bstart = malloc(nb_cnt * sizeof(*bstart));
 	bsize = malloc(nb_cnt * sizeof(*bsize));
 	bslow = calloc(nb_cnt, 1);
+	touched = malloc(nd->nrx * sizeof(*touched));
 	for (cap = 64; cap < nd->nrx * 2u && cap < (1u << 26); cap *= 2)
 		;
 	t = calloc(cap, sizeof(*t));
-	if (bstart == NULL || bsize == NULL || bslow == NULL || t == NULL)
+	if (bstart == NULL || bsize == NULL || bslow == NULL || t == NULL || touched == NULL)
 		goto out;
 	mask = cap - 1;
 	{
@@ -197,8 +243,19 @@ find_triggers(struct mscope_analysis *an, struct an_node *nd)
 				if ((int64_t)b + dlt >= 0 && (int64_t)b + dlt < nb_cnt)
 					bslow[b + dlt] |= 2;
 	for (uint32_t b = 0; b < nb_cnt; b++) {
+		uint32_t nbu;
+		double y;
+
 		if (!(bslow[b] & 2))
 			continue;
+		y = an_burst_slowness(an, nd, bstart[b], &nbu);
+		if (bslow[b] & 1) {
+			nbur++;
+			ny += bsize[b];
+			sy += bsize[b] * y;
+			syy += bsize[b] * y * y;
+		}
+		nt = 0;
 		for (uint32_t k = 0; k < bsize[b]; k++) {
 			uint32_t f = an_flow_class(an, an->flow[nd->base + bstart[b] + k]);
 			struct tr *e;
@@ -206,8 +263,12 @@ find_triggers(struct mscope_analysis *an, struct an_node *nd)
 			if (f == 0)
 				continue;
 			TR_GET(f, e);
-			if (e->last == b)
+			if (e->last == b) {
+				e->cnt++;
 				continue;   /* count each burst once per flow */
+			}
+			e->cnt = 1;
+			touched[nt++] = e;
 			if (e->in == 0 && e->last == UINT32_MAX)
 				e->in = 0;
 			e->last = b;
@@ -232,17 +293,28 @@ find_triggers(struct mscope_analysis *an, struct an_node *nd)
 				e->nb_slow += bslow[nbi] & 1;
 			}
 		}
+		for (uint32_t i = 0; i < nt && (bslow[b] & 1); i++) {
+			double x = (double)touched[i]->cnt / bsize[b];
+			touched[i]->sx += bsize[b] * x;
+			touched[i]->sxx += bsize[b] * x * x;
+			touched[i]->sxy += bsize[b] * x * y;
+		}
 	}
 #undef TR_GET
 	for (uint32_t i = 0; i < cap; i++) {
 		const struct tr *e = &t[i];
 		double p, q;
 
-		if (!e->in || e->slow_in < 2 || e->nb_n == 0)
-			continue;   /* no fast burst without the class to compare with */
-		p = (double)e->slow_in / e->in;
-		q = (double)e->nb_slow / e->nb_n;
-		if (p >= 0.5 && q <= 0.5 * p) {
+		if (!e->in || e->slow_in < 2)
+			continue;
+		if (e->nb_n > 0) {
+			p = (double)e->slow_in / e->in;
+			q = (double)e->nb_slow / e->nb_n;
+		} else {
+			p = 0;   /* no fast burst without the class to compare with */
+			q = 1;
+		}
+		if ((p >= 0.5 && q <= 0.5 * p) || slope_trigger(e->sx, e->sxx, e->sxy, ny, sy, syy, nbur)) {
 			void *np = an_grow(nd->trig, &tcap, nd->ntrig + 1, sizeof(*nd->trig));
 			if (np == NULL)
 				goto out;
@@ -257,6 +329,7 @@ out:
 	if (rc && t && (n + 1) * 2 > cap)
 		rc = 0;     /* table full (hostile input): no triggers, not an error */
 	free(t);
+	free(touched);
 	free(bstart);
 	free(bsize);
 	free(bslow);

@@ -1188,3 +1188,61 @@ Test(autofocus, prefix_format_and_contains)
 	cr_assert_str_eq(mscope_af_proto_name(17), "udp");
 	cr_assert_null(mscope_af_proto_name(253));
 }
+
+/* The demo's two rules with one score (nat1 processing, 6.3% each, for
+ * 'tcp 10.0.0.0/8:49152-65535 > 172.16.0.0/24:0-1023' and
+ * 'tcp 10.0.0.0/8:1024-49151 > 172.16.0.0/24:80'): an older analyzer split
+ * each victim's processing share equally over the flows of the period, so
+ * two flows in incomparable aggregates had equal sums. Not double counting:
+ * each relation is explained once, the two rules are the two flows' own
+ * halves, and they are two culprit clusters that each hurt every victim. */
+Test(autofocus, equal_halves_in_incomparable_aggregates)
+{
+	enum { N = 200 };
+	struct mscope_af_relation *r = calloc(2 * N, sizeof(*r));
+	struct mscope_af_rule *rules;
+	struct mscope_flow_key a, b;
+	size_t n;
+	double sum = 0;
+	int ra = -1, rb = -1;
+
+	memset(&a, 0, sizeof(a));
+	a.family = 4;
+	a.proto = 6;
+	b = a;
+	set4(a.src, 10, 1, 2, 3);
+	set4(a.dst, 172, 16, 0, 7);
+	a.sport = 50000;
+	a.dport = 443;
+	set4(b.src, 10, 9, 8, 7);
+	set4(b.dst, 172, 16, 0, 9);
+	b.sport = 40000;
+	b.dport = 80;
+	for (int i = 0; i < N; i++) {
+		r[2 * i] = relation(1, 0, &a, 1, &b, 3.0, (uint64_t)i, (uint64_t)i);
+		r[2 * i + 1] = relation(1, 0, &b, 1, &b, 3.0, (uint64_t)i, (uint64_t)i);
+	}
+	aggregate(r, 2 * N, 0.05, &rules, &n);
+	dump(rules, n);
+	for (size_t i = 0; i < n; i++) {
+		sum += rules[i].score;
+		if (mscope_af_prefix_contains(&rules[i].culprit, &a) &&
+		    !mscope_af_prefix_contains(&rules[i].culprit, &b))
+			ra = (int)i;
+		if (mscope_af_prefix_contains(&rules[i].culprit, &b) &&
+		    !mscope_af_prefix_contains(&rules[i].culprit, &a))
+			rb = (int)i;
+	}
+	cr_assert_float_eq(sum, 2 * N * 3.0, 1e-9, "every relation explained once: %g", sum);
+	cr_assert_eq(n, 2, "one rule per flow, got %zu", n);
+	cr_assert(ra >= 0 && rb >= 0);
+	cr_assert_float_eq(rules[ra].score, N * 3.0, 1e-9);
+	cr_assert_float_eq(rules[rb].score, N * 3.0, 1e-9);
+	cr_assert_eq(rules[ra].victims, N);
+	cr_assert_eq(rules[rb].victims, N);
+	cr_assert_neq(rules[ra].cluster, rules[rb].cluster);
+	cr_assert_float_eq(rules[ra].cluster_score, N * 3.0, 1e-9);
+	cr_assert_eq(rules[ra].cluster_victims, N);
+	free(rules);
+	free(r);
+}
