@@ -79,6 +79,7 @@ for line in "${out[@]}"; do
 		echo "FAIL $name: output differs from the pinned one"
 		echo "  want $want"
 		echo "  got  $line"
+		echo "  (an intentional model or scenario change: run $0 --update on a release build)"
 		fail=1
 	else
 		echo "ok   $name: victims $(echo "$line" | cut -d' ' -f2), bytes as pinned"
