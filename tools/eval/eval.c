@@ -1393,15 +1393,27 @@ explain_case(const struct ecase *c, const char *work, const json_t *res, int onl
 				double conf = 0;
 				json_t *tn;
 				size_t r;
-				char *s;
 
 				json_array_foreach(json_object_get(truth, "nfs"), r, tn)
 					if (nf && !strcmp(nf, json_string_value(json_object_get(tn, "name")) ?
 							json_string_value(json_object_get(tn, "name")) : ""))
 						conf = num(tn, "rate_mpps", 0);
-				s = json_dumps(nd, JSON_COMPACT | JSON_REAL_PRECISION(4));
-				printf("   configured %.3f Mpps: %s\n", conf, s ? s : "");
-				free(s);
+				if (json_is_true(json_object_get(nd, "is_source")) ||
+				    !strcmp(json_string_value(json_object_get(nd, "role")) ?
+					json_string_value(json_object_get(nd, "role")) : "", "source"))
+					continue;
+				printf("   %-14s peak %8.3f Mpps (%s), configured %8.3f; packets %lld,"
+					" victims %lld, drops %lld, wait p99 %.1f us, qlen max %lld\n",
+					json_string_value(json_object_get(nd, "id")) ?
+					json_string_value(json_object_get(nd, "id")) : "?",
+					num(nd, "peak_rate_mpps", 0),
+					json_string_value(json_object_get(nd, "peak_rate_from")) ?
+					json_string_value(json_object_get(nd, "peak_rate_from")) : "?",
+					conf, json_integer_value(json_object_get(nd, "packets")),
+					json_integer_value(json_object_get(nd, "victims")),
+					json_integer_value(json_object_get(nd, "drops")),
+					num(nd, "wait_p99_us", 0),
+					json_integer_value(json_object_get(nd, "qlen_max")));
 			}
 			json_decref(an);
 		}
