@@ -88,6 +88,11 @@ struct an_node {
 	size_t nslow;
 	uint32_t *trig;         /* traffic classes whose presence makes bursts slow (sorted) */
 	size_t ntrig;
+	/* bursts holding a trigger class that took longer than usual: local
+	 * start hop (sorted) and the time beyond the usual, cumulated through it */
+	uint32_t *txs_at;
+	double *txs_cum;
+	size_t ntxs;
 
 	/* results */
 	uint64_t packets, victims, drops;

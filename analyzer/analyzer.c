@@ -125,6 +125,11 @@ mscope_an_release(struct mscope_analysis *an)
 		free(nd->trig);
 		nd->trig = NULL;
 		nd->ntrig = 0;
+		free(nd->txs_at);
+		free(nd->txs_cum);
+		nd->txs_at = NULL;
+		nd->txs_cum = NULL;
+		nd->ntxs = 0;
 		nd->ord = NULL;
 		nd->pstart = NULL;
 		nd->slow = NULL;
@@ -161,6 +166,8 @@ mscope_an_close(struct mscope_analysis *an)
 		free(nd->pstart);
 		free(nd->slow);
 		free(nd->trig);
+		free(nd->txs_at);
+		free(nd->txs_cum);
 		json_decref(nd->series);
 	}
 	free(an->nodes);

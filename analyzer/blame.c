@@ -400,6 +400,13 @@ blame_processing(struct bctx *c, uint32_t dnode, uint32_t node, int64_t t0, int6
 	}
 	/* The flows get the part of the period's service shortfall that their
 	 * slow bursts explain; the rest (stalls between bursts) stays "*". */
+	/* all the period's bursts with trigger flows, not only the slow ones */
+	if (nd->ntxs) {
+		uint32_t k0 = lower(nd->txs_at, nd->ntxs, j0), k1 = lower(nd->txs_at, nd->ntxs, j1);
+		double all = (k1 ? nd->txs_cum[k1 - 1] : 0) - (k0 ? nd->txs_cum[k0 - 1] : 0);
+		if (all > xs)
+			xs = all;
+	}
 	deficit = (double)(t1 - t0) - (double)(j1 - j0) * nd->tau_usual;
 	frac = deficit > 0 ? xs / deficit : 1;
 	if (frac > 1)

@@ -171,6 +171,58 @@ slope_trigger(double sx, double sxx, double sxy, double n, double sy, double syy
 	return se == 0 || b / se >= TRIG_T;
 }
 
+static bool
+has_class(const struct an_node *nd, uint32_t c)
+{
+	size_t lo = 0, hi = nd->ntrig;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (nd->trig[mid] < c)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < nd->ntrig && nd->trig[lo] == c;
+}
+
+/* The time beyond the usual of every burst that holds a trigger class, slow
+ * or not (one trigger packet among 32 makes a burst 1.3x, not "slow", yet
+ * it is the bug's time): cumulated, so that a victim's period gets the part
+ * of its shortfall the trigger flows explain in O(log n). */
+static int
+trigger_excess(struct mscope_analysis *an, struct an_node *nd)
+{
+	size_t cap_a = 0, cap_c = 0;
+	double cum = 0;
+
+	for (uint32_t s = 0; s < nd->nrx;) {
+		uint32_t nb;
+		double sl = an_burst_slowness(an, nd, s, &nb);
+		bool trig = false;
+
+		for (uint32_t k = 0; k < nb && sl > 0 && !trig; k++) {
+			uint32_t fl = an->flow[nd->base + s + k];
+			trig = fl != 0 && has_class(nd, an_flow_class(an, fl));
+		}
+		if (trig) {
+			void *pa = an_grow(nd->txs_at, &cap_a, nd->ntxs + 1, sizeof(*nd->txs_at));
+			void *pc = pa ? an_grow(nd->txs_cum, &cap_c, nd->ntxs + 1,
+					sizeof(*nd->txs_cum)) : NULL;
+			if (pa)
+				nd->txs_at = pa;
+			if (pc == NULL)
+				return -1;
+			nd->txs_cum = pc;
+			cum += sl * nb * nd->tau_usual;
+			nd->txs_at[nd->ntxs] = s;
+			nd->txs_cum[nd->ntxs++] = cum;
+		}
+		s += nb;
+	}
+	return 0;
+}
+
 static int
 find_triggers(struct mscope_analysis *an, struct an_node *nd)
 {
@@ -324,7 +376,7 @@ find_triggers(struct mscope_analysis *an, struct an_node *nd)
 	}
 	if (nd->ntrig)
 		qsort(nd->trig, nd->ntrig, sizeof(*nd->trig), cmp_u32);
-	rc = 0;
+	rc = nd->ntrig ? trigger_excess(an, nd) : 0;
 out:
 	if (rc && t && (n + 1) * 2 > cap)
 		rc = 0;     /* table full (hostile input): no triggers, not an error */
