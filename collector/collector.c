@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include <rte_cycles.h>
+#include <rte_mbuf.h>
 
 #include "collector_priv.h"
 
@@ -574,13 +575,104 @@ rte_eth_dev_start(uint16_t port_id)
 	return rc;
 }
 
+/*
+ * Packets the NF freed without sending are noticed when their mbufs are
+ * received again (datapath.c). Those still in a per-lcore cache of the pool
+ * when the last port stops (certainly free: the NF freed them; typically the
+ * last bursts of a dropping NF) would be missed: publish them now, through
+ * their rx queue's ring (its lcore no longer polls it: the port is stopped,
+ * so this thread may produce), and clear their links so that a restart does
+ * not count them again. Mbufs elsewhere in the pool are left alone: freed
+ * into its common store, or still held by the NF, we cannot tell. Called
+ * under mc.lock.
+ */
+static void
+freed_in_caches(void)
+{
+	static struct rte_mbuf *objs[8192];
+	static uint64_t links[8192];
+	struct rte_mempool *pools[64];
+	const uint64_t tsc = rte_rdtsc();
+	unsigned n = 0, np = 0;
+
+	/* the pools the rx queues' mbufs came from (seen by the data path) */
+	for (unsigned r = 0; r < mc.nb_rxqs; r++) {
+		struct rte_mempool *mp = mc.rxqs[r]->pool;
+		unsigned i;
+
+		if (mp == NULL || mp->elt_size < sizeof(struct rte_mbuf) ||
+		    mp->private_data_size < sizeof(struct rte_pktmbuf_pool_private))
+			continue;
+		for (i = 0; i < np && pools[i] != mp; i++)
+			;
+		if (i == np && np < RTE_DIM(pools))
+			pools[np++] = mp;
+	}
+	for (unsigned p = 0; p < np; p++) {
+		struct rte_mempool *mp = pools[p];
+
+		if (mp->cache_size == 0 || mp->local_cache == NULL)
+			continue;
+		for (unsigned l = 0; l < RTE_MAX_LCORE; l++) {
+			const struct rte_mempool_cache *c = &mp->local_cache[l];
+
+			for (unsigned i = 0; i < c->len && i < RTE_DIM(c->objs) && n < RTE_DIM(objs);
+			     i++) {
+				struct rte_mbuf *m = c->objs[i];
+				const uint64_t link = *RTE_MBUF_DYNFIELD(m, mc.link_off, uint64_t *);
+
+				if (m->pool == mp && link != 0 && (link >> 48) <= mc.nb_rxqs) {
+					objs[n] = m;
+					links[n++] = link;
+				}
+			}
+		}
+	}
+	for (unsigned r = 0; r < mc.nb_rxqs && n != 0; r++) {
+		struct mc_ring *ring = &mc.rxqs[r]->ring;
+		uint64_t k = 0, at;
+
+		for (unsigned i = 0; i < n; i++)
+			k += links[i] >> 48 == r + 1;
+		if (k == 0)
+			continue;
+		if (ring->head + 2 + k - __atomic_load_n(&ring->cons, __ATOMIC_ACQUIRE) >
+		    ring->mask + 1) {
+			__atomic_store_n(&ring->lost_records, ring->lost_records + 1,
+					 __ATOMIC_RELAXED);
+			continue;
+		}
+		__atomic_store_n(&ring->hold, tsc, __ATOMIC_RELEASE);
+		at = ring->head + 2;
+		for (unsigned i = 0; i < n; i++)
+			if (links[i] >> 48 == r + 1)
+				ring->slots[at++ & ring->mask] = links[i];
+		ring->slots[ring->head & ring->mask] = mc_hdr(MC_E_FREED, 0, (unsigned)k, 1);
+		ring->slots[(ring->head + 1) & ring->mask] = tsc;
+		ring->head += 2 + k;
+		__atomic_store_n(&ring->tail, ring->head, __ATOMIC_RELEASE);
+		__atomic_store_n(&ring->hold, 0, __ATOMIC_RELEASE);
+	}
+	for (unsigned i = 0; i < n; i++)
+		if (links[i] >> 48 != 0)
+			*RTE_MBUF_DYNFIELD(objs[i], mc.link_off, uint64_t *) = 0;
+}
+
 static void
 port_going(uint16_t port_id)
 {
+	bool any = false;
+
 	if (!mc.active || port_id >= RTE_MAX_ETHPORTS)
 		return;
 	pthread_mutex_lock(&mc.lock);
-	mc.port[port_id].started = false;
+	if (mc.port[port_id].started) {
+		mc.port[port_id].started = false;
+		for (unsigned p = 0; p < RTE_MAX_ETHPORTS; p++)
+			any |= mc.port[p].started;
+		if (!any && mc.link_off >= 0)
+			freed_in_caches();
+	}
 	pthread_mutex_unlock(&mc.lock);
 }
 

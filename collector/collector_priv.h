@@ -24,6 +24,7 @@
 
 #include <rte_ethdev.h>
 #include <rte_mbuf_dyn.h>
+#include <rte_mempool.h>
 
 #include "mscope_trace.h"
 
@@ -89,6 +90,10 @@ struct mc_ring {
 		      [n x hw ts if MC_EF_HWTS] */
 #define MC_E_TX 2u  /* aux: accepted; payload: n links, n packets (all offered) */
 #define MC_E_REFUSED 3u /* aux: origin (link >> 48); payload: offered packets */
+#define MC_E_FREED 4u /* rx queues: n packets received in mbufs whose link was
+			 still set, so the NF freed their previous packet without
+			 sending it; payload: those n old links. aux 1: found in a
+			 pool cache when the ports stopped (no time of its own) */
 #define MC_EF_HWTS 1u
 #define MC_RUN_SLOTS 3u
 
@@ -104,6 +109,22 @@ mc_hdr(unsigned kind, unsigned flags, unsigned n, unsigned aux)
  */
 #define MC_SEQ_MASK ((UINT64_C(1) << 48) - 1)
 #define MC_SEQ_UNKNOWN MC_SEQ_MASK
+/* in a known seq: the tx driver refused the packet (given back to the NF) */
+#define MC_SEQ_REFUSED (UINT64_C(1) << 47)
+
+/* The rx seq of a link (MC_SEQ_UNKNOWN if not known), and whether it was refused. */
+static inline uint64_t
+mc_link_seq(uint64_t link, bool *refused)
+{
+	const uint64_t s = link & MC_SEQ_MASK;
+
+	if (s == MC_SEQ_UNKNOWN) {
+		*refused = false;
+		return s;
+	}
+	*refused = (s & MC_SEQ_REFUSED) != 0;
+	return s & ~MC_SEQ_REFUSED;
+}
 
 /* ---------------------------------------------------------------- flows */
 
@@ -135,7 +156,7 @@ struct mc_flow_table {
 #define MC_RECENT 4096
 struct mc_recent {
 	uint64_t seq_plus1;       /* 0: empty */
-	uint32_t wire, len, seg;
+	uint32_t wire, len, seg, flow;
 	uint64_t w[MC_DATA_BYTES / 8];
 };
 
@@ -173,6 +194,8 @@ struct mc_rxq {
 	/* cold */
 	eth_rx_descriptor_status_t real_desc_status;
 	struct mc_node *node;
+	/* pool of the first mbuf received (data path): freed_in_caches() */
+	struct rte_mempool *pool;
 	uint64_t lost_rec_seen, lost_pkt_seen; /* writer */
 	/* hw timestamp -> TSC: tsc = hw_tsc0 + (ts - hw_clk0) * hw_ratio */
 	double hw_ratio;

@@ -93,6 +93,36 @@ link_of(struct rte_mbuf *m, int off)
 	return RTE_MBUF_DYNFIELD(m, off, uint64_t *);
 }
 
+/*
+ * mbufs that arrive with a link still set held a packet of ours that the NF
+ * freed without sending (sent packets have their link cleared): publish
+ * those links, so the writer records the drops. Called rarely (only when
+ * the NF drops), before the burst's own entry.
+ */
+static __rte_noinline void
+record_freed(struct mc_rxq *q, struct rte_mbuf **pkts, uint16_t n, uint16_t nf,
+	     uint64_t tsc)
+{
+	struct mc_ring *r = &q->ring;
+	const int off = mc.link_off;
+	uint64_t at;
+
+	if (unlikely(!ring_room(r, 2 + (uint64_t)nf))) {
+		count_lost(&r->lost_records, 1);
+		return;
+	}
+	at = r->head + 2;
+	for (uint16_t i = 0; i < n; i++) {
+		const uint64_t l = *link_of(pkts[i], off);
+
+		if (l != 0)
+			r->slots[at++ & r->mask] = l;
+	}
+	r->slots[r->head & r->mask] = mc_hdr(MC_E_FREED, 0, nf, 0);
+	r->slots[(r->head + 1) & r->mask] = tsc;
+	ring_commit(r, 2 + (uint64_t)nf);
+}
+
 static void
 record_rx(struct mc_rxq *q, struct rte_mbuf **pkts, uint16_t n)
 {
@@ -107,6 +137,16 @@ record_rx(struct mc_rxq *q, struct rte_mbuf **pkts, uint16_t n)
 	unsigned aux = 0;
 
 	ring_hold(r, tsc);
+	{
+		uint16_t nf = 0;
+
+		for (uint16_t i = 0; i < n; i++)
+			nf += *link_of(pkts[i], off) != 0;
+		if (unlikely(nf != 0))
+			record_freed(q, pkts, n, nf, tsc);
+		if (unlikely(q->pool == NULL))
+			q->pool = pkts[0]->pool;
+	}
 	if (unlikely(!ring_room(r, size))) {
 		/* the rx record is lost: its packets keep their node, not a seq */
 		for (uint16_t i = 0; i < n; i++)
@@ -193,7 +233,9 @@ tx_unrecorded(struct mc_txq *q, void *rq, struct rte_mbuf **pkts, uint16_t n)
 		}
 		acc = q->real_burst(rq, pkts + done, k);
 		for (uint16_t i = acc; i < k; i++)
-			*link_of(pkts[done + i], off) = links[i];
+			*link_of(pkts[done + i], off) =
+				links[i] == 0 || (links[i] & MC_SEQ_MASK) == MC_SEQ_UNKNOWN ?
+					links[i] : links[i] | MC_SEQ_REFUSED;
 		/* a record per origin (approximated by runs), its accepted packets */
 		for (uint16_t i = 0; i < k; i++) {
 			uint64_t o = links[i] >> 48;
@@ -266,9 +308,16 @@ mc_tx_burst(void *qd, struct rte_mbuf **pkts, uint16_t n)
 		copy_pkt(m, slots, mask, ppos + (uint64_t)i * MC_PKT_SLOTS);
 	}
 	acc = q->real_burst(rq, pkts, n);
-	/* refused packets stay the NF's: give them their link back for a retry */
-	for (uint16_t i = acc; i < n; i++)
-		*link_of(pkts[i], off) = slots[(base + 2 + i) & mask];
+	/*
+	 * refused packets stay the NF's: give them their link back for a retry,
+	 * marked refused (if the NF frees them instead, that is the reason)
+	 */
+	for (uint16_t i = acc; i < n; i++) {
+		const uint64_t l = slots[(base + 2 + i) & mask];
+
+		*link_of(pkts[i], off) = l == 0 || (l & MC_SEQ_MASK) == MC_SEQ_UNKNOWN ?
+						 l : l | MC_SEQ_REFUSED;
+	}
 	if (unlikely(acc == 0)) {
 		/*
 		 * Under back-pressure an NF may retry millions of times a second:

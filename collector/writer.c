@@ -262,6 +262,101 @@ hw_to_tsc(const struct mc_rxq *q, uint64_t ts)
 	return q->hw_tsc0 + (uint64_t)((double)(int64_t)(ts - q->hw_clk0) * q->hw_ratio);
 }
 
+/*
+ * Packets the NF freed without sending, noticed when their mbufs came back
+ * in an rx burst (MC_E_FREED): a drop record with the rx seq in the file of
+ * each packet's rx queue, at the TSC of that burst.
+ */
+static uint32_t f_wire[65536], f_flow[65536];
+static uint64_t f_seq[65536];
+
+static void
+put_freed(struct mc_node *nd, uint64_t tsc, uint8_t reason, uint32_t n)
+{
+	if (nd->failed) {
+		nd->pend_loss_rec++;
+		nd->pend_loss_pkt += n;
+		return;
+	}
+	/* tsc 0: found when the ports stopped; no later than the node's last record */
+	tsc = tsc == 0 ? stamp(nd, nd->last_tsc) : clamp(nd, tsc);
+	for (uint32_t i = 0; i < n; i += MSCOPE_MAX_BURST) {
+		struct mscope_drop d = {
+			.tsc = tsc,
+			.reason = reason,
+			.n = n - i < MSCOPE_MAX_BURST ? n - i : MSCOPE_MAX_BURST,
+			.wire_id = f_wire + i,
+			.flow = f_flow + i,
+			.rx_seq = f_seq + i,
+		};
+
+		if (mscope_writer_drop(nd->w, &d) < 0) {
+			node_fail(nd);
+			return;
+		}
+	}
+	nd->dirty = true;
+	nd->written_rec++;
+}
+
+/* Drop records for n links of packets the NF freed. */
+static void
+freed_links(const uint64_t *links, uint32_t n, uint64_t tsc)
+{
+	const unsigned nn = nb_nodes_seen;
+	struct mc_node *cur = NULL;
+	uint8_t cur_reason = 0;
+	uint32_t k = 0;
+
+	/* one record per run of packets of one origin and reason */
+	for (uint32_t i = 0; i <= n; i++) {
+		struct mc_node *nd = NULL;
+		const struct mc_recent *r;
+		uint8_t reason = 0;
+		uint64_t seq = 0;
+
+		if (i < n) {
+			const uint64_t link = links[i], o = link >> 48;
+			bool refused;
+
+			seq = mc_link_seq(link, &refused);
+			/* not ours, or its rx record was lost: nothing to point at */
+			if (o == 0 || o > nn || seq == MC_SEQ_UNKNOWN || seq >= mc.nodes[o - 1]->rx_count)
+				continue;
+			nd = mc.nodes[o - 1];
+			reason = refused ? MSCOPE_DROP_TX_REFUSED : MSCOPE_DROP_NF;
+		}
+		if (k != 0 && (i == n || nd != cur || reason != cur_reason)) {
+			put_freed(cur, tsc, cur_reason, k);
+			k = 0;
+		}
+		if (i == n)
+			break;
+		cur = nd;
+		cur_reason = reason;
+		r = nd->recent ? &nd->recent[seq & (MC_RECENT - 1)] : NULL;
+		/* the packet's identity if it is still among the node's recent ones */
+		f_wire[k] = r && r->seq_plus1 == seq + 1 ? r->wire : 0;
+		f_flow[k] = r && r->seq_plus1 == seq + 1 ? r->flow : 0;
+		f_seq[k++] = seq;
+	}
+}
+
+static uint64_t s_links[65536];
+
+static uint64_t
+do_freed(struct src *s)
+{
+	const uint64_t *slots = s->r->slots, mask = s->r->mask, c = s->cons;
+	const uint32_t n = (uint32_t)(slots[c & mask] >> 16) & 0xffff;
+
+	for (uint32_t i = 0; i < n; i++)
+		s_links[i] = slots[(c + 2 + i) & mask];
+	/* aux 1: found in a pool cache when the ports stopped (collector.c) */
+	freed_links(s_links, n, (slots[c & mask] >> 48) == 1 ? 0 : slots[(c + 1) & mask]);
+	return 2 + (uint64_t)n;
+}
+
 static uint64_t
 do_rx(struct src *s)
 {
@@ -273,6 +368,9 @@ do_rx(struct src *s)
 	const bool hw = (hdr >> 8) & MC_EF_HWTS;
 	const unsigned aux = (unsigned)(hdr >> 48);
 	uint64_t tsc = slots[(c + 1) & mask];
+
+	if ((hdr & 0xff) == MC_E_FREED)
+		return do_freed(s);
 
 	for (uint32_t i = 0; i < n; i += 4) {
 		const uint32_t k = n - i < 4 ? n - i : 4;
@@ -292,6 +390,7 @@ do_rx(struct src *s)
 			r->seg = p[j].seg;
 			memcpy(r->w, p[j].w, sizeof(r->w));
 			s_flow[i + j] = flow_of(nd, &p[j]);
+			r->flow = s_flow[i + j];
 			if (hw)
 				s_u64[i + j] = hw_to_tsc(q, slots[(c + 2 + (uint64_t)n * MC_PKT_SLOTS +
 								 i + j) & mask]);
@@ -436,11 +535,13 @@ do_tx(struct src *s)
 
 		for (uint32_t i = 0; i < acc; i++) {
 			const uint64_t link = slots[(c + 2 + i) & mask];
+			bool refused;
 			const uint64_t o = link >> 48;
 
 			get_pkt(slots, mask, ppos + (uint64_t)i * MC_PKT_SLOTS, &s_pkt[i]);
 			if (!(o >= 1 && o <= nn &&
-			      try_reuse(mc.nodes[o - 1], link & MC_SEQ_MASK, &s_pkt[i], &s_wid[i])))
+			      try_reuse(mc.nodes[o - 1], mc_link_seq(link, &refused), &s_pkt[i],
+					&s_wid[i])))
 				s_need[nneed++] = i;
 		}
 		for (uint32_t i = 0; i < nneed; i += 4) {
@@ -457,7 +558,8 @@ do_tx(struct src *s)
 	}
 	for (uint32_t i = 0; i < acc; i++) {
 		const uint32_t g = s_grp[i], k = g_start[g] + g_fill[g]++;
-		const uint64_t seq = slots[(c + 2 + i) & mask] & MC_SEQ_MASK;
+		bool refused;
+		const uint64_t seq = mc_link_seq(slots[(c + 2 + i) & mask], &refused);
 
 		s_wire[k] = s_wid[i];
 		s_flow[k] = 0;

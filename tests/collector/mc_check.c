@@ -16,7 +16,9 @@
  *
  * stats checks what must hold in any collector trace: records in TSC order,
  * flows defined before use, tx links pointing at earlier rx packets of the
- * file and each rx packet sent at most once. Exit 0, or 1 when a file could
+ * file and each rx packet sent at most once; drops by reason, and whether
+ * each dropped rx seq exists, was neither sent nor dropped before, and
+ * carries that packet's wire ID (when known). Exit 0, or 1 when a file could
  * not be read to its end (stats still prints what was read; end=error).
  */
 #include <inttypes.h>
@@ -197,6 +199,8 @@ struct counts {
 	uint64_t rx, rx_rec, qdepth, hwts;
 	uint64_t tx_rec, offered, accepted, linked, unlinked, dup_links, bad_links;
 	uint64_t flows, bad_flows, flowless_ip, loss_rec, loss_pkt, drops, clocks;
+	uint64_t drops_nf, drops_refused, drops_seq, drop_dups, drop_bad, drop_wire_bad;
+	uint64_t *rx_wire; /* per rx seq */
 	uint64_t out_of_order;
 	uint16_t tx_port;
 	bool tx_ports_mixed;
@@ -249,8 +253,11 @@ stats_one(const char *path)
 					nc *= 2;
 				sent = realloc(sent, nc);
 				memset(sent + sent_cap, 0, nc - sent_cap);
+				c.rx_wire = realloc(c.rx_wire, nc * sizeof(*c.rx_wire));
 				sent_cap = nc;
 			}
+			for (uint32_t i = 0; i < b->n; i++)
+				c.rx_wire[c.rx - b->n + i] = b->wire_id[i];
 			break;
 		}
 		case MSCOPE_REC_TX: {
@@ -275,7 +282,7 @@ stats_one(const char *path)
 					c.linked++;
 					if (sent[s])
 						c.dup_links++;
-					sent[s] = 1;
+					sent[s] |= 1;
 				}
 				if (b->flow != NULL && (b->flow[i] >= def_cap || !defined[b->flow[i]]))
 					c.bad_flows++;
@@ -303,10 +310,34 @@ stats_one(const char *path)
 			c.loss_rec += rec.u.loss.records;
 			c.loss_pkt += rec.u.loss.packets;
 			break;
-		case MSCOPE_REC_DROP:
-			tsc = rec.u.drop.tsc;
-			c.drops += rec.u.drop.n;
+		case MSCOPE_REC_DROP: {
+			const struct mscope_drop *d = &rec.u.drop;
+
+			tsc = d->tsc;
+			c.drops += d->n;
+			if (d->reason == MSCOPE_DROP_NF)
+				c.drops_nf += d->n;
+			if (d->reason == MSCOPE_DROP_TX_REFUSED)
+				c.drops_refused += d->n;
+			for (uint32_t i = 0; d->rx_seq != NULL && i < d->n; i++) {
+				const uint64_t s = d->rx_seq[i];
+
+				if (s == MSCOPE_NO_LINK)
+					continue;
+				c.drops_seq++;
+				if (s >= c.rx) {
+					c.drop_bad++;
+					continue;
+				}
+				/* dropped twice, or dropped and sent */
+				if (sent[s])
+					c.drop_dups++;
+				sent[s] |= 2;
+				if (d->wire_id[i] != 0 && d->wire_id[i] != c.rx_wire[s])
+					c.drop_wire_bad++;
+			}
 			break;
+		}
 		case MSCOPE_REC_CLOCK:
 			tsc = rec.u.clock.tsc;
 			c.clocks++;
@@ -324,13 +355,16 @@ stats_one(const char *path)
 	       " refused=%" PRIu64 " linked=%" PRIu64 " unlinked=%" PRIu64
 	       " dup_links=%" PRIu64 " bad_links=%" PRIu64 " flows=%" PRIu64
 	       " bad_flows=%" PRIu64 " loss_records=%" PRIu64 " loss_packets=%" PRIu64
-	       " drops=%" PRIu64 " clocks=%" PRIu64 " out_of_order=%" PRIu64
+	       " drops=%" PRIu64 " drops_nf=%" PRIu64 " drops_refused=%" PRIu64
+	       " drops_seq=%" PRIu64 " drop_dups=%" PRIu64 " drop_bad=%" PRIu64
+	       " drop_wire_bad=%" PRIu64 " clocks=%" PRIu64 " out_of_order=%" PRIu64
 	       " tx_port=%d end=%s\n",
 	       path, h->role == MSCOPE_ROLE_SOURCE ? "source" : "rxq", h->port, h->queue,
 	       h->nf_name, h->run_id[0] ? h->run_id : "-", h->writer, h->tsc_hz, c.rx,
 	       c.rx_rec, c.qdepth, c.tx_rec, c.offered, c.accepted, c.offered - c.accepted,
 	       c.linked, c.unlinked, c.dup_links, c.bad_links, c.flows, c.bad_flows,
-	       c.loss_rec, c.loss_pkt, c.drops, c.clocks, c.out_of_order,
+	       c.loss_rec, c.loss_pkt, c.drops, c.drops_nf, c.drops_refused, c.drops_seq,
+	       c.drop_dups, c.drop_bad, c.drop_wire_bad, c.clocks, c.out_of_order,
 	       have_tx_port ? (c.tx_ports_mixed ? -2 : c.tx_port) : -1,
 	       rc == 0 ? "clean" : "error");
 	if (rc < 0)
@@ -338,6 +372,7 @@ stats_one(const char *path)
 			err.text);
 	free(sent);
 	free(defined);
+	free(c.rx_wire);
 	mscope_reader_close(r);
 	return rc < 0;
 }

@@ -201,6 +201,56 @@ count3(void *qd)
 	return 3;
 }
 
+/*
+ * An mbuf that comes back in an rx burst with its link still set held a
+ * packet the NF freed without sending it: its old link is published first.
+ */
+Test(datapath, rx_of_a_linked_mbuf_publishes_the_freed_packet)
+{
+	struct mc_rxq *q = new_rxq(4096);
+	struct rte_mbuf *got[NPKT];
+	const uint64_t stale1 = ((uint64_t)2 << 48) | 41;
+	const uint64_t stale3 = ((uint64_t)1 << 48) | 7 | MC_SEQ_REFUSED;
+	uint64_t hdr;
+	bool refused;
+
+	for (int i = 0; i < 4; i++)
+		make_pkt(i, 1, 1);
+	queue_n = 4;
+	*RTE_MBUF_DYNFIELD(&mbufs[1], mc.link_off, uint64_t *) = stale1;
+	*RTE_MBUF_DYNFIELD(&mbufs[3], mc.link_off, uint64_t *) = stale3;
+	cr_assert_eq(mc_rx_burst(q, got, 32), 4);
+	hdr = slot(&q->ring, 0);
+	cr_assert_eq(hdr & 0xff, MC_E_FREED);
+	cr_assert_eq((hdr >> 16) & 0xffff, 2, "two freed packets");
+	cr_assert_neq(slot(&q->ring, 1), 0, "TSC of the burst");
+	cr_assert_eq(slot(&q->ring, 2), stale1);
+	cr_assert_eq(slot(&q->ring, 3), stale3);
+	cr_assert_eq(slot(&q->ring, 4) & 0xff, MC_E_RX, "then the burst itself");
+	cr_assert_eq(slot(&q->ring, 5), slot(&q->ring, 1), "at the same TSC");
+	cr_assert_eq((slot(&q->ring, 4) >> 16) & 0xffff, 4);
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(*RTE_MBUF_DYNFIELD(&mbufs[i], mc.link_off, uint64_t *),
+			     ((uint64_t)3 << 48) | (uint64_t)i, "new links");
+	cr_assert_eq(q->ring.hold, 0, "nothing held after the burst");
+	cr_assert_eq(mc_link_seq(stale3, &refused), 7);
+	cr_assert(refused);
+	cr_assert_eq(mc_link_seq(stale1, &refused), 41);
+	cr_assert_not(refused);
+	cr_assert_eq(mc_link_seq(((uint64_t)3 << 48) | MC_SEQ_UNKNOWN, &refused), MC_SEQ_UNKNOWN);
+	cr_assert_not(refused);
+	/* a clean burst: no freed entry */
+	for (int i = 0; i < 4; i++)
+		*RTE_MBUF_DYNFIELD(&mbufs[i], mc.link_off, uint64_t *) = 0;
+	{
+		const uint64_t start = q->ring.tail;
+
+		mc_rx_burst(q, got, 32);
+		cr_assert_eq(slot(&q->ring, start) & 0xff, MC_E_RX);
+	}
+	free_rxq(q);
+}
+
 Test(datapath, rx_queue_depth_sampled_every_nth_burst)
 {
 	struct mc_rxq *q = new_rxq(4096);
@@ -214,6 +264,8 @@ Test(datapath, rx_queue_depth_sampled_every_nth_burst)
 	for (int b = 1; b <= 8; b++) {
 		const uint64_t start = q->ring.tail;
 
+		/* as if the NF had sent it: no freed-packet entry */
+		*RTE_MBUF_DYNFIELD(&mbufs[0], mc.link_off, uint64_t *) = 0;
 		mc_rx_burst(q, got, 32);
 		at = slot(&q->ring, start) >> 48;
 		cr_assert_eq(at, b % 4 == 0 ? 4u : 0u, "burst %d", b);
@@ -230,8 +282,11 @@ Test(datapath, rx_ring_full_loses_the_record_and_counts_it)
 		make_pkt(i, 7, 1);
 	queue_n = 32;
 	/* nobody consumes: fill until the worst-case reservation fails */
-	while (q->ring.lost_records == 0)
+	while (q->ring.lost_records == 0) {
+		for (int i = 0; i < 32; i++)
+			*RTE_MBUF_DYNFIELD(&mbufs[i], mc.link_off, uint64_t *) = 0;
 		cr_assert_eq(mc_rx_burst(q, got, 32), 32, "the NF always gets its packets");
+	}
 	cr_assert_eq(q->ring.lost_packets, 32);
 	cr_assert_eq(q->seq % 32, 0);
 	cr_assert_eq(*RTE_MBUF_DYNFIELD(&mbufs[5], mc.link_off, uint64_t *),
@@ -241,6 +296,8 @@ Test(datapath, rx_ring_full_loses_the_record_and_counts_it)
 		const uint64_t seq = q->seq;
 
 		q->ring.cons = q->ring.tail;
+		for (int i = 0; i < 32; i++)
+			*RTE_MBUF_DYNFIELD(&mbufs[i], mc.link_off, uint64_t *) = 0;
 		mc_rx_burst(q, got, 32);
 		cr_assert_eq(q->seq, seq + 32);
 		cr_assert_eq(q->ring.lost_records, 1);
@@ -267,7 +324,8 @@ Test(datapath, tx_counts_accepted_and_restores_refused_links)
 		cr_assert_eq(*RTE_MBUF_DYNFIELD(&mbufs[i], mc.link_off, uint64_t *), 0);
 	for (int i = 3; i < 5; i++)
 		cr_assert_eq(*RTE_MBUF_DYNFIELD(&mbufs[i], mc.link_off, uint64_t *),
-			     ((uint64_t)1 << 48) | (100u + i), "refused packets keep their link");
+			     ((uint64_t)1 << 48) | (100u + i) | MC_SEQ_REFUSED,
+			     "refused packets keep their link, marked refused");
 	hdr = slot(&q->ring, 0);
 	cr_assert_eq(hdr & 0xff, MC_E_TX);
 	cr_assert_eq((hdr >> 16) & 0xffff, 5, "offered");
