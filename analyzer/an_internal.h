@@ -62,6 +62,10 @@ struct an_node {
 	size_t nsegs, segs_cap;
 	struct an_qd *qd;
 	size_t nqd, qd_cap;
+	/* local hops the NF freed by its own decision (firewall rule, no NAT
+	 * mapping): consumed, not congestion, so never victims (sorted, unique) */
+	uint32_t *nfd;
+	size_t nnfd, nfd_cap;
 	uint64_t seq_next;
 
 	/* load diagnostics */
@@ -95,7 +99,7 @@ struct an_node {
 	size_t ntxs;
 
 	/* results */
-	uint64_t packets, victims, drops;
+	uint64_t packets, victims, drops, nf_drops;
 	json_t *series;         /* queue length over time (kept when hops are released) */
 };
 
@@ -208,7 +212,7 @@ struct mscope_analysis {
 	/* victims and diagnosis */
 	struct an_victim *victims;
 	uint32_t nvictims;
-	uint64_t delivered, dropped_pkts;
+	uint64_t delivered, dropped_pkts, nf_dropped;
 	int64_t lat_threshold;
 	struct an_queued_int *queued;
 	size_t nqueued;

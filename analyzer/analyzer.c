@@ -162,6 +162,7 @@ mscope_an_close(struct mscope_analysis *an)
 		free(nd->ref2local);
 		free(nd->segs);
 		free(nd->qd);
+		free(nd->nfd);
 		free(nd->ord);
 		free(nd->pstart);
 		free(nd->slow);

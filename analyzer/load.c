@@ -71,6 +71,19 @@ qfull_push(struct an_node *nd, int64_t e, uint32_t win, uint32_t flow)
 	return 0;
 }
 
+/* A hop the NF freed by its own decision (pass 1 only). */
+static int
+nfd_push(struct an_node *nd, uint32_t h)
+{
+	uint32_t *p = an_grow(nd->nfd, &nd->nfd_cap, nd->nnfd + 1, sizeof(*nd->nfd));
+
+	if (p == NULL)
+		return -1;
+	nd->nfd = p;
+	nd->nfd[nd->nnfd++] = h;
+	return 0;
+}
+
 /* Local flow index + 1 of a reference, 0 when undefined. */
 static uint32_t
 flow_local(struct an_node *nd, const uint32_t *flows, uint32_t i)
@@ -313,6 +326,9 @@ load_node(struct an_node *nd, struct mscope_an_error *err)
 					if (!(nd->ld_fl[h] & H_TX)) {
 						nd->ld_fl[h] |= H_DROP;
 						nd->ld_e[h] = t;
+						if (dr->reason == MSCOPE_DROP_NF &&
+								nfd_push(nd, h))
+							goto oom;
 					}
 				} else {
 					/* Never dequeued: arrived at a full input queue. */

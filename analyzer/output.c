@@ -209,9 +209,11 @@ mscope_an_json(struct mscope_analysis *an)
 	json_object_set_new(sum, "victims", json_integer(an->nvictims));
 	json_object_set_new(sum, "drops", json_integer((json_int_t)drops));
 	json_object_set_new(sum, "packets",
-		json_integer((json_int_t)(an->delivered + an->dropped_pkts + an->in_flight)));
+		json_integer((json_int_t)(an->delivered + an->dropped_pkts + an->nf_dropped +
+			an->in_flight)));
 	json_object_set_new(sum, "delivered", json_integer((json_int_t)an->delivered));
 	json_object_set_new(sum, "dropped", json_integer((json_int_t)an->dropped_pkts));
+	json_object_set_new(sum, "nf_dropped", json_integer((json_int_t)an->nf_dropped));
 	json_object_set_new(sum, "start_us", json_real(0));
 	json_object_set_new(sum, "end_us", json_real(rel_us(an, an->t_end)));
 	json_object_set_new(sum, "nodes", json_integer(an->nnodes));
@@ -247,6 +249,7 @@ mscope_an_json(struct mscope_analysis *an)
 		json_object_set_new(n, "packets", json_integer(nd->n));
 		json_object_set_new(n, "victims", json_integer((json_int_t)nd->victims));
 		json_object_set_new(n, "drops", json_integer((json_int_t)nd->drops));
+		json_object_set_new(n, "nf_drops", json_integer((json_int_t)nd->nf_drops));
 		json_object_set_new(n, "arrivals", json_string(nd->is_source ? "none" :
 			nd->approximated ? "approximated" : "matched"));
 		json_object_set_new(n, "wait_p50_us", json_real(an_us(an, nd->wait_p50)));

@@ -28,6 +28,21 @@ root_of(const struct mscope_analysis *an, uint32_t g)
 	return g;
 }
 
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static bool
+nf_drop(const struct an_node *nd, uint32_t h)
+{
+	return nd->nnfd != 0 &&
+		bsearch(&h, nd->nfd, nd->nnfd, sizeof(*nd->nfd), cmp_u32) != NULL;
+}
+
 int
 an_victims(struct mscope_analysis *an, struct mscope_an_error *err)
 {
@@ -35,17 +50,29 @@ an_victims(struct mscope_analysis *an, struct mscope_an_error *err)
 	size_t nlat = 0, cap = 0;
 	const struct mscope_an_opts *o = &an->opts;
 
-	an->delivered = an->dropped_pkts = an->in_flight = 0;
+	an->delivered = an->dropped_pkts = an->in_flight = an->nf_dropped = 0;
 	for (uint32_t k = 0; k < an->nnodes; k++) {
 		struct an_node *nd = &an->nodes[k];
 		nd->packets = nd->n;
-		nd->drops = 0;
+		nd->drops = nd->nf_drops = 0;
 		nd->victims = 0;
 		if (nd->is_source)
 			continue;
+		if (nd->nnfd > 1) {
+			size_t u = 1;
+			qsort(nd->nfd, nd->nnfd, sizeof(*nd->nfd), cmp_u32);
+			for (size_t i = 1; i < nd->nnfd; i++)
+				if (nd->nfd[i] != nd->nfd[u - 1])
+					nd->nfd[u++] = nd->nfd[i];
+			nd->nnfd = u;
+		}
 		for (uint32_t h = 0; h < nd->n; h++) {
 			uint32_t g = nd->base + h;
-			if (an->fl[g] & H_DROP)
+			if (!(an->fl[g] & H_DROP))
+				continue;
+			if (nf_drop(nd, h))
+				nd->nf_drops++;
+			else
 				nd->drops++;
 		}
 	}
@@ -61,7 +88,10 @@ an_victims(struct mscope_analysis *an, struct mscope_an_error *err)
 			if (f & H_SUCC)
 				continue;
 			if (f & H_DROP) {
-				an->dropped_pkts++;
+				if (nf_drop(nd, h))
+					an->nf_dropped++;
+				else
+					an->dropped_pkts++;
 				continue;
 			}
 			if (!(f & H_TX)) {
@@ -97,6 +127,9 @@ an_victims(struct mscope_analysis *an, struct mscope_an_error *err)
 			struct an_victim v;
 
 			if ((f & H_SUCC) || !(f & (H_TX | H_DROP)))
+				continue;
+			/* The NF's own decision (a firewall rule): not a performance victim. */
+			if ((f & H_DROP) && nf_drop(nd, h))
 				continue;
 			r = root_of(an, g);
 			memset(&v, 0, sizeof(v));

@@ -452,6 +452,63 @@ Test(analyzer, drops_are_victims)
 	tu_rmdir(dir);
 }
 
+/* ---------------------------------------------------------------------
+ * A packet the NF frees by its own decision (a firewall rule: reason nf) is
+ * consumed, not a victim; a tx-refused drop stays one. f dequeues 3 packets,
+ * sends packet 1, drops packet 2 by rule, and packet 3 is refused and freed. */
+Test(analyzer, nf_policy_drops_are_not_victims)
+{
+	char *dir = tu_mkdir();
+	uint32_t wire[3] = { 1, 2, 3 }, flow[3] = { 0 };
+	int64_t src[3] = { T0, T0 + 100, T0 + 200 };
+	struct mscope_an_opts o;
+	struct mscope_an_error err;
+	struct mscope_an_victim v;
+
+	tu_source(dir, "source", 3, wire, flow, src, 1);
+	struct mscope_trace_writer *w = tu_open(dir, "f.mst", "f", MSCOPE_ROLE_RXQ, NULL);
+	tu_flows(w, 1);
+	struct mscope_rx_burst rx = { .tsc = T0 + 1000, .n = 3, .qdepth = 0, .wire_id = wire,
+		.flow = flow };
+	cr_assert_eq(mscope_writer_rx(w, &rx), 0);
+	uint64_t seq[3] = { 0, 1, 2 };
+	struct mscope_tx_burst tx = { .tsc = T0 + 1100, .offered = 1, .accepted = 1,
+		.wire_id = wire, .rx_seq = seq };
+	cr_assert_eq(mscope_writer_tx(w, &tx), 0);
+	struct mscope_drop rule = { .tsc = T0 + 1200, .reason = MSCOPE_DROP_NF, .n = 1,
+		.wire_id = &wire[1], .flow = flow, .rx_seq = &seq[1] };
+	struct mscope_drop refused = { .tsc = T0 + 1300, .reason = MSCOPE_DROP_TX_REFUSED,
+		.n = 1, .wire_id = &wire[2], .flow = flow, .rx_seq = &seq[2] };
+	cr_assert_eq(mscope_writer_drop(w, &rule), 0);
+	cr_assert_eq(mscope_writer_drop(w, &refused), 0);
+	cr_assert_eq(mscope_writer_close(w), 0);
+
+	mscope_an_opts_init(&o);
+	o.threshold_us = 1000; /* no delivered packet is slow: only drops can be victims */
+	struct mscope_analysis *an = open_dir(dir, &o, (const char *const[]){ "f=1", NULL });
+	cr_assert_eq(mscope_an_diagnose(an, &err), 0, "%s", err.text);
+	cr_assert_eq(mscope_an_victim_count(an), 1);
+	cr_assert_eq(mscope_an_victim(an, 0, &v), 0);
+	cr_assert(v.dropped);
+	cr_assert_eq(v.wire_id, 3);
+	json_t *doc = mscope_an_json(an);
+	json_t *sum = json_object_get(doc, "summary");
+	cr_assert_eq(json_integer_value(json_object_get(sum, "dropped")), 1);
+	cr_assert_eq(json_integer_value(json_object_get(sum, "nf_dropped")), 1);
+	cr_assert_eq(json_integer_value(json_object_get(sum, "packets")), 3);
+	json_t *nodes = json_object_get(doc, "nodes");
+	for (size_t i = 0; i < json_array_size(nodes); i++) {
+		json_t *n = json_array_get(nodes, i);
+		if (strcmp(json_string_value(json_object_get(n, "nf")), "f"))
+			continue;
+		cr_assert_eq(json_integer_value(json_object_get(n, "drops")), 1);
+		cr_assert_eq(json_integer_value(json_object_get(n, "nf_drops")), 1);
+	}
+	json_decref(doc);
+	mscope_an_close(an);
+	tu_rmdir(dir);
+}
+
 /* The whole pipeline on the slides chain: victims, JSON, relations. */
 Test(analyzer, pipeline_json_relations)
 {
