@@ -234,6 +234,7 @@ find_triggers(struct mscope_analysis *an, struct an_node *nd)
 	uint32_t cap = 0, n = 0, mask, nt;
 	double ny = 0, sy = 0, syy = 0;   /* weighted by burst size */
 	uint32_t nbur = 0;
+	bool any_slope = false;
 	size_t tcap = 0;
 	uint32_t nb_cnt = 0;
 	uint32_t *bstart = NULL, *bsize = NULL;
@@ -353,6 +354,9 @@ find_triggers(struct mscope_analysis *an, struct an_node *nd)
 		}
 	}
 #undef TR_GET
+	for (uint32_t i = 0; i < cap && !any_slope; i++)
+		any_slope = t[i].in && t[i].slow_in >= 2 &&
+			slope_trigger(t[i].sx, t[i].sxx, t[i].sxy, ny, sy, syy, nbur);
 	for (uint32_t i = 0; i < cap; i++) {
 		const struct tr *e = &t[i];
 		double p, q;
@@ -366,7 +370,11 @@ find_triggers(struct mscope_analysis *an, struct an_node *nd)
 			p = 0;   /* no fast burst without the class to compare with */
 			q = 1;
 		}
-		if ((p >= 0.5 && q <= 0.5 * p) || slope_trigger(e->sx, e->sxx, e->sxy, ny, sy, syy, nbur)) {
+		/* when a class's line explains the slow bursts, the neighbour
+		 * comparison (one or two neighbours without a class may be fast
+		 * by chance) does not add other classes */
+		if (any_slope ? slope_trigger(e->sx, e->sxx, e->sxy, ny, sy, syy, nbur) :
+		    p >= 0.5 && q <= 0.5 * p) {
 			void *np = an_grow(nd->trig, &tcap, nd->ntrig + 1, sizeof(*nd->trig));
 			if (np == NULL)
 				goto out;
