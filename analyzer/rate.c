@@ -142,7 +142,7 @@ cmp_u32(const void *a, const void *b)
  * slows them all alike. */
 #define NEAR 4  /* bursts around a slow one that count as its time */
 #define TRIG_T 4.0      /* t statistic of the slowness-vs-fraction slope */
-#define TRIG_MIN_B 8    /* bursts needed for the regression */
+#define TRIG_MIN_B 6    /* slow bursts needed for the line (t >= 4 with 4 dof: p < 0.02) */
 
 /* The slowness-vs-fraction line of one class, least squares weighted by
  * burst size (a one-packet burst says little about a fraction): sums over the
