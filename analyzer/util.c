@@ -92,86 +92,53 @@ an_grow(void *p, size_t *cap, size_t need, size_t elem)
 	return q;
 }
 
-/* Quickselect (Hoare) of the element of rank floor(pct/100*(n-1)); reorders v. */
-int64_t
-an_select(int64_t *v, size_t n, double pct)
-{
-	size_t k, lo = 0, hi;
-
-	if (n == 0)
-		return 0;
-	if (pct < 0)
-		pct = 0;
-	if (pct > 100)
-		pct = 100;
-	k = (size_t)floor(pct / 100.0 * (double)(n - 1) + 1e-9);
-	hi = n - 1;
-	while (lo < hi) {
-		int64_t piv = v[lo + (hi - lo) / 2];
-		size_t i = lo, j = hi;
-
-		while (i <= j) {
-			while (v[i] < piv)
-				i++;
-			while (v[j] > piv)
-				j--;
-			if (i <= j) {
-				int64_t t = v[i];
-				v[i] = v[j];
-				v[j] = t;
-				i++;
-				if (j == 0)
-					break;
-				j--;
-			}
-		}
-		if (k <= j)
-			hi = j;
-		else if (k >= i)
-			lo = i;
-		else
-			break;
-	}
-	return v[k];
+/* Quickselect (Hoare) of the element of rank floor(pct/100*(n-1)); reorders v.
+ * One body for both element types. */
+#define AN_SELECT(name, type)						\
+type									\
+name(type *v, size_t n, double pct)					\
+{									\
+	size_t k, lo = 0, hi;						\
+									\
+	if (n == 0)							\
+		return 0;						\
+	if (pct < 0)							\
+		pct = 0;						\
+	if (pct > 100)							\
+		pct = 100;						\
+	k = (size_t)floor(pct / 100.0 * (double)(n - 1) + 1e-9);	\
+	hi = n - 1;							\
+	while (lo < hi) {						\
+		type piv = v[lo + (hi - lo) / 2];			\
+		size_t i = lo, j = hi;					\
+									\
+		while (i <= j) {					\
+			while (v[i] < piv)				\
+				i++;					\
+			while (v[j] > piv)				\
+				j--;					\
+			if (i <= j) {					\
+				type t = v[i];				\
+				v[i] = v[j];				\
+				v[j] = t;				\
+				i++;					\
+				if (j == 0)				\
+					break;				\
+				j--;					\
+			}						\
+		}							\
+		if (k <= j)						\
+			hi = j;						\
+		else if (k >= i)					\
+			lo = i;						\
+		else							\
+			break;						\
+	}								\
+	return v[k];							\
 }
 
-double
-an_select_d(double *v, size_t n, double pct)
-{
-	size_t k, lo = 0, hi;
-
-	if (n == 0)
-		return 0;
-	k = (size_t)floor(pct / 100.0 * (double)(n - 1) + 1e-9);
-	hi = n - 1;
-	while (lo < hi) {
-		double piv = v[lo + (hi - lo) / 2];
-		size_t i = lo, j = hi;
-
-		while (i <= j) {
-			while (v[i] < piv)
-				i++;
-			while (v[j] > piv)
-				j--;
-			if (i <= j) {
-				double t = v[i];
-				v[i] = v[j];
-				v[j] = t;
-				i++;
-				if (j == 0)
-					break;
-				j--;
-			}
-		}
-		if (k <= j)
-			hi = j;
-		else if (k >= i)
-			lo = i;
-		else
-			break;
-	}
-	return v[k];
-}
+AN_SELECT(an_select, int64_t)
+AN_SELECT(an_select_d, double)
 
 uint32_t
 an_hop_node(const struct mscope_analysis *an, uint32_t g)
