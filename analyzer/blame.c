@@ -833,10 +833,6 @@ cmp_cul(const void *x, const void *y)
 		return a->kind < b->kind ? -1 : 1;
 	if (a->score != b->score)
 		return a->score > b->score ? -1 : 1;
-	if (a->nf != b->nf)
-		return a->nf < b->nf ? -1 : 1;
-	if (a->kind != b->kind)
-		return a->kind < b->kind ? -1 : 1;
 	if (a->has_flow != b->has_flow)
 		return a->has_flow < b->has_flow ? -1 : 1;
 	return a->flow < b->flow ? -1 : a->flow > b->flow;
