@@ -25,33 +25,31 @@ rnd(void)
 }
 
 static struct mscope_flow_key
-flow4(uint8_t proto, const char *src, uint16_t sport, const char *dst, uint16_t dport)
+flow_af(int af, uint8_t proto, const char *src, uint16_t sport, const char *dst,
+	uint16_t dport)
 {
 	struct mscope_flow_key k;
 
 	memset(&k, 0, sizeof(k));
-	k.family = 4;
+	k.family = af == AF_INET ? 4 : 6;
 	k.proto = proto;
 	k.sport = sport;
 	k.dport = dport;
-	cr_assert(inet_pton(AF_INET, src, k.src) == 1, "bad test address %s", src);
-	cr_assert(inet_pton(AF_INET, dst, k.dst) == 1, "bad test address %s", dst);
+	cr_assert(inet_pton(af, src, k.src) == 1, "bad test address %s", src);
+	cr_assert(inet_pton(af, dst, k.dst) == 1, "bad test address %s", dst);
 	return k;
+}
+
+static struct mscope_flow_key
+flow4(uint8_t proto, const char *src, uint16_t sport, const char *dst, uint16_t dport)
+{
+	return flow_af(AF_INET, proto, src, sport, dst, dport);
 }
 
 static struct mscope_flow_key
 flow6(uint8_t proto, const char *src, uint16_t sport, const char *dst, uint16_t dport)
 {
-	struct mscope_flow_key k;
-
-	memset(&k, 0, sizeof(k));
-	k.family = 6;
-	k.proto = proto;
-	k.sport = sport;
-	k.dport = dport;
-	cr_assert(inet_pton(AF_INET6, src, k.src) == 1, "bad test address %s", src);
-	cr_assert(inet_pton(AF_INET6, dst, k.dst) == 1, "bad test address %s", dst);
-	return k;
+	return flow_af(AF_INET6, proto, src, sport, dst, dport);
 }
 
 static void
