@@ -323,6 +323,20 @@ void an_local(const struct mscope_analysis *an, uint32_t node, uint32_t local,
 		struct an_local *l);
 int an_blame(struct mscope_analysis *an, struct mscope_an_error *err);
 
+/* output.c: ranking of the aggregated rules (AutoFocus builds only) */
+#ifdef MSCOPE_AUTOFOCUS_H
+struct an_cause_rule {
+	struct mscope_af_rule r;    /* as aggregated (r.cluster: the aggregation's rank) */
+	double cause_score;         /* its root cause's score: the ranking key */
+	double victim_share;        /* NAN, or (appended rules) the victims' share */
+	uint32_t cluster;           /* root-cause rank, from 0 */
+};
+int an_rank_causes(struct an_cause_rule *o, size_t n, uint32_t nnfs);
+size_t an_victim_rules(const struct mscope_af_relation *rel, size_t nrel, uint32_t nvictims,
+		uint32_t nnfs, const struct an_cause_rule *o, size_t n, double thr,
+		struct an_cause_rule **extra);
+#endif
+
 /* analyzer.c */
 int an_victim_identity(const struct mscope_analysis *an, const struct an_victim *v,
 		uint32_t *wire, uint64_t *tsc);

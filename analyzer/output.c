@@ -2,13 +2,14 @@
 /* Output: the report document (JSON, schema in docs/analyzer.md), the
  * per-victim relations (JSON lines), and the aggregation of causal relations
  * into ranked culprits (AutoFocus when built, exact grouping otherwise). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "an_internal.h"
 #ifdef MSCOPE_HAVE_AUTOFOCUS
-#include "mscope_autofocus.h"
+#include "mscope_autofocus.h"   /* first: an_internal.h declares its ranking helpers */
 #endif
+#include "an_internal.h"
 
 static const char *
 kind_name(uint8_t kind)
@@ -23,13 +24,184 @@ rel_us(const struct mscope_analysis *an, int64_t t)
 }
 
 #ifdef MSCOPE_HAVE_AUTOFOCUS
+static int
+cmp_cause(const void *x, const void *y)
+{
+	const double *a = x, *b = y;    /* (diffuse, cause_score, old cluster) */
+
+	if (a[0] != b[0])
+		return a[0] < b[0] ? -1 : 1;
+	if (a[1] != b[1])
+		return a[1] > b[1] ? -1 : 1;
+	return a[2] < b[2] ? -1 : a[2] > b[2];
+}
+
+/* [ours] Root causes. A processing culprit is the NF: the flows named with
+ * it are the trigger flows of one bug, and AutoFocus reports every heavy
+ * flow as its own cluster, so a bug hit by several heavy flows would stand
+ * as several small causes behind one source aggregate of less blame. All
+ * processing clusters of one NF are ranked by their sum (`cause_score`);
+ * a source cluster (traffic, where different flows are different causes)
+ * by its own score. The source's "*" cluster (blame on the traffic that no
+ * flow aggregate carries enough of to be named: the input's burstiness as
+ * a whole, in pcap traffic the normal state) comes after every named cause.
+ * `cluster` is renumbered in that order (ties: the aggregation's order). */
+int
+an_rank_causes(struct an_cause_rule *o, size_t n, uint32_t nnfs)
+{
+	uint32_t ncl = 0, *rank = NULL;
+	double *proc = calloc(nnfs ? nnfs : 1, sizeof(*proc));
+	double *key = NULL;
+	int rc = -1;
+
+	for (size_t i = 0; i < n; i++)
+		if (o[i].r.cluster + 1 > ncl)
+			ncl = o[i].r.cluster + 1;
+	key = calloc(3 * (size_t)(ncl ? ncl : 1), sizeof(*key));
+	rank = calloc(ncl ? ncl : 1, sizeof(*rank));
+	if (proc == NULL || key == NULL || rank == NULL)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		if (o[i].r.kind == MSCOPE_AN_PROCESSING && o[i].r.culprit_nf < nnfs)
+			proc[o[i].r.culprit_nf] += o[i].r.score;
+	for (uint32_t c = 0; c < ncl; c++) {
+		key[3 * c] = 2;         /* a cluster number without a rule sorts last */
+		key[3 * c + 2] = c;
+	}
+	for (size_t i = 0; i < n; i++) {
+		o[i].cause_score = o[i].r.kind == MSCOPE_AN_PROCESSING &&
+			o[i].r.culprit_nf < nnfs ? proc[o[i].r.culprit_nf] : o[i].r.cluster_score;
+		key[3 * o[i].r.cluster] = o[i].r.kind == MSCOPE_AN_SOURCE &&
+			!o[i].r.culprit_has_flow;
+		key[3 * o[i].r.cluster + 1] = o[i].cause_score;
+	}
+	qsort(key, ncl, 3 * sizeof(*key), cmp_cause);
+	for (uint32_t c = 0; c < ncl; c++)
+		rank[(uint32_t)key[3 * c + 2]] = c;
+	for (size_t i = 0; i < n; i++)
+		o[i].cluster = rank[o[i].r.cluster];
+	rc = 0;
+out:
+	if (rc)
+		for (size_t i = 0; i < n; i++) {
+			o[i].cluster = o[i].r.cluster;
+			o[i].cause_score = o[i].r.cluster_score;
+		}
+	free(proc);
+	free(key);
+	free(rank);
+	return rc;
+}
+
+/* [ours] Culprits that hurt many victims a little: a stall of one NF during
+ * a burst that queued a thousand packets elsewhere has a few percent of the
+ * blame (below the AutoFocus threshold: no rule at all) yet is the main
+ * cause for a hundred victims. A second aggregation weighs every victim
+ * alike (each relation's score over its victim's total: the victims'
+ * own blame); its clusters of a culprit (NF, kind) that has no rule yet
+ * are appended after the others (threshold `thr` of that victim-weighted
+ * blame), in its order; `victim_share` is their victim-weighted score over
+ * the number of victims. Their `score` is blame, as for every rule: the
+ * victim-weighted score scaled by the (NF, kind)'s blame over its
+ * victim-weighted total. victim_key must be < nvictims. */
+size_t
+an_victim_rules(const struct mscope_af_relation *rel, size_t nrel, uint32_t nvictims,
+		uint32_t nnfs, const struct an_cause_rule *o, size_t n, double thr,
+		struct an_cause_rule **extra)
+{
+	struct mscope_af_relation *r2 = NULL;
+	struct mscope_af_rule *rules = NULL;
+	struct mscope_af_opts opt = { .threshold = thr };
+	double *vt = calloc(nvictims ? nvictims : 1, sizeof(*vt));
+	double *blame = NULL, *vblame = NULL, *key = NULL;
+	size_t nrules = 0, ne = 0, nk = 2 * (size_t)(nnfs ? nnfs : 1);
+	struct an_cause_rule *e = NULL;
+	uint32_t base = 0, ncl = 0;
+
+	*extra = NULL;
+	blame = calloc(nk, sizeof(*blame));
+	vblame = calloc(nk, sizeof(*vblame));
+	r2 = malloc((nrel ? nrel : 1) * sizeof(*r2));
+	if (vt == NULL || blame == NULL || vblame == NULL || r2 == NULL || nvictims == 0)
+		goto out;
+	for (size_t i = 0; i < nrel; i++)
+		if (rel[i].victim_key < nvictims)
+			vt[rel[i].victim_key] += rel[i].score;
+	for (size_t i = 0; i < nrel; i++) {
+		size_t k = 2 * (size_t)rel[i].culprit_nf + (rel[i].kind == MSCOPE_AN_SOURCE);
+		double t = rel[i].victim_key < nvictims ? vt[rel[i].victim_key] : 0;
+
+		r2[i] = rel[i];
+		r2[i].score = t > 0 ? rel[i].score / t : 0;
+		if (rel[i].culprit_nf < nnfs) {
+			blame[k] += rel[i].score;
+			vblame[k] += r2[i].score;
+		}
+	}
+	if (mscope_af_aggregate(r2, nrel, &opt, &rules, &nrules) || nrules == 0)
+		goto out;
+	e = calloc(nrules, sizeof(*e));
+	if (e == NULL)
+		goto out;
+	for (size_t i = 0; i < n; i++)
+		if (o[i].cluster + 1 > base)
+			base = o[i].cluster + 1;
+	for (size_t j = 0; j < nrules; j++) {
+		const struct mscope_af_rule *u = &rules[j];
+		size_t k = 2 * (size_t)u->culprit_nf + (u->kind == MSCOPE_AN_SOURCE);
+		bool have = u->culprit_nf >= nnfs;
+
+		for (size_t i = 0; i < n && !have; i++)
+			have = o[i].r.culprit_nf == u->culprit_nf && o[i].r.kind == u->kind;
+		if (have || !(vblame[k] > 0))
+			continue;
+		e[ne].r = *u;
+		e[ne].victim_share = u->cluster_score / (double)nvictims;
+		e[ne].r.score = u->score * blame[k] / vblame[k];
+		e[ne].r.cluster_score = u->cluster_score * blame[k] / vblame[k];
+		e[ne].cause_score = e[ne].r.cluster_score;
+		if (u->cluster + 1 > ncl)
+			ncl = u->cluster + 1;
+		ne++;
+	}
+	/* the appended clusters keep their order (victim-weighted) */
+	key = malloc((ncl ? ncl : 1) * sizeof(*key));
+	if (key == NULL) {
+		ne = 0;
+		goto out;
+	}
+	for (uint32_t c = 0; c < ncl; c++)
+		key[c] = -1;
+	for (size_t j = 0; j < ne; j++)
+		key[e[j].r.cluster] = 0;
+	for (uint32_t c = 0, next = base; c < ncl; c++)
+		if (key[c] == 0)
+			key[c] = next++;
+	for (size_t j = 0; j < ne; j++)
+		e[j].cluster = (uint32_t)key[e[j].r.cluster];
+out:
+	if (ne == 0) {
+		free(e);
+		e = NULL;
+	}
+	*extra = e;
+	free(key);
+	free(rules);
+	free(r2);
+	free(vt);
+	free(blame);
+	free(vblame);
+	return ne;
+}
+
 static json_t *
 culprits_autofocus(struct mscope_analysis *an, double total)
 {
 	struct mscope_af_relation *rel;
 	struct mscope_af_rule *rules = NULL;
 	struct mscope_af_opts o = { .threshold = an->opts.af_threshold };
-	size_t nrules = 0;
+	struct an_cause_rule *out = NULL, *extra = NULL;
+	size_t nrules = 0, nextra = 0;
 	json_t *arr = json_array();
 
 	rel = calloc(an->nrels ? an->nrels : 1, sizeof(*rel));
@@ -49,8 +221,22 @@ culprits_autofocus(struct mscope_analysis *an, double total)
 		rel[i].t_ns = (uint64_t)((double)(v->t_in - an->t_start) * 1e9 / an->hz);
 	}
 	if (mscope_af_aggregate(rel, an->nrels, &o, &rules, &nrules) == 0) {
+		double thr = an->opts.af_threshold > 0 ? an->opts.af_threshold :
+			MSCOPE_AF_DEFAULT_THRESHOLD;
+
+		out = calloc(nrules ? nrules : 1, sizeof(*out));
+		if (out == NULL)
+			nrules = 0;
 		for (size_t i = 0; i < nrules; i++) {
-			const struct mscope_af_rule *u = &rules[i];
+			out[i].r = rules[i];
+			out[i].victim_share = NAN;
+		}
+		an_rank_causes(out, nrules, an->nnfs);
+		nextra = an_victim_rules(rel, an->nrels, an->nvictims, an->nnfs, out, nrules,
+			thr / 2, &extra);
+		for (size_t i = 0; i < nrules + nextra; i++) {
+			const struct an_cause_rule *w = i < nrules ? &out[i] : &extra[i - nrules];
+			const struct mscope_af_rule *u = &w->r;
 			char cf[160], vf[160];
 			json_t *c = json_object();
 
@@ -74,14 +260,19 @@ culprits_autofocus(struct mscope_analysis *an, double total)
 			json_object_set_new(c, "end_us", json_real((double)u->t_max_ns / 1e3));
 			/* the root cause this rule belongs to: rules of one culprit
 			 * cluster (one per victim aggregate it hurt) share these */
-			json_object_set_new(c, "cluster", json_integer((json_int_t)u->cluster + 1));
+			json_object_set_new(c, "cluster", json_integer((json_int_t)w->cluster + 1));
 			json_object_set_new(c, "cluster_score", json_real(u->cluster_score));
 			json_object_set_new(c, "cluster_victims",
 				json_integer((json_int_t)u->cluster_victims));
+			json_object_set_new(c, "cause_score", json_real(w->cause_score));
+			if (!isnan(w->victim_share))
+				json_object_set_new(c, "victim_share", json_real(w->victim_share));
 			json_array_append_new(arr, c);
 		}
 		free(rules);
 	}
+	free(out);
+	free(extra);
 	free(rel);
 	return arr;
 }
