@@ -304,6 +304,222 @@ is_trigger(const struct an_node *nd, uint32_t flow)
 	return k < nd->ntrig && nd->trig[k] == flow;
 }
 
+/* [ours] Trigger classes inside one queuing period, for a node where the
+ * whole-run test (find_triggers() in rate.c) found none: a short bug of a
+ * class that is in nearly every burst (udp/53 at 80% of a NAT's packets,
+ * 10x slower for 1 ms) leaves too few slow bursts, all holding the class,
+ * and fast bursts with it just before and after, for the run-long test.
+ * Within the period, each burst's time beyond the usual (in usual packet
+ * times, E_b = n_b x slowness) is fitted as a sum over the traffic classes
+ * in it, E_b ~ sum_c n_bc x_c, x_c >= 0 (non-negative least squares by
+ * cyclic coordinate descent): x_c is what one packet of class c cost beyond
+ * the usual. A class is named when a burst of it alone would be slow
+ * (x_c > SLOW_BURST), it costs at least PB_DOMINANT times what the other
+ * packets of the period cost on average (a slowed NF slows every class
+ * alike), it was in at least PB_MIN_IN bursts of which at least two thirds
+ * took at least half the time the fit gives its packets (an interrupt
+ * makes one burst slow whatever it holds), and the named classes explain
+ * at least half of the period's excess. Returns whether classes were
+ * named (then `amount` was spread: the named classes' share of the
+ * period's shortfall to their flows, the rest "*"). */
+#define PB_MAX 256          /* bursts of a period examined (the latest) */
+#define PB_CLASSES 16       /* classes fitted; the rest share one column */
+#define PB_MIN_B 4          /* bursts in the period */
+#define PB_MIN_IN 3         /* bursts holding the class */
+#define PB_DOMINANT 4.0
+#define PB_SWEEPS 200
+
+static bool
+period_classes(struct bctx *c, uint32_t dnode, const struct an_node *nd, uint32_t j0,
+		uint32_t j1, int64_t t0, int64_t t1, double amount)
+{
+	struct mscope_analysis *an = c->an;
+	uint32_t bs[PB_MAX], bn[PB_MAX], nb = 0, ncls = 0, cls[PB_CLASSES];
+	double e[PB_MAX], *m = NULL, x[PB_CLASSES + 1] = { 0 }, tot[PB_CLASSES + 1] = { 0 };
+	double etot = 0, named = 0, deficit, frac, *fw = NULL;
+	bool pick[PB_CLASSES + 1] = { false }, fitted[PB_CLASSES + 1] = { false }, any = false;
+	size_t nfw = 0;
+	uint32_t nsf = 0;
+	const uint32_t K = PB_CLASSES + 1;
+
+	/* the period's bursts, the latest PB_MAX */
+	for (uint32_t s = j0; s < j1 && s < nd->nrx;) {
+		uint32_t n;
+		double sl = an_burst_slowness(an, nd, s, &n);
+
+		if (nb == PB_MAX) {
+			memmove(bs, bs + 1, (PB_MAX - 1) * sizeof(*bs));
+			memmove(bn, bn + 1, (PB_MAX - 1) * sizeof(*bn));
+			memmove(e, e + 1, (PB_MAX - 1) * sizeof(*e));
+			nb--;
+		}
+		bs[nb] = s;
+		bn[nb] = n;
+		e[nb] = sl * n;
+		nb++;
+		s += n;
+	}
+	/* up to the period's last slow burst: the fast ones after it are the
+	 * backlog draining once the fault ended, no contrast for the fault */
+	while (nb > 0 && !(e[nb - 1] > SLOW_BURST * bn[nb - 1]))
+		nb--;
+	if (nb < PB_MIN_B)
+		return false;
+	for (uint32_t b = 0; b < nb; b++)
+		etot += e[b];
+	if (!(etot > 0))
+		return false;
+	m = calloc((size_t)nb * K, sizeof(*m));
+	if (m == NULL) {
+		c->failed = 1;
+		return false;
+	}
+	/* classes: the first PB_CLASSES met (latest bursts first), the rest in
+	 * column PB_CLASSES */
+	for (uint32_t b = nb; b-- > 0;)
+		for (uint32_t q = 0; q < bn[b]; q++) {
+			uint32_t fl = an->flow[nd->base + bs[b] + q], cl = fl ? an_flow_class(an, fl) : 0;
+			uint32_t k;
+
+			for (k = 0; k < ncls && cls[k] != cl; k++)
+				;
+			if (k == ncls && ncls < PB_CLASSES && cl != 0)
+				cls[ncls++] = cl;
+			if (k >= ncls || cl == 0)
+				k = PB_CLASSES;
+			m[(size_t)b * K + k] += 1;
+			tot[k] += 1;
+		}
+	/* per class: E_b ~ x n_bc + u (n_b - n_bc), x, u >= 0 (the other
+	 * classes pooled: one packet of a rare class in a slow burst would
+	 * otherwise take that burst's residual as its own cost) */
+	for (uint32_t k = 0; k < ncls; k++) {
+		double saa = 0, soo = 0, sao = 0, sae = 0, soe = 0, det, xk, u;
+		uint32_t in = 0, ok = 0;
+
+		for (uint32_t b = 0; b < nb; b++) {
+			double nk = m[(size_t)b * K + k], no = bn[b] - nk;
+
+			in += nk > 0;
+			saa += nk * nk;
+			soo += no * no;
+			sao += nk * no;
+			sae += nk * e[b];
+			soe += no * e[b];
+		}
+		if (in < PB_MIN_IN || !(saa > 0))
+			continue;
+		det = saa * soo - sao * sao;
+		xk = det > 0 ? (sae * soo - soe * sao) / det : -1;
+		u = det > 0 ? (soe * saa - sae * sao) / det : -1;
+		if (xk < 0 || u < 0) {
+			/* the better of the two one-variable fits on the boundary */
+			double x1 = sae / saa, u1 = soo > 0 ? soe / soo : 0;
+			double r1 = x1 > 0 ? -x1 * sae : 0, r2 = u1 > 0 ? -u1 * soe : 0;
+
+			if (x1 > 0 && r1 <= r2) {
+				xk = x1;
+				u = 0;
+			} else {
+				xk = 0;
+				u = u1 > 0 ? u1 : 0;
+			}
+		}
+		x[k] = xk;
+		fitted[k] = true;
+		if (!(xk > SLOW_BURST) || xk < PB_DOMINANT * u)
+			continue;
+		for (uint32_t b = 0; b < nb; b++) {
+			double nk = m[(size_t)b * K + k];
+			if (nk > 0)
+				ok += e[b] >= 0.5 * (xk * nk + u * (bn[b] - nk));
+		}
+		if (3 * ok < 2 * in || !(xk * tot[k] >= 0.5 * etot))
+			continue;
+		pick[k] = true;
+	}
+	/* a class alone costs more: every other class fitted the same way costs
+	 * at most 1 / PB_DOMINANT of it (a slowed NF under a burst of one flow:
+	 * the burst's class dominates every burst, its own fit finds it costly
+	 * and the others pooled cheap, but each other class's fit finds that
+	 * class costly too) */
+	for (uint32_t k = 0; k < ncls; k++) {
+		for (uint32_t o = 0; o < ncls && pick[k]; o++)
+			if (o != k && fitted[o] && x[o] * PB_DOMINANT > x[k])
+				pick[k] = false;
+		if (pick[k])
+			named += x[k] * tot[k];
+	}
+	if (named > etot)
+		named = etot;
+	if (!(named >= 0.5 * etot)) {
+		free(m);
+		return false;
+	}
+	/* flows of the named classes in the period, by packets */
+	{
+		uint32_t need = 16, pk = 0;
+
+		for (uint32_t b = 0; b < nb; b++)
+			pk += bn[b];
+		while (need < pk * 2 + 2)
+			need *= 2;
+		if (need > c->sfcap) {
+			free(c->sf);
+			c->sf = malloc(need * sizeof(*c->sf));
+			if (c->sf == NULL) {
+				c->sfcap = 0;
+				c->failed = 1;
+				free(m);
+				return false;
+			}
+			c->sfcap = need;
+		}
+		memset(c->sf, 0, c->sfcap * sizeof(*c->sf));
+		for (uint32_t b = 0; b < nb; b++)
+			for (uint32_t q = 0; q < bn[b]; q++) {
+				uint32_t fl = an->flow[nd->base + bs[b] + q], k;
+				struct fcount *f;
+
+				if (fl == 0)
+					continue;
+				for (k = 0; k < ncls && cls[k] != an_flow_class(an, fl); k++)
+					;
+				if (k == ncls || !pick[k])
+					continue;
+				f = sf_get(c, 0, fl, NULL, NULL);
+				if (f->cnt++ == 0)
+					nsf++;
+				any = true;
+			}
+	}
+	free(m);
+	if (!any)
+		return false;
+	fw = malloc(2 * (size_t)nsf * sizeof(*fw));
+	if (fw == NULL) {
+		c->failed = 1;
+		return false;
+	}
+	for (uint32_t i = 0; i < c->sfcap; i++)
+		if (c->sf[i].used && c->sf[i].cnt) {
+			fw[2 * nfw] = c->sf[i].cnt;
+			fw[2 * nfw + 1] = c->sf[i].flow;
+			nfw++;
+		}
+	/* the named classes' part of the period's shortfall */
+	deficit = (double)(t1 - t0) - (double)(j1 - j0) * nd->tau_usual;
+	frac = deficit > 0 ? named * nd->tau_usual / deficit : 1;
+	if (frac > 1)
+		frac = 1;
+	if (frac < 0)
+		frac = 0;
+	spread_flows(c, dnode, (uint32_t)nd->nf_idx, MSCOPE_AN_PROCESSING, fw, nfw, amount * frac);
+	acc_add(c, dnode, (uint32_t)nd->nf_idx, MSCOPE_AN_PROCESSING, 0, 0, amount * (1 - frac));
+	free(fw);
+	return true;
+}
+
 /* [ours] The processing share at X goes to "*" (interrupt, contention,
  * slowdown: no flow to blame) unless X served, in slow bursts of the period,
  * flows of a class that triggers slow bursts at X over the whole run
@@ -326,6 +542,9 @@ blame_processing(struct bctx *c, uint32_t dnode, uint32_t node, int64_t t0, int6
 	/* back up to the burst start */
 	while (j0 > 0 && j0 < nd->nrx && !(an->fl[nd->base + j0] & H_BURST))
 		j0--;
+	if (nd->ntrig == 0 && j1 > j0 && slow_between(nd, j0, j1) > 0 &&
+			period_classes(c, dnode, nd, j0, j1, t0, t1, amount))
+		return;
 	if (nd->ntrig == 0 || j1 <= j0 || slow_between(nd, j0, j1) == 0) {
 		acc_add(c, dnode, (uint32_t)nd->nf_idx, MSCOPE_AN_PROCESSING, 0, 0, amount);
 		return;

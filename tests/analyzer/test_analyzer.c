@@ -937,3 +937,126 @@ Test(analyzer, processing_trigger_mild)
 	mscope_an_close(an);
 	tu_rmdir(dir);
 }
+
+/* ---------------------------------------------------------------------
+ * A short bug of a class that is in nearly every burst (method.md §3,
+ * culprit flows; the eval's s117): 4 of every 5 packets are UDP/53 (flows 2
+ * and 3, alternating), the 5th TCP/443 (flow 1), one every 1 us into an NF
+ * of 2 Mpps (0.5 us per packet + 0.1 us to the dequeue, bursts of up to 8).
+ * mode 0: bursts polled from 100 to 200 us take 5 us per UDP/53 packet
+ * (10x); mode 1: the NF stalls from 100 to 200 us; mode 2: every packet
+ * takes 3x then. Before the fault every burst is one packet, after it the
+ * backlog drains in fast bursts of 8 full of UDP/53.
+ * mode 0, by hand: bursts [101] 101.1-106.1 us, [102-106] 106.2-126.7,
+ * [107-114] 126.8-162.3, [115-122] 162.4-193.4, [123-130] 193.5-224.5 (5
+ * slow bursts: excess 9, 36, 63, 54, 54 usual packet times), then fast
+ * bursts of 8 from 224.6; packet 150 arrives at 150 us and is dequeued at
+ * 232.8 us. The run-long test finds no trigger (5 slow bursts < 6 for the
+ * line; the fast UDP/53 bursts around them fail the neighbour test); the
+ * fit over the period's bursts up to its last slow one gives UDP/53 9
+ * usual packet times more per packet (10x), TCP/443 0, and explains all of
+ * the excess (216 >= the period's shortfall, 209.6): packet 150's
+ * processing blame, S_p + S_w = r x wait = 2/us x 82.8 us = 165.6 (S_i is
+ * 0: 50 arrived over 49 us at 2 Mpps), all goes to the UDP/53 flows by
+ * their packets in those bursts (12 and 12): 82.8 each, nothing to "*" or
+ * TCP/443. The stall and the slow-down of every class name no flow (the
+ * stall leaves no slow burst in the period; under the slow-down UDP/53
+ * and TCP/443 both cost 2 more). */
+static void
+build_short_bug(const char *dir, int mode)
+{
+	enum { N = 400, NF = 3 };
+	static struct mscope_flow_key keys[NF];
+	uint32_t wire[N], flow[N];
+	int64_t src[N], deq[N], tx[N];
+	int64_t busy = T0;
+	int i = 0;
+
+	tu_flowkey(&keys[0], 1, 443, 6);
+	tu_flowkey(&keys[1], 2, 53, 17);
+	tu_flowkey(&keys[2], 3, 53, 17);
+	for (int k = 0; k < N; k++) {
+		wire[k] = 7000 + k;
+		flow[k] = k % 5 == 0 ? 0 : 1 + k % 2;
+		src[k] = T0 + 1000 * k;
+	}
+	while (i < N) {
+		int64_t poll = busy > src[i] ? busy : src[i];
+		int n = 0;
+		int64_t svc = 0;
+		bool in = poll >= T0 + 100000 && poll < T0 + 200000;
+
+		if (mode == 1 && in)
+			poll = T0 + 200000;     /* stall */
+		while (i + n < N && n < 8 && src[i + n] <= poll)
+			n++;
+		for (int k = 0; k < n; k++) {
+			if (mode == 0 && in && flow[i + k] != 0)
+				svc += 5000;
+			else if (mode == 2 && in)
+				svc += 1500;
+			else
+				svc += 500;
+		}
+		for (int k = 0; k < n; k++) {
+			deq[i + k] = poll + 100;
+			tx[i + k] = poll + 100 + svc;
+		}
+		busy = poll + 100 + svc;
+		i += n;
+	}
+	tu_keys = keys;
+	tu_source(dir, "source", N, wire, flow, src, NF);
+	tu_node(dir, "f", N, wire, flow, deq, tx, NULL, NF);
+	tu_keys = NULL;
+}
+
+static void
+short_bug_blame(int mode, uint32_t wire, double *dns1, double *dns2, double *tcp, double *star)
+{
+	char *dir = tu_mkdir();
+	struct mscope_an_opts o;
+	struct mscope_an_error err;
+	struct mscope_an_culprit *c;
+	size_t n;
+	const char *rates[] = { "f=2", NULL };
+
+	build_short_bug(dir, mode);
+	mscope_an_opts_init(&o);
+	struct mscope_analysis *an = open_dir(dir, &o, rates);
+	int f = mscope_an_node_find(an, "f:p0q0");
+	cr_assert_eq(mscope_an_explain(an, f, wire, &c, &n, &err), 0, "%s", err.text);
+	*dns1 = *dns2 = *tcp = *star = 0;
+	for (size_t k = 0; k < n; k++) {
+		if (c[k].kind != MSCOPE_AN_PROCESSING || strcmp(c[k].nf, "f"))
+			continue;
+		if (!c[k].has_flow)
+			*star += c[k].score;
+		else if (c[k].flow.dport == 443)
+			*tcp += c[k].score;
+		else if (c[k].flow.src[3] == 2)
+			*dns1 += c[k].score;
+		else
+			*dns2 += c[k].score;
+	}
+	free(c);
+	mscope_an_close(an);
+	tu_rmdir(dir);
+}
+
+Test(analyzer, processing_trigger_in_period)
+{
+	double d1, d2, tcp, star;
+
+	short_bug_blame(0, 7150, &d1, &d2, &tcp, &star);
+	cr_assert_float_eq(d1, 82.8, 1e-6, "UDP/53 flow 2: %g", d1);
+	cr_assert_float_eq(d2, 82.8, 1e-6, "UDP/53 flow 3: %g", d2);
+	cr_assert_float_eq(tcp, 0, EPS, "TCP/443 blamed: %g", tcp);
+	cr_assert_float_eq(star, 0, EPS, "\"*\" blamed: %g", star);
+	short_bug_blame(1, 7150, &d1, &d2, &tcp, &star);
+	cr_assert_gt(star, 1);
+	cr_assert_float_eq(d1 + d2 + tcp, 0, EPS, "interrupt blamed on flows: %g", d1 + d2 + tcp);
+	short_bug_blame(2, 7150, &d1, &d2, &tcp, &star);
+	cr_assert_gt(star, 1);
+	cr_assert_float_eq(d1 + d2 + tcp, 0, EPS, "slow-down blamed on flows: %g", d1 + d2 + tcp);
+}
