@@ -33,7 +33,7 @@
 #define MC_MAX_NODES 512          /* rx nodes per process (link field: 16 bits) */
 #define MC_FLOW_SLOTS 8192        /* flow cache entries per node (power of 2) */
 #define MC_FLOW_PROBES 8          /* linear probes before evicting */
-#define MC_DEFAULT_BUFFER (1u << 18) /* ring slots (8 bytes) per queue: 2 MiB, cache-sized */
+#define MC_DEFAULT_BUFFER (1u << 20) /* ring slots (8 bytes) per queue: 8 MiB, ~7 ms at 15 Mpps */
 #define MC_DATA_BYTES 64          /* bytes copied per packet: what mscope_wire_id reads */
 #define MC_PKT_SLOTS (1 + MC_DATA_BYTES / 8) /* lengths + bytes */
 #define MC_DEFAULT_QDEPTH_EVERY 16
