@@ -316,7 +316,8 @@ is_trigger(const struct an_node *nd, uint32_t flow)
  * the usual. A class is named when a burst of it alone would be slow
  * (x_c > SLOW_BURST), it costs at least PB_DOMINANT times what the other
  * packets of the period cost on average (a slowed NF slows every class
- * alike), it was in at least PB_MIN_IN bursts of which at least two thirds
+ * alike; other packets must be in at least PB_MIN_IN bursts to say so),
+ * it was in at least PB_MIN_IN bursts of which at least two thirds
  * took at least half the time the fit gives its packets (an interrupt
  * makes one burst slow whatever it holds), and the named classes explain
  * at least half of the period's excess. Returns whether classes were
@@ -395,19 +396,23 @@ period_classes(struct bctx *c, uint32_t dnode, const struct an_node *nd, uint32_
 	 * otherwise take that burst's residual as its own cost) */
 	for (uint32_t k = 0; k < ncls; k++) {
 		double saa = 0, soo = 0, sao = 0, sae = 0, soe = 0, det, xk, u;
-		uint32_t in = 0, ok = 0;
+		uint32_t in = 0, oin = 0, ok = 0;
 
 		for (uint32_t b = 0; b < nb; b++) {
 			double nk = m[(size_t)b * K + k], no = bn[b] - nk;
 
 			in += nk > 0;
+			oin += no > 0;
 			saa += nk * nk;
 			soo += no * no;
 			sao += nk * no;
 			sae += nk * e[b];
 			soe += no * e[b];
 		}
-		if (in < PB_MIN_IN || !(saa > 0))
+		/* other packets in a few bursts too: without them a slowed NF
+		 * that serves one class (a monitor of tcp/80, an NF under a
+		 * burst of one flow) is indistinguishable from a bug */
+		if (in < PB_MIN_IN || oin < PB_MIN_IN || !(saa > 0))
 			continue;
 		det = saa * soo - sao * sao;
 		xk = det > 0 ? (sae * soo - soe * sao) / det : -1;

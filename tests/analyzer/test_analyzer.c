@@ -961,7 +961,8 @@ Test(analyzer, processing_trigger_mild)
  * their packets in those bursts (12 and 12): 82.8 each, nothing to "*" or
  * TCP/443. The stall and the slow-down of every class name no flow (the
  * stall leaves no slow burst in the period; under the slow-down UDP/53
- * and TCP/443 both cost 2 more). */
+ * and TCP/443 both cost 2 more); mode 3, mode 0 with UDP/53 only (an NF
+ * serving one class: a bug and a slow-down look the same), names none. */
 static void
 build_short_bug(const char *dir, int mode)
 {
@@ -977,7 +978,7 @@ build_short_bug(const char *dir, int mode)
 	tu_flowkey(&keys[2], 3, 53, 17);
 	for (int k = 0; k < N; k++) {
 		wire[k] = 7000 + k;
-		flow[k] = k % 5 == 0 ? 0 : 1 + k % 2;
+		flow[k] = k % 5 == 0 && mode != 3 ? 0 : 1 + k % 2;
 		src[k] = T0 + 1000 * k;
 	}
 	while (i < N) {
@@ -991,7 +992,7 @@ build_short_bug(const char *dir, int mode)
 		while (i + n < N && n < 8 && src[i + n] <= poll)
 			n++;
 		for (int k = 0; k < n; k++) {
-			if (mode == 0 && in && flow[i + k] != 0)
+			if ((mode == 0 || mode == 3) && in && flow[i + k] != 0)
 				svc += 5000;
 			else if (mode == 2 && in)
 				svc += 1500;
@@ -1059,4 +1060,7 @@ Test(analyzer, processing_trigger_in_period)
 	short_bug_blame(2, 7150, &d1, &d2, &tcp, &star);
 	cr_assert_gt(star, 1);
 	cr_assert_float_eq(d1 + d2 + tcp, 0, EPS, "slow-down blamed on flows: %g", d1 + d2 + tcp);
+	short_bug_blame(3, 7150, &d1, &d2, &tcp, &star);
+	cr_assert_gt(star, 1);
+	cr_assert_float_eq(d1 + d2 + tcp, 0, EPS, "one class blamed: %g", d1 + d2 + tcp);
 }
