@@ -211,6 +211,28 @@ acc_add(struct bctx *c, uint32_t dnode, uint32_t nf, uint8_t kind, uint8_t has_f
 
 /* ------------------------------------------------------------ flow scratch */
 
+/* An empty flow scratch table for pk packets (load at most 1/2). */
+static bool
+sf_reset(struct bctx *c, uint32_t pk)
+{
+	uint32_t need = 16;
+
+	while (need < pk * 2 + 2)
+		need *= 2;
+	if (need > c->sfcap) {
+		free(c->sf);
+		c->sf = malloc(need * sizeof(*c->sf));
+		if (c->sf == NULL) {
+			c->sfcap = 0;
+			c->failed = 1;
+			return false;
+		}
+		c->sfcap = need;
+	}
+	memset(c->sf, 0, c->sfcap * sizeof(*c->sf));
+	return true;
+}
+
 static struct fcount *
 sf_get(struct bctx *c, uint32_t grp, uint32_t flow, uint32_t *nused, uint32_t **list)
 {
@@ -526,24 +548,14 @@ period_classes(struct bctx *c, uint32_t dnode, const struct an_node *nd, uint32_
 	}
 	/* flows of the named classes in the period, by packets */
 	{
-		uint32_t need = 16, pk = 0;
+		uint32_t pk = 0;
 
 		for (uint32_t b = 0; b < nb; b++)
 			pk += bn[b];
-		while (need < pk * 2 + 2)
-			need *= 2;
-		if (need > c->sfcap) {
-			free(c->sf);
-			c->sf = malloc(need * sizeof(*c->sf));
-			if (c->sf == NULL) {
-				c->sfcap = 0;
-				c->failed = 1;
-				free(m);
-				return false;
-			}
-			c->sfcap = need;
+		if (!sf_reset(c, pk)) {
+			free(m);
+			return false;
 		}
-		memset(c->sf, 0, c->sfcap * sizeof(*c->sf));
 		for (uint32_t b = 0; b < nb; b++)
 			for (uint32_t q = 0; q < bn[b]; q++) {
 				uint32_t fl = an->flow[nd->base + bs[b] + q], k;
@@ -620,26 +632,15 @@ blame_processing(struct bctx *c, uint32_t dnode, uint32_t node, int64_t t0, int6
 	/* only the slow bursts of the period matter: walk the slow-burst index */
 	{
 		uint32_t k0 = lower(nd->slow, nd->nslow, j0), k1 = lower(nd->slow, nd->nslow, j1);
-		uint32_t need = 16, pk = 0;
+		uint32_t pk = 0;
 
 		for (uint32_t k = k0; k < k1 && pk < MAX_SCAN; k++) {
 			uint32_t nb;
 			(void)an_burst_slowness(an, nd, nd->slow[k], &nb);
 			pk += nb;
 		}
-		while (need < pk * 2 + 2)
-			need *= 2;
-		if (need > c->sfcap) {
-			free(c->sf);
-			c->sf = malloc(need * sizeof(*c->sf));
-			if (c->sf == NULL) {
-				c->sfcap = 0;
-				c->failed = 1;
-				return;
-			}
-			c->sfcap = need;
-		}
-		memset(c->sf, 0, c->sfcap * sizeof(*c->sf));
+		if (!sf_reset(c, pk))
+			return;
 		pk = 0;
 		/* the most recent slow bursts first when there are very many */
 		for (uint32_t k = k1; k > k0 && pk < MAX_SCAN; k--) {
