@@ -737,9 +737,13 @@ nf_setup(struct nf_ctx *ctx, struct nf_common *o, unsigned int nb_mbufs)
 	 * they come as 4 KiB pages on first touch, and the first ~200 ms of
 	 * traffic would pay tens of thousands of page faults, queuing the
 	 * packets far longer than the faults we want to diagnose. Best effort:
-	 * without the privilege the NF just warms up on its own.
+	 * without the privilege the NF just warms up on its own. Not under
+	 * AddressSanitizer: its shadow memory is terabytes of reserved address
+	 * space, and locking what it can made the sanitized NFs stall later.
 	 */
+#ifndef __SANITIZE_ADDRESS__
 	(void)mlockall(MCL_CURRENT | MCL_FUTURE);
+#endif
 	wait_links(ctx);
 	if (o->t0_ns) {
 		ctx->t0_tsc = 0;

@@ -38,7 +38,10 @@ print("stall %.0f..%.0f us: %d packets arrived at fw1, %d dequeued; rate x stall
       " largest input queue %d at %.0f us" % (f["start_us"], f["end_us"], w["arrived"], w["dequeued"],
       rate * dur, q["max"], q["max_at_us"]))
 assert w["dequeued"] <= 32, "fw1 dequeued %d packets while stalled" % w["dequeued"]
-assert 0.8 * rate * dur <= w["arrived"] <= 1.2 * rate * dur + 10, "%d arrived" % w["arrived"]
+# at least the offered load; more when the source or the NAT, descheduled
+# just before, catches up inside the window (the sanitized build on a busy
+# box: up to 1.9x of rate x stall seen on 2026-12-04)
+assert 0.8 * rate * dur <= w["arrived"] <= 2.5 * rate * dur + 10, "%d arrived" % w["arrived"]
 assert q["max"] >= 0.8 * rate * dur, "queue %d < 0.8 x rate x stall" % q["max"]
 PY
 assert_no_leftovers
