@@ -296,6 +296,23 @@ spread_flows(struct bctx *c, uint32_t dnode, uint32_t nf, uint8_t kind, double *
 		acc_add(c, dnode, nf, kind, 0, 0, amount - given);
 }
 
+/*
+ * Processing blame `amount` of node nd: the share frac (clamped to [0, 1])
+ * goes to the trigger flows fw (freed here), the rest to the NF as "*".
+ */
+static void
+split_processing(struct bctx *c, uint32_t dnode, const struct an_node *nd, double *fw,
+		 uint32_t nfw, double amount, double frac)
+{
+	if (frac > 1)
+		frac = 1;
+	if (frac < 0)
+		frac = 0;
+	spread_flows(c, dnode, (uint32_t)nd->nf_idx, MSCOPE_AN_PROCESSING, fw, nfw, amount * frac);
+	acc_add(c, dnode, (uint32_t)nd->nf_idx, MSCOPE_AN_PROCESSING, 0, 0, amount * (1 - frac));
+	free(fw);
+}
+
 /* ------------------------------------------------------------ processing */
 
 static uint32_t
@@ -399,7 +416,7 @@ period_classes(struct bctx *c, uint32_t dnode, const struct an_node *nd, uint32_
 	struct mscope_analysis *an = c->an;
 	uint32_t bs[PB_MAX], bn[PB_MAX], nb = 0, ncls = 0, cls[PB_CLASSES];
 	double e[PB_MAX], *m = NULL, x[PB_CLASSES + 1] = { 0 }, tot[PB_CLASSES + 1] = { 0 };
-	double etot = 0, named = 0, deficit, frac, *fw = NULL;
+	double etot = 0, named = 0, deficit, *fw = NULL;
 	bool pick[PB_CLASSES + 1] = { false }, fitted[PB_CLASSES + 1] = { false }, any = false;
 	bool cand[PB_CLASSES + 1];
 	size_t nfw = 0;
@@ -589,14 +606,8 @@ period_classes(struct bctx *c, uint32_t dnode, const struct an_node *nd, uint32_
 		}
 	/* the named classes' part of the period's shortfall */
 	deficit = (double)(t1 - t0) - (double)(j1 - j0) * nd->tau_usual;
-	frac = deficit > 0 ? named * nd->tau_usual / deficit : 1;
-	if (frac > 1)
-		frac = 1;
-	if (frac < 0)
-		frac = 0;
-	spread_flows(c, dnode, (uint32_t)nd->nf_idx, MSCOPE_AN_PROCESSING, fw, nfw, amount * frac);
-	acc_add(c, dnode, (uint32_t)nd->nf_idx, MSCOPE_AN_PROCESSING, 0, 0, amount * (1 - frac));
-	free(fw);
+	split_processing(c, dnode, nd, fw, nfw, amount,
+			 deficit > 0 ? named * nd->tau_usual / deficit : 1);
 	return true;
 }
 
@@ -612,7 +623,7 @@ blame_processing(struct bctx *c, uint32_t dnode, uint32_t node, int64_t t0, int6
 	struct mscope_analysis *an = c->an;
 	const struct an_node *nd = &an->nodes[node];
 	uint32_t j0, j1, nsf = 0;
-	double *fw = NULL, xs = 0, deficit, frac;
+	double *fw = NULL, xs = 0, deficit;
 	size_t nfw = 0;
 
 	if (!(amount > 0))
@@ -696,14 +707,7 @@ blame_processing(struct bctx *c, uint32_t dnode, uint32_t node, int64_t t0, int6
 			xs = all;
 	}
 	deficit = (double)(t1 - t0) - (double)(j1 - j0) * nd->tau_usual;
-	frac = deficit > 0 ? xs / deficit : 1;
-	if (frac > 1)
-		frac = 1;
-	if (frac < 0)
-		frac = 0;
-	spread_flows(c, dnode, (uint32_t)nd->nf_idx, MSCOPE_AN_PROCESSING, fw, nfw, amount * frac);
-	acc_add(c, dnode, (uint32_t)nd->nf_idx, MSCOPE_AN_PROCESSING, 0, 0, amount * (1 - frac));
-	free(fw);
+	split_processing(c, dnode, nd, fw, nfw, amount, deficit > 0 ? xs / deficit : 1);
 }
 
 /* ------------------------------------------------------------ PreSet state */
