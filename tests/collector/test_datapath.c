@@ -10,6 +10,8 @@
 #include <pcap/pcap.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "collector_priv.h"
 
@@ -59,6 +61,7 @@ make_pkt(int i, uint16_t flow, uint8_t tag)
 	d[51] = (uint8_t)i;
 	memset(&mbufs[i], 0, sizeof(mbufs[i]));
 	mbufs[i].buf_addr = d;
+	mbufs[i].buf_len = sizeof(bufs[i]);
 	mbufs[i].data_len = 64;
 	mbufs[i].pkt_len = 64;
 	queue_pkts[i] = &mbufs[i];
@@ -123,64 +126,172 @@ setup(void)
 
 TestSuite(datapath, .init = setup);
 
+static uint64_t *
+linkp(struct rte_mbuf *m)
+{
+	return RTE_MBUF_DYNFIELD(m, mc.link_off, uint64_t *);
+}
+
+/* The wire ID of frame i, as the trace library computes it. */
+static uint32_t
+wid(int i)
+{
+	return mscope_wire_id(bufs[i], mbufs[i].data_len, mbufs[i].pkt_len);
+}
+
+static uint32_t
+code_at(const struct mc_ring *r, uint64_t at)
+{
+	return (uint32_t)(slot(r, at) >> 32);
+}
+
+#define FK(code) ((code) >> 16)
+#define FIDX(code) ((code) & 0xffff)
+#define LINKC(node, seq) ((uint32_t)((node) + 1) << MC_LC_ORIGIN_SHIFT | (uint32_t)(seq))
+
 /* The packet copy at ring position at holds frame i's lengths and bytes. */
 static void
 assert_copy(const struct mc_ring *r, uint64_t at, int i)
 {
 	uint8_t b[MC_DATA_BYTES];
+	const uint32_t n = mbufs[i].data_len < MC_DATA_BYTES ? mbufs[i].data_len : MC_DATA_BYTES;
 
-	cr_assert_eq(slot(r, at), 64 | (uint64_t)64 << 32, "lengths");
+	cr_assert_eq(slot(r, at), mbufs[i].data_len | (uint64_t)mbufs[i].pkt_len << 32,
+		     "lengths of packet %d at %lu", i, (unsigned long)at);
 	for (int w = 0; w < MC_DATA_BYTES / 8; w++) {
 		const uint64_t v = slot(r, at + 1 + w);
 
 		memcpy(b + 8 * w, &v, 8);
 	}
-	cr_assert_eq(memcmp(b, bufs[i], MC_DATA_BYTES), 0, "bytes of packet %d", i);
+	cr_assert_eq(memcmp(b, bufs[i], n), 0, "bytes of packet %d", i);
 }
 
-Test(datapath, rx_entry_copies_packets_and_links_them)
+/* Packet slot at ring position at: frame i's wire ID and the code `code`. */
+static void
+assert_pkt(const struct mc_ring *r, uint64_t at, int i, uint32_t code)
+{
+	cr_assert_eq((uint32_t)slot(r, at), wid(i), "wire ID of packet %d", i);
+	cr_assert_eq(code_at(r, at), code, "code of packet %d: %#x, want %#x", i,
+		     code_at(r, at), code);
+}
+
+/* An entry header's fields. */
+static void
+assert_hdr(uint64_t hdr, unsigned kind, unsigned flags, unsigned n, unsigned copies,
+	   unsigned aux)
+{
+	cr_assert_eq(hdr & 0xff, kind, "kind");
+	cr_assert_eq(hdr >> 8 & 0xff, flags, "flags");
+	cr_assert_eq(hdr >> 16 & 0xffff, n, "n");
+	cr_assert_eq(hdr >> 32 & 0xffff, copies, "copies: %u, want %u",
+		     (unsigned)(hdr >> 32 & 0xffff), copies);
+	cr_assert_eq(hdr >> 48, aux, "aux");
+}
+
+/* Receive frames 0..n-1 (links cleared first, as if the NF had sent them). */
+static void
+rx(struct mc_rxq *q, uint16_t n)
+{
+	struct rte_mbuf *got[NPKT];
+
+	for (int i = 0; i < n; i++) {
+		queue_pkts[i] = &mbufs[i];
+		*linkp(&mbufs[i]) = 0;
+	}
+	queue_n = n;
+	cr_assert_eq(mc_rx_burst(q, got, NPKT), n);
+}
+
+/* Send frames 0..n-1 with their current links. */
+static uint16_t
+tx(struct mc_txq *q, uint16_t n)
+{
+	struct rte_mbuf *pk[NPKT];
+
+	for (int i = 0; i < n; i++)
+		pk[i] = &mbufs[i];
+	return mc_tx_burst(q, pk, n);
+}
+
+/*
+ * Eight frames of three flows; started at ring position start (the entry
+ * may wrap around the ring's end): one slot per packet, a copy for the
+ * first packet of each flow, after the packet slots.
+ */
+static void
+check_rx_entry(uint64_t start)
 {
 	struct mc_rxq *q = new_rxq(1024);
-	struct rte_mbuf *got[NPKT];
-	uint64_t hdr;
+	uint32_t idx[3];
 
+	q->ring.head = q->ring.tail = q->ring.cons = q->ring.cons_cache = start;
 	for (int i = 0; i < 8; i++)
 		make_pkt(i, (uint16_t)(i % 3), 1);
-	queue_n = 8;
-	cr_assert_eq(mc_rx_burst(q, got, 32), 8);
-	hdr = slot(&q->ring, 0);
-	cr_assert_eq(hdr & 0xff, MC_E_RX);
-	cr_assert_eq((hdr >> 16) & 0xffff, 8);
-	cr_assert_eq(hdr >> 48, 0, "no queue depth sampled");
-	for (int i = 0; i < 8; i++) {
-		assert_copy(&q->ring, 2 + (uint64_t)i * MC_PKT_SLOTS, i);
-		cr_assert_eq(*RTE_MBUF_DYNFIELD(&mbufs[i], mc.link_off, uint64_t *),
-			     ((uint64_t)3 << 48) | (uint64_t)i);
+	rx(q, 8);
+	assert_hdr(slot(&q->ring, start), MC_E_RX, 0, 8, 3, 0);
+	cr_assert_neq(slot(&q->ring, start + 1), 0, "TSC");
+	for (int i = 0; i < 3; i++) {
+		idx[i] = FIDX(code_at(&q->ring, start + 2 + i));
+		cr_assert_lt(idx[i], MC_FC_SLOTS);
 	}
-	cr_assert_eq(q->ring.tail, 2 + 8 * MC_PKT_SLOTS);
+	cr_assert(idx[0] != idx[1] && idx[1] != idx[2] && idx[0] != idx[2],
+		  "three flows, three cache entries (%u %u %u)", idx[0], idx[1], idx[2]);
+	for (int i = 0; i < 8; i++) {
+		assert_pkt(&q->ring, start + 2 + i, i,
+			   idx[i % 3] | (i < 3 ? MC_FK_DEF : MC_FK_HIT) << 16);
+		cr_assert_eq(*linkp(&mbufs[i]), ((uint64_t)3 << 48) | (uint64_t)i);
+	}
+	for (int i = 0; i < 3; i++)
+		assert_copy(&q->ring, start + 2 + 8 + (uint64_t)i * MC_COPY_SLOTS, i);
+	cr_assert_eq(q->ring.tail, start + 2 + 8 + 3 * MC_COPY_SLOTS);
+	cr_assert_eq(q->ring.head, q->ring.tail);
 	cr_assert_eq(q->seq, 8);
-	cr_assert_eq(mc_rx_burst(q, got, 32), 8);
-	cr_assert_eq(*RTE_MBUF_DYNFIELD(&mbufs[0], mc.link_off, uint64_t *),
-		     ((uint64_t)3 << 48) | 8u, "seq continues");
+	cr_assert_eq(q->ring.hold, 0);
+	/* the same flows again: hits only, no copy */
+	{
+		const uint64_t s2 = q->ring.tail;
+
+		rx(q, 8);
+		assert_hdr(slot(&q->ring, s2), MC_E_RX, 0, 8, 0, 0);
+		for (int i = 0; i < 8; i++)
+			assert_pkt(&q->ring, s2 + 2 + i, i, idx[i % 3]);
+		cr_assert_eq(q->ring.tail, s2 + 2 + 8);
+		cr_assert_eq(*linkp(&mbufs[0]), ((uint64_t)3 << 48) | 8u, "seq continues");
+	}
 	free_rxq(q);
+}
+
+Test(datapath, rx_entry_hashes_packets_and_links_them)
+{
+	check_rx_entry(0);
+}
+
+Test(datapath, rx_entry_wraps_around_the_ring)
+{
+	for (uint64_t s = 1024 - 12; s < 1024 + 2; s++)
+		check_rx_entry(s);
+	check_rx_entry(5 * 1024 - 3);
 }
 
 Test(datapath, rx_short_buffer_is_padded)
 {
 	struct mc_rxq *q = new_rxq(1024);
-	struct rte_mbuf *got[NPKT];
 	uint64_t v;
 
 	make_pkt(0, 1, 1);
 	mbufs[0].buf_len = 40; /* fewer bytes than a full copy: never read past it */
 	mbufs[0].data_len = mbufs[0].pkt_len = 40;
-	queue_n = 1;
-	cr_assert_eq(mc_rx_burst(q, got, 32), 1);
-	cr_assert_eq(slot(&q->ring, 2), 40 | (uint64_t)40 << 32);
+	memset(bufs[0] + 40, 0xee, sizeof(bufs[0]) - 40); /* beyond the buffer */
+	rx(q, 1);
+	assert_hdr(slot(&q->ring, 0), MC_E_RX, 0, 1, 1, 0);
+	cr_assert_eq(FK(code_at(&q->ring, 2)), MC_FK_DEF);
+	cr_assert_eq((uint32_t)slot(&q->ring, 2), mscope_wire_id(bufs[0], 40, 40));
+	cr_assert_eq(slot(&q->ring, 3), 40 | (uint64_t)40 << 32);
 	memcpy(&v, bufs[0] + 32, 8);
-	cr_assert_eq(slot(&q->ring, 2 + 1 + 4), v, "bytes 32..39 copied");
+	cr_assert_eq(slot(&q->ring, 3 + 1 + 4), v, "bytes 32..39 copied");
 	for (int w = 5; w < MC_DATA_BYTES / 8; w++)
-		cr_assert_eq(slot(&q->ring, 2 + 1 + w), 0, "padded with zeros");
+		cr_assert_eq(slot(&q->ring, 3 + 1 + w), 0, "padded with zeros");
+	cr_assert_eq(q->ring.tail, 3 + MC_COPY_SLOTS);
 	free_rxq(q);
 }
 
@@ -192,6 +303,40 @@ Test(datapath, rx_empty_burst_records_nothing)
 	queue_n = 0;
 	cr_assert_eq(mc_rx_burst(q, got, 32), 0);
 	cr_assert_eq(q->ring.tail, 0);
+	free_rxq(q);
+}
+
+/* Hardware timestamps: n slots after the packet slots, then the copies. */
+Test(datapath, rx_hw_timestamps_come_before_the_copies)
+{
+	struct mc_rxq *q = new_rxq(1024);
+	struct rte_mbuf *got[NPKT];
+
+	q->hwts_off = mc.link_off + 8;
+	q->hwts_flag = UINT64_C(1) << 40;
+	for (int i = 0; i < 4; i++) {
+		make_pkt(i, (uint16_t)(i < 2 ? 5 : 6 + i), 1);
+		*RTE_MBUF_DYNFIELD(&mbufs[i], q->hwts_off, uint64_t *) = 1000u + i;
+		if (i != 2)
+			mbufs[i].ol_flags = q->hwts_flag;
+		queue_pkts[i] = &mbufs[i];
+	}
+	queue_n = 4;
+	cr_assert_eq(mc_rx_burst(q, got, 32), 4);
+	/* flows: 5, 5, 8, 9 -> copies of packets 0, 2, 3 */
+	assert_hdr(slot(&q->ring, 0), MC_E_RX, MC_EF_HWTS, 4, 3, 0);
+	cr_assert_eq(FK(code_at(&q->ring, 2)), MC_FK_DEF);
+	cr_assert_eq(code_at(&q->ring, 3), FIDX(code_at(&q->ring, 2)) | MC_FK_HIT << 16);
+	cr_assert_eq(FK(code_at(&q->ring, 4)), MC_FK_DEF);
+	cr_assert_eq(FK(code_at(&q->ring, 5)), MC_FK_DEF);
+	for (int i = 0; i < 4; i++) {
+		cr_assert_eq((uint32_t)slot(&q->ring, 2 + i), wid(i));
+		cr_assert_eq(slot(&q->ring, 6 + i), i == 2 ? 0 : 1000u + i, "hw ts %d", i);
+	}
+	assert_copy(&q->ring, 10, 0);
+	assert_copy(&q->ring, 10 + MC_COPY_SLOTS, 2);
+	assert_copy(&q->ring, 10 + 2 * MC_COPY_SLOTS, 3);
+	cr_assert_eq(q->ring.tail, 10 + 3 * MC_COPY_SLOTS);
 	free_rxq(q);
 }
 
@@ -217,21 +362,23 @@ Test(datapath, rx_of_a_linked_mbuf_publishes_the_freed_packet)
 	for (int i = 0; i < 4; i++)
 		make_pkt(i, 1, 1);
 	queue_n = 4;
-	*RTE_MBUF_DYNFIELD(&mbufs[1], mc.link_off, uint64_t *) = stale1;
-	*RTE_MBUF_DYNFIELD(&mbufs[3], mc.link_off, uint64_t *) = stale3;
+	*linkp(&mbufs[1]) = stale1;
+	*linkp(&mbufs[3]) = stale3;
 	cr_assert_eq(mc_rx_burst(q, got, 32), 4);
 	hdr = slot(&q->ring, 0);
-	cr_assert_eq(hdr & 0xff, MC_E_FREED);
-	cr_assert_eq((hdr >> 16) & 0xffff, 2, "two freed packets");
+	assert_hdr(hdr, MC_E_FREED, 0, 2, 0, 0);
 	cr_assert_neq(slot(&q->ring, 1), 0, "TSC of the burst");
 	cr_assert_eq(slot(&q->ring, 2), stale1);
 	cr_assert_eq(slot(&q->ring, 3), stale3);
-	cr_assert_eq(slot(&q->ring, 4) & 0xff, MC_E_RX, "then the burst itself");
+	assert_hdr(slot(&q->ring, 4), MC_E_RX, 0, 4, 1, 0);
 	cr_assert_eq(slot(&q->ring, 5), slot(&q->ring, 1), "at the same TSC");
-	cr_assert_eq((slot(&q->ring, 4) >> 16) & 0xffff, 4);
-	for (int i = 0; i < 4; i++)
-		cr_assert_eq(*RTE_MBUF_DYNFIELD(&mbufs[i], mc.link_off, uint64_t *),
-			     ((uint64_t)3 << 48) | (uint64_t)i, "new links");
+	cr_assert_eq(FK(code_at(&q->ring, 6)), MC_FK_DEF);
+	for (int i = 0; i < 4; i++) {
+		assert_pkt(&q->ring, 6 + i, i, FIDX(code_at(&q->ring, 6)) | (i ? 0 : MC_FK_DEF << 16));
+		cr_assert_eq(*linkp(&mbufs[i]), ((uint64_t)3 << 48) | (uint64_t)i, "new links");
+	}
+	assert_copy(&q->ring, 10, 0);
+	cr_assert_eq(q->ring.tail, 10 + MC_COPY_SLOTS);
 	cr_assert_eq(q->ring.hold, 0, "nothing held after the burst");
 	cr_assert_eq(mc_link_seq(stale3, &refused), 7);
 	cr_assert(refused);
@@ -240,13 +387,11 @@ Test(datapath, rx_of_a_linked_mbuf_publishes_the_freed_packet)
 	cr_assert_eq(mc_link_seq(((uint64_t)3 << 48) | MC_SEQ_UNKNOWN, &refused), MC_SEQ_UNKNOWN);
 	cr_assert_not(refused);
 	/* a clean burst: no freed entry */
-	for (int i = 0; i < 4; i++)
-		*RTE_MBUF_DYNFIELD(&mbufs[i], mc.link_off, uint64_t *) = 0;
 	{
 		const uint64_t start = q->ring.tail;
 
-		mc_rx_burst(q, got, 32);
-		cr_assert_eq(slot(&q->ring, start) & 0xff, MC_E_RX);
+		rx(q, 4);
+		assert_hdr(slot(&q->ring, start), MC_E_RX, 0, 4, 0, 0);
 	}
 	free_rxq(q);
 }
@@ -254,21 +399,15 @@ Test(datapath, rx_of_a_linked_mbuf_publishes_the_freed_packet)
 Test(datapath, rx_queue_depth_sampled_every_nth_burst)
 {
 	struct mc_rxq *q = new_rxq(4096);
-	struct rte_mbuf *got[NPKT];
-	uint64_t at = 0;
 
 	make_pkt(0, 1, 1);
-	queue_n = 1;
 	q->real_count = count3;
 	q->qd_every = q->qd_left = 4;
 	for (int b = 1; b <= 8; b++) {
 		const uint64_t start = q->ring.tail;
 
-		/* as if the NF had sent it: no freed-packet entry */
-		*RTE_MBUF_DYNFIELD(&mbufs[0], mc.link_off, uint64_t *) = 0;
-		mc_rx_burst(q, got, 32);
-		at = slot(&q->ring, start) >> 48;
-		cr_assert_eq(at, b % 4 == 0 ? 4u : 0u, "burst %d", b);
+		rx(q, 1);
+		assert_hdr(slot(&q->ring, start), MC_E_RX, 0, 1, b == 1, b % 4 == 0 ? 4u : 0u);
 	}
 	free_rxq(q);
 }
@@ -276,141 +415,473 @@ Test(datapath, rx_queue_depth_sampled_every_nth_burst)
 Test(datapath, rx_ring_full_loses_the_record_and_counts_it)
 {
 	struct mc_rxq *q = new_rxq(4096);
-	struct rte_mbuf *got[NPKT];
+	uint64_t bursts = 0;
 
 	for (int i = 0; i < 32; i++)
 		make_pkt(i, 7, 1);
-	queue_n = 32;
 	/* nobody consumes: fill until the worst-case reservation fails */
 	while (q->ring.lost_records == 0) {
-		for (int i = 0; i < 32; i++)
-			*RTE_MBUF_DYNFIELD(&mbufs[i], mc.link_off, uint64_t *) = 0;
-		cr_assert_eq(mc_rx_burst(q, got, 32), 32, "the NF always gets its packets");
+		rx(q, 32); /* the NF always gets its packets */
+		bursts++;
 	}
+	/* one flow: one copy, then 2 + 32 slots a burst; fails below 2 + 32 x 10 free */
+	cr_assert_eq(bursts - 1, (4096 - (2 + 32 * (1 + MC_COPY_SLOTS)) - (2 + 32 + MC_COPY_SLOTS)) /
+					 (2 + 32) + 2,
+		     "%lu bursts", (unsigned long)bursts);
 	cr_assert_eq(q->ring.lost_packets, 32);
-	cr_assert_eq(q->seq % 32, 0);
-	cr_assert_eq(*RTE_MBUF_DYNFIELD(&mbufs[5], mc.link_off, uint64_t *),
-		     ((uint64_t)3 << 48) | MC_SEQ_UNKNOWN, "lost rx keeps the node, not a seq");
+	cr_assert_eq(q->seq, (bursts - 1) * 32);
+	cr_assert_eq(*linkp(&mbufs[5]), ((uint64_t)3 << 48) | MC_SEQ_UNKNOWN,
+		     "lost rx keeps the node, not a seq");
+	cr_assert_eq(q->ring.hold, 0);
 	/* the consumer frees everything: recording resumes, seq had not moved */
 	{
-		const uint64_t seq = q->seq;
+		const uint64_t seq = q->seq, start = q->ring.tail;
 
 		q->ring.cons = q->ring.tail;
-		for (int i = 0; i < 32; i++)
-			*RTE_MBUF_DYNFIELD(&mbufs[i], mc.link_off, uint64_t *) = 0;
-		mc_rx_burst(q, got, 32);
+		rx(q, 32);
 		cr_assert_eq(q->seq, seq + 32);
 		cr_assert_eq(q->ring.lost_records, 1);
+		assert_hdr(slot(&q->ring, start), MC_E_RX, 0, 32, 0, 0);
 	}
 	free_rxq(q);
 }
 
+/* ---------------------------------------------------------------- flow cache */
+
+/* An IPv6 UDP (or TCP) frame, ports flow -> 53. */
+static void
+make_pkt6(int i, uint16_t flow, uint8_t proto)
+{
+	uint8_t *d = bufs[i];
+
+	make_pkt(i, 0, 1);
+	memset(d, 0, 64);
+	d[12] = 0x86, d[13] = 0xdd;
+	d[14] = 0x60;
+	d[20] = proto;
+	d[21] = 64;
+	d[22] = 0x20, d[23] = 0x01, d[37] = 1;
+	d[38] = 0x20, d[39] = 0x01, d[53] = 2;
+	d[54] = (uint8_t)(flow >> 8), d[55] = (uint8_t)flow;
+	d[57] = 53;
+	d[60] = (uint8_t)i; /* payload */
+}
+
+/*
+ * Receive frames 0..n-1 in one burst and return their codes; the copies
+ * must be those of the packets whose code is DEF or RAW, in order.
+ */
+static void
+rx_codes(struct mc_rxq *q, uint16_t n, uint32_t *code)
+{
+	const uint64_t start = q->ring.tail;
+	unsigned copies = 0;
+
+	rx(q, n);
+	for (int i = 0; i < n; i++) {
+		code[i] = code_at(&q->ring, start + 2 + i);
+		cr_assert_eq((uint32_t)slot(&q->ring, start + 2 + i), wid(i));
+		if (FK(code[i]) != MC_FK_HIT)
+			assert_copy(&q->ring, start + 2 + n + (uint64_t)copies++ * MC_COPY_SLOTS, i);
+	}
+	assert_hdr(slot(&q->ring, start), MC_E_RX, 0, n, copies, 0);
+	cr_assert_eq(q->ring.tail, start + 2 + n + (uint64_t)copies * MC_COPY_SLOTS);
+}
+
+Test(datapath, flow_cache_ipv4_tcp_udp)
+{
+	struct mc_rxq *q = new_rxq(4096);
+	uint32_t c[8], d[8];
+
+	make_pkt(0, 1000, 1); /* UDP flow A */
+	make_pkt(1, 1000, 2); /* A again, other payload */
+	make_pkt(2, 1001, 1); /* UDP flow B */
+	make_pkt(3, 1000, 3);
+	bufs[3][23] = 6;      /* TCP, same addresses and ports: flow C */
+	make_pkt(4, 1000, 4);
+	bufs[4][20] = 0x40;   /* DF set: still flow A */
+	make_pkt(5, 1000, 5);
+	bufs[5][20] = 0x20;   /* MF, offset 0: a first fragment, still A */
+	rx_codes(q, 6, c);
+	cr_assert_eq(FK(c[0]), MC_FK_DEF);
+	cr_assert_lt(FIDX(c[0]), MC_FC_SLOTS);
+	cr_assert_eq(c[1], FIDX(c[0]) | MC_FK_HIT << 16, "same flow: a hit at the same index");
+	cr_assert_eq(FK(c[2]), MC_FK_DEF, "another flow: defined");
+	cr_assert_neq(FIDX(c[2]), FIDX(c[0]), "... at another index");
+	cr_assert_eq(FK(c[3]), MC_FK_DEF, "TCP is another flow than UDP");
+	cr_assert_neq(FIDX(c[3]), FIDX(c[0]));
+	cr_assert_eq(c[4], FIDX(c[0]), "DF does not change the flow");
+	cr_assert_eq(c[5], FIDX(c[0]), "nor does MF on a first fragment");
+	/* the next burst: all hits (a different payload does not matter) */
+	bufs[0][60] ^= 0xff;
+	rx_codes(q, 6, d);
+	for (int i = 0; i < 6; i++)
+		cr_assert_eq(d[i], FIDX(c[i]), "packet %d", i);
+	/* the other direction is another flow */
+	make_pkt(0, 1000, 1);
+	bufs[0][26] = 10, bufs[0][29] = 2, bufs[0][30] = 10, bufs[0][33] = 1;
+	rx_codes(q, 1, d);
+	cr_assert_eq(FK(d[0]), MC_FK_DEF);
+	free_rxq(q);
+}
+
+Test(datapath, flow_cache_ipv6_tcp_udp)
+{
+	struct mc_rxq *q = new_rxq(4096);
+	uint32_t c[8], d[8];
+
+	make_pkt6(0, 7, 17);
+	make_pkt6(1, 7, 17);
+	make_pkt6(2, 8, 17);
+	make_pkt6(3, 7, 6);
+	make_pkt6(4, 7, 17);
+	bufs[4][53] = 3; /* another destination */
+	rx_codes(q, 5, c);
+	cr_assert_eq(FK(c[0]), MC_FK_DEF);
+	cr_assert_lt(FIDX(c[0]), MC_FC_SLOTS);
+	cr_assert_eq(c[1], FIDX(c[0]), "same flow: a hit");
+	for (int i = 2; i < 5; i++) {
+		cr_assert_eq(FK(c[i]), MC_FK_DEF, "packet %d: a new flow", i);
+		cr_assert_neq(FIDX(c[i]), FIDX(c[0]));
+	}
+	rx_codes(q, 5, d);
+	for (int i = 0; i < 5; i++)
+		cr_assert_eq(d[i], FIDX(c[i]), "packet %d", i);
+	/* IPv4 and IPv6 caches do not mix */
+	make_pkt(0, 7, 1);
+	rx_codes(q, 1, d);
+	cr_assert_eq(FK(d[0]), MC_FK_DEF);
+	free_rxq(q);
+}
+
+Test(datapath, flow_cache_non_ip_is_one_catchall_flow)
+{
+	struct mc_rxq *q = new_rxq(4096);
+	uint32_t c[8];
+
+	for (int i = 0; i < 4; i++)
+		make_pkt(i, 1, (uint8_t)i);
+	bufs[0][12] = 0x08, bufs[0][13] = 0x06; /* ARP */
+	bufs[1][12] = 0x88, bufs[1][13] = 0xcc; /* LLDP */
+	bufs[2][12] = 0x08, bufs[2][13] = 0x06;
+	mbufs[3].data_len = mbufs[3].pkt_len = 12; /* too short for an EtherType */
+	rx_codes(q, 4, c);
+	cr_assert_eq(c[0], MC_FC_CATCHALL | MC_FK_DEF << 16);
+	for (int i = 1; i < 4; i++)
+		cr_assert_eq(c[i], MC_FC_CATCHALL, "packet %d", i);
+	rx_codes(q, 4, c);
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(c[i], MC_FC_CATCHALL, "packet %d", i);
+	free_rxq(q);
+}
+
+Test(datapath, flow_cache_raw_frames_are_copied_every_time)
+{
+	struct mc_rxq *q = new_rxq(8192);
+	uint32_t c[8];
+
+	for (int i = 0; i < 8; i++)
+		make_pkt(i, 1, 1);
+	memmove(bufs[0] + 16, bufs[0] + 12, 60); /* VLAN tag */
+	bufs[0][12] = 0x81, bufs[0][13] = 0x00, bufs[0][14] = 0, bufs[0][15] = 5;
+	bufs[1][14] = 0x46;                      /* IPv4 with options */
+	bufs[2][21] = 0x10;                      /* a later fragment */
+	bufs[3][23] = 1;                         /* ICMP */
+	mbufs[4].data_len = 37;                  /* ports not in the segment */
+	bufs[5][12] = 0x88, bufs[5][13] = 0xa8;  /* QinQ */
+	bufs[6][14] = 0x65;                      /* not IPv4 behind 0x0800 */
+	make_pkt6(7, 1, 17);
+	bufs[7][20] = 0;                         /* IPv6 hop-by-hop header */
+	for (int round = 0; round < 3; round++) {
+		rx_codes(q, 8, c);
+		for (int i = 0; i < 8; i++)
+			cr_assert_eq(c[i], MC_FK_RAW << 16, "round %d packet %d: %#x", round, i,
+				     c[i]);
+	}
+	free_rxq(q);
+}
+
+Test(datapath, flow_caches_are_per_queue)
+{
+	struct mc_rxq *a = new_rxq(1024), *b = new_rxq(1024);
+	uint32_t c[2];
+
+	make_pkt(0, 1, 1);
+	make_pkt(1, 2, 2);
+	bufs[1][12] = 0x08, bufs[1][13] = 0x06;
+	rx_codes(a, 2, c);
+	cr_assert_eq(FK(c[0]), MC_FK_DEF);
+	cr_assert_eq(c[1], MC_FC_CATCHALL | MC_FK_DEF << 16);
+	rx_codes(b, 2, c);
+	cr_assert_eq(FK(c[0]), MC_FK_DEF, "queue b has its own cache");
+	cr_assert_eq(c[1], MC_FC_CATCHALL | MC_FK_DEF << 16);
+	free_rxq(a);
+	free_rxq(b);
+}
+
+/* ---------------------------------------------------------------- tx */
+
 Test(datapath, tx_counts_accepted_and_restores_refused_links)
 {
 	struct mc_txq *q = new_txq(1024);
-	struct rte_mbuf *pk[5];
-	uint64_t hdr;
 
 	for (int i = 0; i < 5; i++) {
 		make_pkt(i, 1, 2);
-		pk[i] = &mbufs[i];
-		*RTE_MBUF_DYNFIELD(&mbufs[i], mc.link_off, uint64_t *) = ((uint64_t)1 << 48) | (100u + i);
+		*linkp(&mbufs[i]) = ((uint64_t)1 << 48) | (100u + i);
 	}
 	tx_accept = 3;
-	cr_assert_eq(mc_tx_burst(q, pk, 5), 3);
+	cr_assert_eq(tx(q, 5), 3);
 	for (int i = 0; i < 5; i++)
 		cr_assert_eq(tx_links_seen[i], 0, "the driver gets cleared links");
 	for (int i = 0; i < 3; i++)
-		cr_assert_eq(*RTE_MBUF_DYNFIELD(&mbufs[i], mc.link_off, uint64_t *), 0);
+		cr_assert_eq(*linkp(&mbufs[i]), 0);
 	for (int i = 3; i < 5; i++)
-		cr_assert_eq(*RTE_MBUF_DYNFIELD(&mbufs[i], mc.link_off, uint64_t *),
-			     ((uint64_t)1 << 48) | (100u + i) | MC_SEQ_REFUSED,
+		cr_assert_eq(*linkp(&mbufs[i]), ((uint64_t)1 << 48) | (100u + i) | MC_SEQ_REFUSED,
 			     "refused packets keep their link, marked refused");
-	hdr = slot(&q->ring, 0);
-	cr_assert_eq(hdr & 0xff, MC_E_TX);
-	cr_assert_eq((hdr >> 16) & 0xffff, 5, "offered");
-	cr_assert_eq(hdr >> 48, 3, "accepted");
-	for (int i = 0; i < 5; i++) {
-		cr_assert_eq(slot(&q->ring, 2 + i), ((uint64_t)1 << 48) | (100u + i));
-		assert_copy(&q->ring, 2 + 5 + (uint64_t)i * MC_PKT_SLOTS, i);
-	}
-	cr_assert_eq(q->ring.tail, 2 + 5 * (1 + MC_PKT_SLOTS));
+	assert_hdr(slot(&q->ring, 0), MC_E_TX, 0, 5, 0, 3);
+	cr_assert_neq(slot(&q->ring, 1), 0, "TSC");
+	for (int i = 0; i < 5; i++)
+		assert_pkt(&q->ring, 2 + i, i, LINKC(0, 100 + i));
+	cr_assert_eq(q->ring.tail, 2 + 5, "linked packets: no copies");
+	cr_assert_eq(q->ring.hold, 0);
 	free_txq(q);
 }
 
-Test(datapath, tx_unlinked_packets_carry_no_link)
+Test(datapath, tx_link_codes)
 {
 	struct mc_txq *q = new_txq(1024);
-	struct rte_mbuf *pk[2];
+
+	for (int i = 0; i < 5; i++)
+		make_pkt(i, (uint16_t)i, 1);
+	*linkp(&mbufs[0]) = ((uint64_t)1 << 48) | 0;
+	*linkp(&mbufs[1]) = ((uint64_t)MC_MAX_NODES << 48) | (UINT64_C(3) << 21 | 12345);
+	*linkp(&mbufs[2]) = ((uint64_t)7 << 48) | MC_SEQ_UNKNOWN;
+	*linkp(&mbufs[3]) = ((uint64_t)2 << 48) | (UINT64_C(0x123456789a) | 0x1fffff);
+	*linkp(&mbufs[4]) = ((uint64_t)7 << 48) | MC_SEQ_UNKNOWN;
+	tx_accept = 3;
+	cr_assert_eq(tx(q, 5), 3);
+	assert_hdr(slot(&q->ring, 0), MC_E_TX, 0, 5, 0, 3);
+	assert_pkt(&q->ring, 2, 0, LINKC(0, 0));
+	assert_pkt(&q->ring, 3, 1, LINKC(MC_MAX_NODES - 1, 12345));
+	assert_pkt(&q->ring, 4, 2, LINKC(6, MC_LC_UNKNOWN));
+	assert_pkt(&q->ring, 5, 3, LINKC(1, 0x1fffff));
+	assert_pkt(&q->ring, 6, 4, LINKC(6, MC_LC_UNKNOWN));
+	cr_assert_eq(code_at(&q->ring, 3), (uint32_t)MC_MAX_NODES << 22 | 12345);
+	cr_assert_eq(code_at(&q->ring, 4), 7u << 22 | 1u << 21);
+	cr_assert_eq(q->ring.tail, 7);
+	cr_assert_eq(*linkp(&mbufs[3]),
+		     ((uint64_t)2 << 48) | (UINT64_C(0x123456789a) | 0x1fffff) | MC_SEQ_REFUSED);
+	cr_assert_eq(*linkp(&mbufs[4]), ((uint64_t)7 << 48) | MC_SEQ_UNKNOWN,
+		     "an unknown seq is not marked refused");
+	free_txq(q);
+}
+
+Test(datapath, tx_unlinked_packets_get_flow_codes)
+{
+	struct mc_txq *q = new_txq(1024);
+	uint32_t idx;
 
 	make_pkt(0, 9, 1);
 	make_pkt(1, 9, 2);
-	pk[0] = &mbufs[0];
-	pk[1] = &mbufs[1];
 	tx_accept = 2;
-	cr_assert_eq(mc_tx_burst(q, pk, 2), 2);
-	cr_assert_eq(slot(&q->ring, 2), 0);
-	cr_assert_eq(slot(&q->ring, 3), 0);
+	cr_assert_eq(tx(q, 2), 2);
+	assert_hdr(slot(&q->ring, 0), MC_E_TX, 0, 2, 1, 2);
+	idx = FIDX(code_at(&q->ring, 2));
+	cr_assert_lt(idx, MC_FC_SLOTS);
+	assert_pkt(&q->ring, 2, 0, idx | MC_FK_DEF << 16);
+	assert_pkt(&q->ring, 3, 1, idx);
 	assert_copy(&q->ring, 4, 0);
-	assert_copy(&q->ring, 4 + MC_PKT_SLOTS, 1);
+	cr_assert_eq(q->ring.tail, 4 + MC_COPY_SLOTS);
+	/* linked and unlinked mixed: copies in packet order, after all slots */
+	make_pkt(0, 10, 1);
+	bufs[0][12] = 0x08, bufs[0][13] = 0x06; /* non-IP */
+	make_pkt(1, 9, 3);
+	*linkp(&mbufs[1]) = ((uint64_t)4 << 48) | 77; /* linked: no flow code */
+	make_pkt(2, 9, 3);                             /* known flow */
+	make_pkt(3, 11, 3);                            /* new flow */
+	make_pkt(4, 11, 3);
+	bufs[4][14] = 0x47;                            /* options: raw */
+	tx_accept = 5;
+	{
+		const uint64_t s = q->ring.tail;
+
+		cr_assert_eq(tx(q, 5), 5);
+		assert_hdr(slot(&q->ring, s), MC_E_TX, 0, 5, 3, 5);
+		assert_pkt(&q->ring, s + 2, 0, MC_FC_CATCHALL | MC_FK_DEF << 16);
+		assert_pkt(&q->ring, s + 3, 1, LINKC(3, 77));
+		assert_pkt(&q->ring, s + 4, 2, idx);
+		cr_assert_eq(FK(code_at(&q->ring, s + 5)), MC_FK_DEF);
+		cr_assert_neq(FIDX(code_at(&q->ring, s + 5)), idx);
+		assert_pkt(&q->ring, s + 6, 4, MC_FK_RAW << 16);
+		assert_copy(&q->ring, s + 7, 0);
+		assert_copy(&q->ring, s + 7 + MC_COPY_SLOTS, 3);
+		assert_copy(&q->ring, s + 7 + 2 * MC_COPY_SLOTS, 4);
+		cr_assert_eq(q->ring.tail, s + 7 + 3 * MC_COPY_SLOTS);
+	}
 	free_txq(q);
 }
 
 Test(datapath, tx_refused_bursts_merge_into_one_run)
 {
 	struct mc_txq *q = new_txq(4096);
-	struct rte_mbuf *pk[4];
 
-	for (int i = 0; i < 4; i++) {
+	for (int i = 0; i < 4; i++)
 		make_pkt(i, 1, 1);
-		pk[i] = &mbufs[i];
-	}
 	tx_accept = 2;
-	cr_assert_eq(mc_tx_burst(q, pk, 4), 2);
+	cr_assert_eq(tx(q, 4), 2);
 	const uint64_t after_first = q->ring.tail;
 
+	cr_assert_eq(after_first, 2 + 4 + MC_COPY_SLOTS);
 	tx_accept = 0;
 	for (int k = 0; k < 1000; k++)
-		cr_assert_eq(mc_tx_burst(q, pk, 4), 0);
+		cr_assert_eq(tx(q, 4), 0);
 	cr_assert_eq(q->ring.tail, after_first, "refusals are held in the run");
 	cr_assert_eq(q->run_n, 4000);
+	cr_assert_eq(q->run_origin, 0);
+	cr_assert_eq(q->ring.hold, q->run_tsc, "the writer is held at the run's start");
 	/* a refused burst of mixed origins cannot join: the run is published first */
-	*RTE_MBUF_DYNFIELD(&mbufs[3], mc.link_off, uint64_t *) = (uint64_t)1 << 48;
-	cr_assert_eq(mc_tx_burst(q, pk, 4), 0);
-	cr_assert_eq(slot(&q->ring, after_first) & 0xff, MC_E_REFUSED);
+	*linkp(&mbufs[3]) = (uint64_t)1 << 48;
+	cr_assert_eq(tx(q, 4), 0);
+	assert_hdr(slot(&q->ring, after_first), MC_E_REFUSED, 0, 0, 0, 0);
 	cr_assert_eq(slot(&q->ring, after_first + 2), 4000);
-	cr_assert_eq(slot(&q->ring, after_first + MC_RUN_SLOTS) & 0xff, MC_E_TX);
-	cr_assert_eq(slot(&q->ring, after_first + MC_RUN_SLOTS) >> 48, 0, "nothing accepted");
+	assert_hdr(slot(&q->ring, after_first + MC_RUN_SLOTS), MC_E_TX, 0, 4, 0, 0);
+	for (int i = 0; i < 3; i++)
+		assert_pkt(&q->ring, after_first + MC_RUN_SLOTS + 2 + i, i,
+			   FIDX(code_at(&q->ring, 2)));
+	assert_pkt(&q->ring, after_first + MC_RUN_SLOTS + 2 + 3, 3, LINKC(0, 0));
 	cr_assert_leq(slot(&q->ring, after_first + 1),
 		      slot(&q->ring, after_first + MC_RUN_SLOTS + 1), "TSC order kept");
+	cr_assert_eq(q->ring.tail, after_first + MC_RUN_SLOTS + 2 + 4);
 	cr_assert_eq(q->run_n, 0);
+	cr_assert_eq(q->ring.hold, 0);
+	free_txq(q);
+}
+
+/*
+ * A fully refused burst merged into a run is never published: the flows it
+ * defined in the cache must be forgotten, or the writer would meet hits of
+ * flows it never learnt.
+ */
+Test(datapath, tx_merged_burst_forgets_its_flow_definitions)
+{
+	struct mc_txq *q = new_txq(4096);
+	uint32_t idx, idx2;
+
+	make_pkt(0, 21, 1);
+	make_pkt(1, 21, 2);
+	make_pkt(2, 22, 1);
+	bufs[2][12] = 0x08, bufs[2][13] = 0x06; /* non-IP: the catch-all */
+	tx_accept = 0;
+	cr_assert_eq(tx(q, 3), 0);
+	cr_assert_eq(q->ring.tail, 0);
+	cr_assert_eq(q->run_n, 3);
+	cr_assert_eq(q->run_origin, 0);
+	cr_assert_not(q->fc.catchall, "catch-all definition forgotten");
+	/* again refused, joins the run */
+	cr_assert_eq(tx(q, 3), 0);
+	cr_assert_eq(q->run_n, 6);
+	cr_assert_eq(q->ring.tail, 0);
+	/* accepted: the run, then a burst that defines the flows anew */
+	tx_accept = 3;
+	cr_assert_eq(tx(q, 3), 3);
+	assert_hdr(slot(&q->ring, 0), MC_E_REFUSED, 0, 0, 0, 0);
+	cr_assert_eq(slot(&q->ring, 2), 6);
+	assert_hdr(slot(&q->ring, 3), MC_E_TX, 0, 3, 2, 3);
+	idx = FIDX(code_at(&q->ring, 5));
+	assert_pkt(&q->ring, 5, 0, idx | MC_FK_DEF << 16);
+	assert_pkt(&q->ring, 6, 1, idx);
+	assert_pkt(&q->ring, 7, 2, MC_FC_CATCHALL | MC_FK_DEF << 16);
+	assert_copy(&q->ring, 8, 0);
+	assert_copy(&q->ring, 8 + MC_COPY_SLOTS, 2);
+	cr_assert_eq(q->ring.tail, 8 + 2 * MC_COPY_SLOTS);
+	/* a known flow in a merged burst stays known; a new one is forgotten */
+	make_pkt(3, 23, 1);
+	tx_accept = 0;
+	{
+		struct rte_mbuf *pk[2] = { &mbufs[0], &mbufs[3] };
+
+		cr_assert_eq(mc_tx_burst(q, pk, 2), 0);
+		cr_assert_eq(q->run_n, 2);
+		tx_accept = 2;
+		cr_assert_eq(mc_tx_burst(q, pk, 2), 2);
+	}
+	{
+		const uint64_t s = 8 + 2 * MC_COPY_SLOTS + MC_RUN_SLOTS;
+
+		assert_hdr(slot(&q->ring, s), MC_E_TX, 0, 2, 1, 2);
+		assert_pkt(&q->ring, s + 2, 0, idx);
+		idx2 = FIDX(code_at(&q->ring, s + 3));
+		cr_assert_eq(code_at(&q->ring, s + 3), idx2 | MC_FK_DEF << 16);
+		assert_copy(&q->ring, s + 4, 3);
+	}
+	free_txq(q);
+}
+
+/* A refused burst that is published (mixed origins) keeps its definitions. */
+Test(datapath, tx_published_refused_burst_keeps_its_flow_definitions)
+{
+	struct mc_txq *q = new_txq(4096);
+	uint32_t idx;
+
+	make_pkt(0, 31, 1);
+	make_pkt(1, 32, 1);
+	*linkp(&mbufs[1]) = ((uint64_t)2 << 48) | 5;
+	tx_accept = 0;
+	cr_assert_eq(tx(q, 2), 0);
+	assert_hdr(slot(&q->ring, 0), MC_E_TX, 0, 2, 1, 0);
+	idx = FIDX(code_at(&q->ring, 2));
+	assert_pkt(&q->ring, 2, 0, idx | MC_FK_DEF << 16);
+	assert_pkt(&q->ring, 3, 1, LINKC(1, 5));
+	assert_copy(&q->ring, 4, 0);
+	cr_assert_eq(*linkp(&mbufs[0]), 0, "unlinked and refused: still no link");
+	cr_assert_eq(*linkp(&mbufs[1]), ((uint64_t)2 << 48) | 5 | MC_SEQ_REFUSED);
+	tx_accept = 1;
+	cr_assert_eq(tx(q, 1), 1);
+	assert_hdr(slot(&q->ring, 4 + MC_COPY_SLOTS), MC_E_TX, 0, 1, 0, 1);
+	assert_pkt(&q->ring, 4 + MC_COPY_SLOTS + 2, 0, idx);
 	free_txq(q);
 }
 
 Test(datapath, tx_ring_full_still_forwards_and_counts_by_origin)
 {
 	struct mc_txq *q = new_txq(4096);
-	struct rte_mbuf *pk[32];
 
-	for (int i = 0; i < 32; i++) {
+	for (int i = 0; i < 32; i++)
 		make_pkt(i, 1, 1);
-		pk[i] = &mbufs[i];
-	}
 	tx_accept = 32;
 	q->ring.head = q->ring.tail = 4000; /* nearly full, nobody consumes */
 	q->ring.cons = q->ring.cons_cache = 4000 - 4096 + 10;
 	for (int i = 0; i < 32; i++)
-		*RTE_MBUF_DYNFIELD(&mbufs[i], mc.link_off, uint64_t *) =
-			i < 16 ? ((uint64_t)2 << 48) | (uint64_t)i : 0;
-	cr_assert_eq(mc_tx_burst(q, pk, 32), 32);
+		*linkp(&mbufs[i]) = i < 16 ? ((uint64_t)2 << 48) | (uint64_t)i : 0;
+	cr_assert_eq(tx(q, 32), 32);
 	cr_assert_eq(q->ring.tail, 4000, "nothing recorded");
 	cr_assert_eq(q->lost[2][0], 1);
 	cr_assert_eq(q->lost[2][1], 16);
 	cr_assert_eq(q->lost[0][0], 1);
 	cr_assert_eq(q->lost[0][1], 16);
 	cr_assert_eq(q->lost_total, 32);
+	cr_assert_eq(q->ring.hold, 0);
 	for (int i = 0; i < 32; i++)
-		cr_assert_eq(*RTE_MBUF_DYNFIELD(&mbufs[i], mc.link_off, uint64_t *), 0);
+		cr_assert_eq(*linkp(&mbufs[i]), 0);
+	free_txq(q);
+}
+
+/* Room for the worst case, every packet copied: MC_RUN_SLOTS + 2 + n x 10. */
+Test(datapath, tx_records_when_the_worst_case_fits)
+{
+	struct mc_txq *q = new_txq(4096);
+	const uint64_t need = MC_RUN_SLOTS + 2 + 32 * (1 + MC_COPY_SLOTS);
+
+	for (int i = 0; i < 32; i++)
+		make_pkt(i, (uint16_t)(100 + i), 1);
+	tx_accept = 32;
+	q->ring.head = q->ring.tail = 4000;
+	q->ring.cons = q->ring.cons_cache = 4000 + need - 4096;
+	cr_assert_eq(tx(q, 32), 32);
+	cr_assert_eq(q->lost_total, 0);
+	assert_hdr(slot(&q->ring, 4000), MC_E_TX, 0, 32, 32, 32);
+	for (int i = 0; i < 32; i++)
+		assert_copy(&q->ring, 4000 + 2 + 32 + (uint64_t)i * MC_COPY_SLOTS, i);
 	free_txq(q);
 }
 
@@ -496,42 +967,6 @@ Test(datapath, flow_key_matches_parser_on_real_traffic)
 	cr_assert_gt(checked, 5000, "only %u packets checked", checked);
 }
 
-Test(flows, wire_ids4_equal_mscope_wire_id)
-{
-	const char *dir = getenv("MSCOPE_DATA");
-	char path[1024], eb[PCAP_ERRBUF_SIZE];
-	struct pcap_pkthdr *h;
-	const u_char *data;
-	uint64_t w[4][MC_DATA_BYTES / 8];
-	uint32_t seg[4], len[4], out[4];
-	unsigned k = 0, checked = 0;
-	pcap_t *p;
-
-	cr_assert_not_null(dir);
-	snprintf(path, sizeof(path), "%s/ndpi_gnutella.pcap", dir);
-	p = pcap_open_offline(path, eb);
-	cr_assert_not_null(p, "%s", eb);
-	while (pcap_next_ex(p, &h, &data) == 1) {
-		memset(w[k], 0, sizeof(w[k]));
-		memcpy(w[k], data, h->caplen < MC_DATA_BYTES ? h->caplen : MC_DATA_BYTES);
-		/* vary the lengths: short segments take the per-packet path */
-		seg[k] = checked % 7 == 3 ? (h->caplen < 40 ? h->caplen : 40) : h->caplen;
-		len[k] = h->len + checked % 3;
-		if (++k == 4) {
-			const uint64_t *const wp[4] = { w[0], w[1], w[2], w[3] };
-
-			mc_wire_ids4(wp, seg, len, out);
-			for (unsigned i = 0; i < 4; i++)
-				cr_assert_eq(out[i], mscope_wire_id(w[i], seg[i], len[i]),
-					     "packet %u", checked + i);
-			checked += 4;
-			k = 0;
-		}
-	}
-	pcap_close(p);
-	cr_assert_gt(checked, 3000);
-}
-
 Test(datapath, flow_key_matches_parser_on_edge_frames)
 {
 	uint8_t d[128];
@@ -554,6 +989,181 @@ Test(datapath, flow_key_matches_parser_on_edge_frames)
 	check_frame(d, 64);
 	d[12] = 0x08, d[13] = 0x06; /* ARP */
 	check_frame(d, 64);
+}
+
+/* ---------------------------------------------------------------- wire IDs */
+
+typedef void (*wire_ids_fn)(struct rte_mbuf *const *, uint16_t, uint64_t *, uint64_t, uint64_t);
+
+#define WRING 64
+#define WGUARD 0x5a5a5a5a5a5a5a5aULL
+
+/*
+ * Run f on pkts[0..n-1] into a 64-slot ring at position at (wrapping
+ * around): each slot must hold exactly mscope_wire_id() of its packet, high
+ * bits clear, and no other slot may be touched.
+ */
+static void
+check_wire_ids(const char *name, wire_ids_fn f, struct rte_mbuf *const *pkts, uint16_t n,
+	       uint64_t at)
+{
+	uint64_t ring[WRING];
+
+	for (unsigned i = 0; i < WRING; i++)
+		ring[i] = WGUARD;
+	f(pkts, n, ring, WRING - 1, at);
+	for (uint16_t i = 0; i < n; i++) {
+		const struct rte_mbuf *m = pkts[i];
+		const uint64_t want =
+			mscope_wire_id(rte_pktmbuf_mtod(m, const void *), m->data_len, m->pkt_len);
+
+		cr_assert_eq(ring[(at + i) & (WRING - 1)], want,
+			     "%s: packet %u (data_len %u, pkt_len %u, at %lu): %#lx, want %#lx", name,
+			     i, m->data_len, m->pkt_len, (unsigned long)at,
+			     (unsigned long)ring[(at + i) & (WRING - 1)], (unsigned long)want);
+	}
+	for (unsigned i = n; i < WRING; i++)
+		cr_assert_eq(ring[(at + i) & (WRING - 1)], WGUARD, "%s: slot %u touched", name,
+			     (unsigned)((at + i) & (WRING - 1)));
+}
+
+/* Every implementation, at several ring positions (some wrap around). */
+static void
+check_all_wire_ids(struct rte_mbuf *const *pkts, uint16_t n)
+{
+	const uint64_t ats[] = { 0, WRING - 1 - n / 2, WRING - 1, 3 * WRING - 5 };
+
+	for (unsigned a = 0; a < sizeof(ats) / sizeof(ats[0]); a++) {
+		check_wire_ids("scalar", mc_wire_ids_scalar, pkts, n, ats[a]);
+		check_wire_ids("selected", mc_wire_ids, pkts, n, ats[a]);
+		if (mc_wire_ids_avx512 != NULL)
+			check_wire_ids("avx512", mc_wire_ids_avx512, pkts, n, ats[a]);
+	}
+}
+
+Test(wireid, implementations_equal_mscope_wire_id_on_real_traffic)
+{
+	const char *dir = getenv("MSCOPE_DATA");
+	const char *files[] = { "ndpi_gnutella.pcap", "pcapplusplus_example.pcap",
+				"tcp/zeek_tcp_ssh-dups.pcap" };
+	static uint8_t store[32][2048];
+	static struct rte_mbuf m[32];
+	struct rte_mbuf *pk[32];
+	unsigned k = 0, checked = 0;
+
+	cr_assert_not_null(dir, "MSCOPE_DATA not set");
+	if (mc_wire_ids_avx512 == NULL)
+		cr_log_warn("no AVX-512 on this CPU: only the scalar wire IDs are checked");
+	for (unsigned f = 0; f < sizeof(files) / sizeof(files[0]); f++) {
+		char path[1024], eb[PCAP_ERRBUF_SIZE];
+		struct pcap_pkthdr *h;
+		const u_char *data;
+		pcap_t *p;
+
+		snprintf(path, sizeof(path), "%s/%s", dir, files[f]);
+		p = pcap_open_offline(path, eb);
+		cr_assert_not_null(p, "%s", eb);
+		while (pcap_next_ex(p, &h, &data) == 1) {
+			const uint32_t cap = h->caplen < 2000 ? h->caplen : 2000;
+			/* vary where the data starts and how much of it the segment holds */
+			const uint16_t off = (uint16_t)(checked % 5 * 3);
+
+			memset(store[k], 0xa5, sizeof(store[k]));
+			memcpy(store[k] + off, data, cap);
+			memset(&m[k], 0, sizeof(m[k]));
+			m[k].buf_addr = store[k];
+			m[k].buf_len = sizeof(store[k]);
+			m[k].data_off = off;
+			m[k].data_len = (uint16_t)(checked % 7 == 3 && cap > 40 ? 40 : cap);
+			m[k].pkt_len = h->len + checked % 3;
+			pk[k] = &m[k];
+			if (++k == 32) {
+				check_all_wire_ids(pk, 32);
+				k = 0;
+			}
+			checked++;
+		}
+		pcap_close(p);
+	}
+	if (k != 0)
+		check_all_wire_ids(pk, (uint16_t)k);
+	cr_assert_gt(checked, 5000, "only %u packets checked", checked);
+}
+
+/*
+ * Short segments (0..64 bytes, the packet longer: more segments follow) at
+ * the very end of a readable page: nothing past the segment may be read
+ * (a guard page faults) and nothing past it may count.
+ */
+Test(wireid, short_segments_at_the_end_of_a_page)
+{
+	const long pg = sysconf(_SC_PAGESIZE);
+	uint8_t *map = mmap(NULL, (size_t)pg * 2, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	static struct rte_mbuf m[65];
+	struct rte_mbuf *pk[65];
+
+	cr_assert_neq(map, MAP_FAILED);
+	cr_assert_eq(mprotect(map + pg, (size_t)pg, PROT_NONE), 0);
+	for (unsigned i = 0; i < (unsigned)pg; i++)
+		map[i] = (uint8_t)(i * 131 + 7);
+	for (unsigned len = 0; len <= 64; len++) {
+		memset(&m[len], 0, sizeof(m[len]));
+		m[len].buf_addr = map;
+		m[len].buf_len = (uint16_t)pg;
+		m[len].data_off = (uint16_t)(pg - len);
+		m[len].data_len = (uint16_t)len;
+		m[len].pkt_len = len + 1000 + len * 3;
+		pk[len] = &m[len];
+	}
+	/* one at a time and as bursts */
+	for (unsigned len = 0; len <= 64; len++)
+		check_all_wire_ids(&pk[len], 1);
+	check_all_wire_ids(pk, 33);
+	check_all_wire_ids(pk + 33, 32);
+	/* bytes past a short segment do not count: the same ID as zero padding */
+	for (unsigned len = 0; len < 64; len++) {
+		uint8_t z[64] = { 0 };
+		uint64_t s;
+
+		memcpy(z, map + pg - len, len);
+		m[len].data_off = (uint16_t)(pg - 100);
+		memcpy(map + pg - 100, z, len);
+		mc_wire_ids_scalar(&pk[len], 1, &s, 0, 0);
+		cr_assert_eq(s, mscope_wire_id(z, len, m[len].pkt_len), "len %u", len);
+		if (mc_wire_ids_avx512 != NULL) {
+			mc_wire_ids_avx512(&pk[len], 1, &s, 0, 0);
+			cr_assert_eq(s, mscope_wire_id(z, len, m[len].pkt_len), "avx512, len %u",
+				     len);
+		}
+	}
+	munmap(map, (size_t)pg * 2);
+}
+
+/* The length enters the ID: same bytes, different lengths, different IDs. */
+Test(wireid, lengths_change_the_id)
+{
+	uint8_t d[64];
+	struct rte_mbuf a, b;
+	struct rte_mbuf *pk[2] = { &a, &b };
+	uint64_t s[2];
+
+	for (int i = 0; i < 64; i++)
+		d[i] = (uint8_t)i;
+	memset(&a, 0, sizeof(a));
+	a.buf_addr = d;
+	a.buf_len = 64;
+	a.data_len = 64;
+	a.pkt_len = 64;
+	b = a;
+	b.pkt_len = 65;
+	mc_wire_ids(pk, 2, s, 1, 0);
+	cr_assert_neq(s[0], s[1], "pkt_len counts");
+	b.pkt_len = 64;
+	b.data_len = 63;
+	mc_wire_ids(pk, 2, s, 1, 0);
+	cr_assert_neq(s[0], s[1], "data_len counts");
+	cr_assert_eq(s[1], mscope_wire_id(d, 63, 64));
 }
 
 /* ---------------------------------------------------------------- config */
