@@ -7,12 +7,18 @@
  *    mc_ctl_lock) creates nodes, rings and queue contexts and swaps the
  *    port's fast-path function pointers in rte_eth_fp_ops;
  *  - the data path (NF lcores, inside rx/tx bursts) fills one
- *    single-producer ring per queue, never locking, never allocating: it
- *    only copies each packet's first 64 bytes and its rx->tx link;
+ *    single-producer ring per queue, never locking, never allocating: one
+ *    8-byte slot per packet (its wire ID, hashed on the NF core, and its
+ *    flow cache index or rx->tx link), plus a copy of the packet's first
+ *    bytes only when its flow is new to the queue's flow cache;
  *  - the writer thread (one pthread, not an lcore) merges the rings in TSC
- *    order, computes wire IDs and flows from the copies (the hashing would
- *    cost the NF more than everything else together) and encodes records
- *    with the trace library.
+ *    order, turns flow cache indexes and links into flow refs and rx
+ *    sequence numbers, and encodes records with the trace library.
+ *
+ * Why hash on the NF core: copying 64 bytes per packet for the writer cost
+ * 31 ns a packet (stores into cold ring lines, which the writer's core then
+ * reads away); a vector hash of bytes the NF has in cache anyway costs a
+ * few ns, and 8 bytes a packet leave the NF's caches alone.
  */
 #ifndef MSCOPE_COLLECTOR_PRIV_H
 #define MSCOPE_COLLECTOR_PRIV_H
@@ -35,7 +41,10 @@
 #define MC_FLOW_PROBES 8          /* linear probes before evicting */
 #define MC_DEFAULT_BUFFER (1u << 20) /* ring slots (8 bytes) per queue: 8 MiB, ~7 ms at 15 Mpps */
 #define MC_DATA_BYTES 64          /* bytes copied per packet: what mscope_wire_id reads */
-#define MC_PKT_SLOTS (1 + MC_DATA_BYTES / 8) /* lengths + bytes */
+#define MC_COPY_SLOTS (1 + MC_DATA_BYTES / 8) /* a packet copy: lengths + bytes */
+#define MC_FC_BITS 11
+#define MC_FC_SLOTS (1u << MC_FC_BITS) /* NF-side flow cache entries per queue */
+#define MC_FC_CATCHALL MC_FC_SLOTS /* cache index of the non-IP catch-all flow */
 #define MC_DEFAULT_QDEPTH_EVERY 16
 #define MC_DEFAULT_ZSTD 3
 
@@ -82,13 +91,24 @@ struct mc_ring {
 };
 
 /*
- * Entry header slot: bits 0-7 kind, 8-15 flags, 16-31 n, 48-63 aux.
- * A packet is MC_PKT_SLOTS slots: data_len | pkt_len << 32, then the first
- * MC_DATA_BYTES bytes of its first segment.
+ * Entry header slot: bits 0-7 kind, 8-15 flags, 16-31 n, 32-47 copies,
+ * 48-63 aux.
+ *
+ * Packet slot (rx and tx): bits 0-31 the wire ID, 32-63 a code:
+ *  - flow code (rx packets; tx packets not linked to an rx queue): bits 0-15
+ *    flow cache index (MC_FC_CATCHALL: the non-IP flow), 16-17 MC_FK_*;
+ *  - link code (tx packets received by rx node o - 1): bits 22-31 o (>= 1),
+ *    bits 0-20 the low 21 bits of the rx seq, bit 21 set if the seq is
+ *    unknown (the rx record was lost). The writer completes the seq from the
+ *    node's rx count: a packet is sent within 2^21 packets of that queue.
+ * A copy (MC_COPY_SLOTS slots: data_len | pkt_len << 32, then the first
+ * MC_DATA_BYTES bytes of the first segment, zero-padded) follows the packet
+ * slots for each packet whose flow code is MC_FK_DEF or MC_FK_RAW, in
+ * packet order; `copies` counts them.
  */
-#define MC_E_RX 1u  /* aux: qdepth + 1 (0 unknown); payload: n packets,
-		      [n x hw ts if MC_EF_HWTS] */
-#define MC_E_TX 2u  /* aux: accepted; payload: n links, n packets (all offered) */
+#define MC_E_RX 1u  /* aux: qdepth + 1 (0 unknown); payload: n packet slots,
+		      [n x hw ts if MC_EF_HWTS], copies */
+#define MC_E_TX 2u  /* aux: accepted; payload: n packet slots (all offered), copies */
 #define MC_E_REFUSED 3u /* aux: origin (link >> 48); payload: offered packets */
 #define MC_E_FREED 4u /* rx queues: n packets received in mbufs whose link was
 			 still set, so the NF freed their previous packet without
@@ -102,6 +122,28 @@ mc_hdr(unsigned kind, unsigned flags, unsigned n, unsigned aux)
 {
 	return kind | (uint64_t)flags << 8 | (uint64_t)n << 16 | (uint64_t)aux << 48;
 }
+
+#define MC_FK_HIT 0u  /* the flow at this cache index, as the writer last learnt it */
+#define MC_FK_DEF 1u  /* a new flow at this index: its copy follows */
+#define MC_FK_RAW 2u  /* not cacheable (VLAN, options, extension headers): copy follows */
+#define MC_LC_SEQ_BITS 21
+#define MC_LC_UNKNOWN (1u << MC_LC_SEQ_BITS)
+#define MC_LC_ORIGIN_SHIFT 22
+
+/*
+ * NF-side flow cache (one per queue, data path only): direct-mapped, keyed by
+ * the raw header words a flow is parsed from, so that a hit is exact. An
+ * all-zero entry matches nothing (every key has a nonzero tag word).
+ */
+struct mc_fc_entry {
+	uint64_t w[5];
+	uint64_t pad[3];
+} __rte_cache_aligned;
+
+struct mc_fcache {
+	bool catchall;            /* the non-IP flow was defined */
+	struct mc_fc_entry e[MC_FC_SLOTS];
+};
 
 /*
  * Link carried from rx to tx in the mbuf dynamic field: 0 = none, else
@@ -150,14 +192,13 @@ struct mc_flow_table {
 /* ---------------------------------------------------------------- nodes */
 
 /*
- * A recently received packet, kept by the writer so that the tx of an
- * unchanged packet reuses its wire ID instead of hashing it again.
+ * A recently received packet, kept by the writer so that a packet the NF
+ * frees gets its wire ID and flow in the drop record.
  */
 #define MC_RECENT 4096
 struct mc_recent {
 	uint64_t seq_plus1;       /* 0: empty */
-	uint32_t wire, len, seg, flow;
-	uint64_t w[MC_DATA_BYTES / 8];
+	uint32_t wire, flow;
 };
 
 /* One trace file: an rx queue, or the unlinked traffic of a tx queue. */
@@ -197,6 +238,9 @@ struct mc_rxq {
 	/* pool of the first mbuf received (data path): freed_in_caches() */
 	struct rte_mempool *pool;
 	uint64_t lost_rec_seen, lost_pkt_seen; /* writer */
+	uint32_t fmirror[MC_FC_SLOTS + 1]; /* writer: flow ref of each cache index */
+	struct mc_fcache fc;      /* data path */
+	uint32_t codes[UINT16_MAX + 1]; /* data path: a burst's flow codes */
 	/* hw timestamp -> TSC: tsc = hw_tsc0 + (ts - hw_clk0) * hw_ratio */
 	double hw_ratio;
 	uint64_t hw_clk0, hw_tsc0;
@@ -222,6 +266,10 @@ struct mc_txq {
 	uint64_t lost_seen_by[MC_MAX_NODES + 1][2];
 	/* [0]: unlinked (source), [node + 1]: origin rx node; records, packets */
 	uint64_t lost[MC_MAX_NODES + 1][2];
+	uint32_t fmirror[MC_FC_SLOTS + 1]; /* writer: flow refs of unlinked packets */
+	struct mc_fcache fc;      /* data path: flows of unlinked packets */
+	uint64_t links[UINT16_MAX + 1]; /* data path: a burst's links, for refused packets */
+	uint32_t codes[UINT16_MAX + 1]; /* data path: a burst's link or flow codes */
 };
 
 struct mc_port {
@@ -300,9 +348,20 @@ void mc_flow_key(const uint8_t *d, uint32_t len, union mc_fkey *k);
  */
 uint32_t mc_flow_ref(struct mc_flow_table *t, const uint8_t *d, uint32_t len,
 		union mc_fkey *key, bool *is_new);
-/* mscope_wire_id() of four packets (first MC_DATA_BYTES bytes in w[i]). */
-void mc_wire_ids4(const uint64_t *const w[4], const uint32_t seg[4], const uint32_t len[4],
-		uint32_t out[4]);
+
+/* wireid.c */
+/*
+ * slots[(at + i) & mask] = wire ID of packet i (mscope_wire_id()) |
+ * codes[i] << 32, for i < n. Uses AVX-512 where the CPU has it; the result
+ * is the same either way.
+ */
+typedef void (*mc_wire_ids_fn)(struct rte_mbuf *const *pkts, uint16_t n, const uint32_t *codes,
+		uint64_t *slots, uint64_t mask, uint64_t at);
+extern mc_wire_ids_fn mc_wire_ids;
+void mc_wire_ids_scalar(struct rte_mbuf *const *pkts, uint16_t n, const uint32_t *codes,
+		uint64_t *slots, uint64_t mask, uint64_t at);
+/* NULL if the CPU (or compiler) has no AVX-512 */
+extern const mc_wire_ids_fn mc_wire_ids_avx512;
 
 /* collector.c */
 /* A TSC reading and CLOCK_REALTIME (ns) taken together, as closely as possible. */

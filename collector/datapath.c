@@ -15,11 +15,8 @@
 #include <rte_cycles.h>
 #include <rte_mbuf.h>
 #include <rte_mbuf_dyn.h>
-#include <rte_prefetch.h>
 
 #include "collector_priv.h"
-
-#define PREFETCH_AHEAD 4
 
 /* ---------------------------------------------------------------- ring */
 
@@ -64,11 +61,12 @@ count_lost(uint64_t *ctr, uint64_t add)
 /* ---------------------------------------------------------------- packets */
 
 /*
- * Copy what the writer needs of a packet: its lengths and first bytes.
- * Reading a full MC_DATA_BYTES is safe whenever the buffer has them (the
- * writer only uses the first data_len); tiny buffers are padded with zeros.
+ * Copy a packet for the writer, which parses its flow: its lengths and
+ * first bytes. Reading a full MC_DATA_BYTES is safe whenever the buffer has
+ * them (the writer only uses the first data_len); tiny buffers are padded
+ * with zeros. Only for packets of a flow new to the cache.
  */
-static inline void
+static __rte_noinline void
 copy_pkt(const struct rte_mbuf *m, uint64_t *slots, uint64_t mask, uint64_t at)
 {
 	const uint8_t *d = rte_pktmbuf_mtod(m, const uint8_t *);
@@ -83,6 +81,96 @@ copy_pkt(const struct rte_mbuf *m, uint64_t *slots, uint64_t mask, uint64_t at)
 	slots[at & mask] = m->data_len | (uint64_t)m->pkt_len << 32;
 	for (unsigned i = 0; i < MC_DATA_BYTES / 8; i++)
 		slots[(at + 1 + i) & mask] = w[i];
+}
+
+static inline uint64_t
+ld64(const uint8_t *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, 8);
+	return v;
+}
+
+static inline uint32_t
+ld32(const uint8_t *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, 4);
+	return v;
+}
+
+#define FC_M1 0x9E3779B185EBCA87ULL
+#define FC_M2 0xC2B2AE3D27D4EB4FULL
+
+static inline uint32_t
+fc_code(struct mc_fc_entry *e, uint32_t idx, const uint64_t k[5])
+{
+	if (((e->w[0] ^ k[0]) | (e->w[1] ^ k[1]) | (e->w[2] ^ k[2]) | (e->w[3] ^ k[3]) |
+	     (e->w[4] ^ k[4])) == 0)
+		return idx;
+	memcpy(e->w, k, sizeof(e->w));
+	return idx | MC_FK_DEF << 16;
+}
+
+/*
+ * Flow code of a frame (see collector_priv.h). Cached are exactly the frames
+ * whose 5-tuple the parser takes from fixed offsets: untagged IPv4 without
+ * options, not a later fragment, TCP or UDP; untagged IPv6 whose next header
+ * is TCP or UDP; non-IP frames (one catch-all flow). The key is the raw bytes
+ * the parser reads, tagged by family, so equal keys mean equal 5-tuples.
+ */
+static inline uint32_t
+flow_code(struct mc_fcache *fc, const uint8_t *d, uint32_t seg)
+{
+	uint64_t k[5];
+	uint32_t idx;
+	uint16_t type;
+
+	if (likely(seg >= 38 && d[12] == 0x08 && d[13] == 0x00 && d[14] == 0x45 &&
+		   (d[20] & 0x1f) == 0 && d[21] == 0 && (d[23] == 6 || d[23] == 17))) {
+		k[0] = ld64(d + 26); /* addresses */
+		k[1] = ld32(d + 34) | (uint64_t)d[23] << 32 | UINT64_C(4) << 40;
+		k[2] = k[3] = k[4] = 0;
+		idx = (uint32_t)(((k[0] * FC_M1) ^ (k[1] * FC_M2)) >> (64 - MC_FC_BITS));
+		return fc_code(&fc->e[idx], idx, k);
+	}
+	if (seg >= 58 && d[12] == 0x86 && d[13] == 0xdd && (d[14] >> 4) == 6 &&
+	    (d[20] == 6 || d[20] == 17)) {
+		k[0] = ld64(d + 22);
+		k[1] = ld64(d + 30);
+		k[2] = ld64(d + 38);
+		k[3] = ld64(d + 46);
+		k[4] = ld32(d + 54) | (uint64_t)d[20] << 32 | UINT64_C(6) << 40;
+		idx = (uint32_t)((((k[0] ^ k[2]) * FC_M1) ^ ((k[1] ^ k[3] ^ k[4]) * FC_M2)) >>
+				 (64 - MC_FC_BITS));
+		return fc_code(&fc->e[idx], idx, k);
+	}
+	type = seg >= 14 ? (uint16_t)(d[12] << 8 | d[13]) : 0;
+	if (type == 0x0800 || type == 0x86dd || type == 0x8100 || type == 0x88a8 ||
+	    type == 0x9100)
+		return MC_FK_RAW << 16;
+	if (likely(fc->catchall))
+		return MC_FC_CATCHALL;
+	fc->catchall = true;
+	return MC_FC_CATCHALL | MC_FK_DEF << 16;
+}
+
+/* Undo the cache entries a burst defined, when its entry is not published. */
+static void
+fc_forget(struct mc_fcache *fc, const uint32_t *codes, uint16_t n)
+{
+	for (uint16_t i = 0; i < n; i++) {
+		const uint32_t code = codes[i];
+
+		if (code >> MC_LC_ORIGIN_SHIFT != 0 || (code >> 16 & 3) != MC_FK_DEF)
+			continue;
+		if ((code & 0xffff) == MC_FC_CATCHALL)
+			fc->catchall = false;
+		else
+			memset(&fc->e[code & 0xffff], 0, sizeof(fc->e[0]));
+	}
 }
 
 /* ---------------------------------------------------------------- rx */
@@ -131,10 +219,10 @@ record_rx(struct mc_rxq *q, struct rte_mbuf **pkts, uint16_t n)
 	const int off = mc.link_off;
 	const bool hw = q->hwts_off >= 0;
 	uint64_t *const slots = r->slots;
+	uint32_t *const codes = q->codes;
 	const uint64_t mask = r->mask;
-	const uint64_t size = 2 + (uint64_t)n * (MC_PKT_SLOTS + hw);
-	uint64_t base;
-	unsigned aux = 0;
+	uint64_t base, at;
+	unsigned aux = 0, copies = 0;
 
 	ring_hold(r, tsc);
 	{
@@ -147,7 +235,8 @@ record_rx(struct mc_rxq *q, struct rte_mbuf **pkts, uint16_t n)
 		if (unlikely(q->pool == NULL))
 			q->pool = pkts[0]->pool;
 	}
-	if (unlikely(!ring_room(r, size))) {
+	/* room for the worst case: every packet copied */
+	if (unlikely(!ring_room(r, 2 + (uint64_t)n * (1 + hw + MC_COPY_SLOTS)))) {
 		/* the rx record is lost: its packets keep their node, not a seq */
 		for (uint16_t i = 0; i < n; i++)
 			*link_of(pkts[i], off) = q->link_base | MC_SEQ_UNKNOWN;
@@ -157,20 +246,25 @@ record_rx(struct mc_rxq *q, struct rte_mbuf **pkts, uint16_t n)
 		return;
 	}
 	base = r->head;
-	for (uint16_t i = 0; i < PREFETCH_AHEAD && i < n; i++)
-		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
+	at = base + 2 + (uint64_t)n * (1 + hw);
 	for (uint16_t i = 0; i < n; i++) {
 		struct rte_mbuf *const m = pkts[i];
+		const uint32_t code = flow_code(&q->fc, rte_pktmbuf_mtod(m, const uint8_t *),
+						m->data_len);
 
-		if (i + PREFETCH_AHEAD < n)
-			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + PREFETCH_AHEAD], void *));
-		copy_pkt(m, slots, mask, base + 2 + (uint64_t)i * MC_PKT_SLOTS);
+		codes[i] = code;
+		if (unlikely(code >> 16 != MC_FK_HIT)) {
+			copy_pkt(m, slots, mask, at);
+			at += MC_COPY_SLOTS;
+			copies++;
+		}
 		*link_of(m, off) = q->link_base | (q->seq + i);
 		if (hw)
-			slots[(base + 2 + (uint64_t)n * MC_PKT_SLOTS + i) & mask] =
+			slots[(base + 2 + (uint64_t)n + i) & mask] =
 				(m->ol_flags & q->hwts_flag) ?
 				*RTE_MBUF_DYNFIELD(m, q->hwts_off, uint64_t *) : 0;
 	}
+	mc_wire_ids(pkts, n, codes, slots, mask, base + 2);
 	if (q->qd_every != 0 && --q->qd_left == 0) {
 		const int c = (int)q->real_count(q->real_data[q->queue]);
 
@@ -178,9 +272,9 @@ record_rx(struct mc_rxq *q, struct rte_mbuf **pkts, uint16_t n)
 		if (c >= 0)
 			aux = (c < 65534 ? (unsigned)c : 65534) + 1;
 	}
-	slots[base & mask] = mc_hdr(MC_E_RX, hw ? MC_EF_HWTS : 0, n, aux);
+	slots[base & mask] = mc_hdr(MC_E_RX, hw ? MC_EF_HWTS : 0, n, aux) | (uint64_t)copies << 32;
 	slots[(base + 1) & mask] = tsc;
-	ring_commit(r, size);
+	ring_commit(r, at - base);
 	ring_hold(r, 0);
 	q->seq += n;
 }
@@ -269,6 +363,22 @@ put_run(struct mc_txq *q)
 	q->run_n = 0;
 }
 
+/* The code of a packet about to be sent: its link, or its flow if unlinked. */
+static inline uint32_t
+tx_code(struct mc_txq *q, const struct rte_mbuf *m, uint64_t link)
+{
+	const uint64_t o = link >> 48;
+	uint64_t seq;
+
+	if (likely(o != 0 && o <= MC_MAX_NODES)) {
+		seq = link & MC_SEQ_MASK;
+		return (uint32_t)o << MC_LC_ORIGIN_SHIFT |
+		       (seq == MC_SEQ_UNKNOWN ? MC_LC_UNKNOWN :
+						(uint32_t)seq & (MC_LC_UNKNOWN - 1));
+	}
+	return flow_code(&q->fc, rte_pktmbuf_mtod(m, const uint8_t *), m->data_len);
+}
+
 uint16_t
 mc_tx_burst(void *qd, struct rte_mbuf **pkts, uint16_t n)
 {
@@ -277,43 +387,48 @@ mc_tx_burst(void *qd, struct rte_mbuf **pkts, uint16_t n)
 	void *const rq = q->real_data[q->queue];
 	const int off = mc.link_off;
 	uint64_t *const slots = r->slots;
+	uint64_t *const links = q->links;
+	uint32_t *const codes = q->codes;
 	const uint64_t mask = r->mask;
-	const uint64_t size = 2 + (uint64_t)n * (1 + MC_PKT_SLOTS);
-	uint64_t tsc, base, ppos;
+	uint64_t tsc, base, at;
+	unsigned copies = 0;
 	uint16_t acc;
 
 	if (unlikely(n == 0))
 		return q->real_burst(rq, pkts, 0);
 	tsc = rte_rdtsc();
 	ring_hold(r, q->run_n != 0 ? q->run_tsc : tsc);
-	if (unlikely(!ring_room(r, MC_RUN_SLOTS + size))) {
+	if (unlikely(!ring_room(r, MC_RUN_SLOTS + 2 + (uint64_t)n * (1 + MC_COPY_SLOTS)))) {
 		acc = tx_unrecorded(q, rq, pkts, n);
 		ring_hold(r, q->run_n != 0 ? q->run_tsc : 0);
 		return acc;
 	}
 	/* room for a pending run's entry, written before this one if needed */
 	base = r->head + (q->run_n != 0 ? MC_RUN_SLOTS : 0);
-	ppos = base + 2 + n;
-	for (uint16_t i = 0; i < PREFETCH_AHEAD && i < n; i++)
-		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
+	at = base + 2 + n;
 	/* everything is read before the driver owns the mbufs */
 	for (uint16_t i = 0; i < n; i++) {
 		struct rte_mbuf *const m = pkts[i];
 		uint64_t *const lp = link_of(m, off);
+		const uint32_t code = tx_code(q, m, *lp);
 
-		if (i + PREFETCH_AHEAD < n)
-			rte_prefetch0(rte_pktmbuf_mtod(pkts[i + PREFETCH_AHEAD], void *));
-		slots[(base + 2 + i) & mask] = *lp;
+		links[i] = *lp;
 		*lp = 0;
-		copy_pkt(m, slots, mask, ppos + (uint64_t)i * MC_PKT_SLOTS);
+		codes[i] = code;
+		if (unlikely(code >> MC_LC_ORIGIN_SHIFT == 0 && code >> 16 != MC_FK_HIT)) {
+			copy_pkt(m, slots, mask, at);
+			at += MC_COPY_SLOTS;
+			copies++;
+		}
 	}
+	mc_wire_ids(pkts, n, codes, slots, mask, base + 2);
 	acc = q->real_burst(rq, pkts, n);
 	/*
 	 * refused packets stay the NF's: give them their link back for a retry,
 	 * marked refused (if the NF frees them instead, that is the reason)
 	 */
 	for (uint16_t i = acc; i < n; i++) {
-		const uint64_t l = slots[(base + 2 + i) & mask];
+		const uint64_t l = links[i];
 
 		*link_of(pkts[i], off) = l == 0 || (l & MC_SEQ_MASK) == MC_SEQ_UNKNOWN ?
 						 l : l | MC_SEQ_REFUSED;
@@ -324,12 +439,15 @@ mc_tx_burst(void *qd, struct rte_mbuf **pkts, uint16_t n)
 		 * consecutive fully refused bursts of one origin become one record
 		 * (at most run_span long), so the writer keeps up.
 		 */
-		const uint64_t origin = slots[(base + 2) & mask] >> 48;
+		const uint64_t origin = links[0] >> 48;
 		bool same = true;
 
 		for (uint16_t i = 1; i < n; i++)
-			same &= (slots[(base + 2 + i) & mask] >> 48) == origin;
+			same &= (links[i] >> 48) == origin;
 		if (same) {
+			/* this entry is not published: nor are the flows it defined */
+			if (copies != 0)
+				fc_forget(&q->fc, codes, n);
 			if (q->run_n != 0 && q->run_origin == origin &&
 			    tsc - q->run_tsc < q->run_span && q->run_n < (UINT64_C(1) << 30)) {
 				q->run_n += n;
@@ -347,9 +465,9 @@ mc_tx_burst(void *qd, struct rte_mbuf **pkts, uint16_t n)
 	}
 	if (q->run_n != 0)
 		put_run(q);
-	slots[base & mask] = mc_hdr(MC_E_TX, 0, n, acc);
+	slots[base & mask] = mc_hdr(MC_E_TX, 0, n, acc) | (uint64_t)copies << 32;
 	slots[(base + 1) & mask] = tsc;
-	ring_commit(r, (base - r->head) + size);
+	ring_commit(r, at - r->head);
 	ring_hold(r, 0);
 	return acc;
 }

@@ -219,41 +219,6 @@ flow_of(struct mc_node *n, const struct pkt *p)
 	return ref;
 }
 
-/* Wire IDs of k <= 4 packets. */
-static void
-wire_ids(const struct pkt *const *p, uint32_t k, uint32_t *out)
-{
-	if (k == 4) {
-		const uint64_t *const w[4] = { p[0]->w, p[1]->w, p[2]->w, p[3]->w };
-		const uint32_t seg[4] = { p[0]->seg, p[1]->seg, p[2]->seg, p[3]->seg };
-		const uint32_t len[4] = { p[0]->len, p[1]->len, p[2]->len, p[3]->len };
-
-		mc_wire_ids4(w, seg, len, out);
-		return;
-	}
-	for (uint32_t j = 0; j < k; j++)
-		out[j] = mscope_wire_id(p[j]->w, p[j]->seg, p[j]->len);
-}
-
-/* tx wire IDs: reuse the rx packet's if the bytes are unchanged, else hash. */
-static struct pkt s_pkt[65536];
-static uint32_t s_wid[65536], s_need[65536];
-
-static uint32_t
-try_reuse(const struct mc_node *nd, uint64_t seq, const struct pkt *p, uint32_t *wire)
-{
-	const struct mc_recent *r;
-
-	if (nd == NULL || nd->recent == NULL || seq == MC_SEQ_UNKNOWN)
-		return 0;
-	r = &nd->recent[seq & (MC_RECENT - 1)];
-	if (r->seq_plus1 != seq + 1 || r->len != p->len || r->seg != p->seg ||
-	    memcmp(r->w, p->w, sizeof(r->w)) != 0)
-		return 0;
-	*wire = r->wire;
-	return 1;
-}
-
 static uint64_t
 hw_to_tsc(const struct mc_rxq *q, uint64_t ts)
 {
@@ -357,6 +322,34 @@ do_freed(struct src *s)
 	return 2 + (uint64_t)n;
 }
 
+/*
+ * Flow ref of a packet from its flow code (rx, or unlinked tx): a cache hit
+ * is the ref the writer learnt for that index; a new flow's copy is parsed
+ * (and its ref remembered for the index); an uncacheable one is parsed.
+ */
+static uint32_t
+flow_of_code(struct mc_node *nd, uint32_t *mirror, uint32_t code, const uint64_t *slots,
+	     uint64_t mask, uint64_t *copy, uint64_t copy_end)
+{
+	const uint32_t kind = code >> 16 & 3, idx = code & 0xffff;
+	struct pkt p;
+	uint32_t ref;
+
+	if (kind == MC_FK_HIT && idx <= MC_FC_SLOTS && mirror[idx] != 0)
+		return mirror[idx] - 1;
+	if (kind == MC_FK_HIT || *copy >= copy_end) {
+		/* never happens with our data path: fall back to the non-IP flow */
+		memset(&p, 0, sizeof(p));
+		return flow_of(nd, &p);
+	}
+	get_pkt(slots, mask, *copy, &p);
+	*copy += MC_COPY_SLOTS;
+	ref = flow_of(nd, &p);
+	if (kind == MC_FK_DEF && idx <= MC_FC_SLOTS)
+		mirror[idx] = ref + 1;
+	return ref;
+}
+
 static uint64_t
 do_rx(struct src *s)
 {
@@ -365,36 +358,29 @@ do_rx(struct src *s)
 	const uint64_t *slots = s->r->slots, mask = s->r->mask, c = s->cons;
 	const uint64_t hdr = slots[c & mask];
 	const uint32_t n = (uint32_t)(hdr >> 16) & 0xffff;
+	const uint32_t copies = (uint32_t)(hdr >> 32) & 0xffff;
 	const bool hw = (hdr >> 8) & MC_EF_HWTS;
 	const unsigned aux = (unsigned)(hdr >> 48);
-	uint64_t tsc = slots[(c + 1) & mask];
+	const uint64_t copy0 = c + 2 + (uint64_t)n * (1 + hw);
+	const uint64_t copy_end = copy0 + (uint64_t)copies * MC_COPY_SLOTS;
+	uint64_t tsc = slots[(c + 1) & mask], copy = copy0;
 
 	if ((hdr & 0xff) == MC_E_FREED)
 		return do_freed(s);
 
-	for (uint32_t i = 0; i < n; i += 4) {
-		const uint32_t k = n - i < 4 ? n - i : 4;
-		struct pkt p[4];
-		const struct pkt *pp[4] = { &p[0], &p[1], &p[2], &p[3] };
+	for (uint32_t i = 0; i < n; i++) {
+		const uint64_t ps = slots[(c + 2 + i) & mask];
+		const uint64_t seq = nd->rx_count + i;
+		struct mc_recent *r = &nd->recent[seq & (MC_RECENT - 1)];
 
-		for (uint32_t j = 0; j < k; j++)
-			get_pkt(slots, mask, c + 2 + (uint64_t)(i + j) * MC_PKT_SLOTS, &p[j]);
-		wire_ids(pp, k, s_wire + i);
-		for (uint32_t j = 0; j < k; j++) {
-			const uint64_t seq = nd->rx_count + i + j;
-			struct mc_recent *r = &nd->recent[seq & (MC_RECENT - 1)];
-
-			r->seq_plus1 = seq + 1;
-			r->wire = s_wire[i + j];
-			r->len = p[j].len;
-			r->seg = p[j].seg;
-			memcpy(r->w, p[j].w, sizeof(r->w));
-			s_flow[i + j] = flow_of(nd, &p[j]);
-			r->flow = s_flow[i + j];
-			if (hw)
-				s_u64[i + j] = hw_to_tsc(q, slots[(c + 2 + (uint64_t)n * MC_PKT_SLOTS +
-								 i + j) & mask]);
-		}
+		s_wire[i] = (uint32_t)ps;
+		s_flow[i] = flow_of_code(nd, q->fmirror, (uint32_t)(ps >> 32), slots, mask, &copy,
+					 copy_end);
+		r->seq_plus1 = seq + 1;
+		r->wire = s_wire[i];
+		r->flow = s_flow[i];
+		if (hw)
+			s_u64[i] = hw_to_tsc(q, slots[(c + 2 + (uint64_t)n + i) & mask]);
 	}
 	nd->rx_count += n;
 	if (nd->failed) {
@@ -421,7 +407,7 @@ do_rx(struct src *s)
 		nd->dirty = true;
 		nd->written_rec++;
 	}
-	return 2 + (uint64_t)n * (MC_PKT_SLOTS + hw);
+	return copy_end - c;
 }
 
 static struct mc_node *
@@ -485,6 +471,21 @@ put_tx(struct mc_node *nd, uint64_t tsc, const struct mc_txq *q, uint32_t offere
 	nd->written_rec++;
 }
 
+/* The rx seq a link code points at (its low bits completed), or MSCOPE_NO_LINK. */
+static uint64_t
+link_seq(const struct mc_node *nd, uint32_t code)
+{
+	const uint64_t span = MC_LC_UNKNOWN, count = nd->rx_count;
+
+	uint64_t back;
+
+	if ((code & MC_LC_UNKNOWN) || count == 0)
+		return MSCOPE_NO_LINK;
+	/* the latest seq received so far with these low bits */
+	back = (count - 1 - (code & (span - 1))) & (span - 1);
+	return back <= count - 1 ? count - 1 - back : MSCOPE_NO_LINK;
+}
+
 static uint64_t
 do_tx(struct src *s)
 {
@@ -492,9 +493,12 @@ do_tx(struct src *s)
 	const uint64_t *slots = s->r->slots, mask = s->r->mask, c = s->cons;
 	const uint64_t hdr = slots[c & mask];
 	const uint32_t n = (uint32_t)(hdr >> 16) & 0xffff;
+	const uint32_t copies = (uint32_t)(hdr >> 32) & 0xffff;
 	const uint32_t acc = (uint32_t)(hdr >> 48) <= n ? (uint32_t)(hdr >> 48) : n;
-	const uint64_t tsc = slots[(c + 1) & mask], ppos = c + 2 + n;
+	const uint64_t tsc = slots[(c + 1) & mask];
+	const uint64_t copy_end = c + 2 + n + (uint64_t)copies * MC_COPY_SLOTS;
 	const unsigned nn = nb_nodes_seen;
+	uint64_t copy = c + 2 + n;
 	uint32_t ng = 0, at = 0;
 
 	if ((hdr & 0xff) == MC_E_REFUSED) {
@@ -507,15 +511,15 @@ do_tx(struct src *s)
 	/* group the packets by origin: 0 = unlinked, o = rx node o - 1 */
 	g_burst++;
 	for (uint32_t i = 0; i < n; i++) {
-		uint64_t o = slots[(c + 2 + i) & mask] >> 48;
+		uint32_t o = (uint32_t)(slots[(c + 2 + i) & mask] >> 32) >> MC_LC_ORIGIN_SHIFT;
 		uint32_t g;
 
 		if (o > nn)
-			o = 0; /* not one of ours: treat as unlinked */
+			o = 0; /* a node the writer does not know yet: unlinked */
 		if (g_stamp[o] != g_burst) {
 			g_stamp[o] = g_burst;
 			g_id[o] = ng;
-			g_origin[ng] = (uint32_t)o;
+			g_origin[ng] = o;
 			g_off[ng] = g_acc[ng] = g_fill[ng] = 0;
 			ng++;
 		}
@@ -529,48 +533,28 @@ do_tx(struct src *s)
 		g_start[g] = at;
 		at += g_acc[g];
 	}
-	/* wire IDs: unchanged packets reuse their rx ID, the rest are hashed 4 at a time */
-	{
-		uint32_t nneed = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		const uint64_t ps = slots[(c + 2 + i) & mask];
+		const uint32_t code = (uint32_t)(ps >> 32), g = s_grp[i];
+		const uint32_t o = g_origin[g];
+		uint32_t k, flow = 0;
 
-		for (uint32_t i = 0; i < acc; i++) {
-			const uint64_t link = slots[(c + 2 + i) & mask];
-			bool refused;
-			const uint64_t o = link >> 48;
-
-			get_pkt(slots, mask, ppos + (uint64_t)i * MC_PKT_SLOTS, &s_pkt[i]);
-			if (!(o >= 1 && o <= nn &&
-			      try_reuse(mc.nodes[o - 1], mc_link_seq(link, &refused), &s_pkt[i],
-					&s_wid[i])))
-				s_need[nneed++] = i;
-		}
-		for (uint32_t i = 0; i < nneed; i += 4) {
-			const uint32_t kk = nneed - i < 4 ? nneed - i : 4;
-			const struct pkt *pp[4];
-			uint32_t wid[4];
-
-			for (uint32_t j = 0; j < kk; j++)
-				pp[j] = &s_pkt[s_need[i + j]];
-			wire_ids(pp, kk, wid);
-			for (uint32_t j = 0; j < kk; j++)
-				s_wid[s_need[i + j]] = wid[j];
-		}
-	}
-	for (uint32_t i = 0; i < acc; i++) {
-		const uint32_t g = s_grp[i], k = g_start[g] + g_fill[g]++;
-		bool refused;
-		const uint64_t seq = mc_link_seq(slots[(c + 2 + i) & mask], &refused);
-
-		s_wire[k] = s_wid[i];
-		s_flow[k] = 0;
-		if (g_origin[g] == 0) {
+		if (o == 0) {
 			/* sourced here: its flow goes to the source node's table */
 			struct mc_node *sn = source_node(q);
 
-			if (sn != NULL)
-				s_flow[k] = flow_of(sn, &s_pkt[i]);
+			if (code >> MC_LC_ORIGIN_SHIFT == 0 && sn != NULL)
+				flow = flow_of_code(sn, q->fmirror, code, slots, mask, &copy,
+						    copy_end);
+			else if (sn != NULL)
+				flow = flow_of(sn, &(struct pkt){ .seg = 0 }); /* non-IP */
 		}
-		s_u64[k] = g_origin[g] == 0 || seq == MC_SEQ_UNKNOWN ? MSCOPE_NO_LINK : seq;
+		if (i >= acc)
+			continue; /* refused: counted, not listed */
+		k = g_start[g] + g_fill[g]++;
+		s_wire[k] = (uint32_t)ps;
+		s_flow[k] = flow;
+		s_u64[k] = o == 0 ? MSCOPE_NO_LINK : link_seq(mc.nodes[o - 1], code);
 	}
 	for (uint32_t g = 0; g < ng; g++) {
 		const uint32_t o = g_origin[g], b = g_start[g];
@@ -582,7 +566,7 @@ do_tx(struct src *s)
 			put_tx(mc.nodes[o - 1], tsc, q, g_off[g], g_acc[g], s_wire + b, s_u64 + b,
 			       NULL);
 	}
-	return 2 + (uint64_t)n * (1 + MC_PKT_SLOTS);
+	return copy_end - c;
 }
 
 /* ---------------------------------------------------------------- rounds */

@@ -64,7 +64,7 @@ extern "C" {
 #endif
 
 /** Format version written by this library; readers accept exactly this major. */
-#define MSCOPE_TRACE_VERSION 1
+#define MSCOPE_TRACE_VERSION 2
 
 /** rx_seq value meaning "not linked to any rx packet of this file". */
 #define MSCOPE_NO_LINK UINT64_MAX
@@ -283,6 +283,28 @@ void mscope_reader_close(struct mscope_trace_reader *r);
  * @param pkt_len the frame's total length.
  */
 uint32_t mscope_wire_id(const void *data, uint32_t seg_len, uint32_t pkt_len);
+
+/**
+ * The pieces of mscope_wire_id(), for a vectorised implementation that must
+ * give the same IDs (the collector's): with w[i] the i-th 8-byte word of the
+ * first min(seg_len, 64) bytes, little-endian, zero-padded, and
+ * a = w[i] ^ mscope_wire_keys[i], the ID is
+ * mscope_wire_mix(((uint64_t)min(seg_len, 64) << 32 | pkt_len) * 0x9E3779B185EBCA87
+ *                 + sum over i of (uint32_t)a * (a >> 32) + w[i]).
+ */
+extern const uint64_t mscope_wire_keys[8];
+
+/** The final step of mscope_wire_id(): the xxHash64 avalanche, folded to 32 bits. */
+static inline uint32_t
+mscope_wire_mix(uint64_t h)
+{
+	h ^= h >> 33;
+	h *= 0xC2B2AE3D27D4EB4FULL;
+	h ^= h >> 29;
+	h *= 0x165667B19E3779F9ULL;
+	h ^= h >> 32;
+	return (uint32_t)h ^ (uint32_t)(h >> 32);
+}
 
 /**
  * Parse an Ethernet frame (optionally VLAN/QinQ tagged) into its 5-tuple.

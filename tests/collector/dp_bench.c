@@ -6,7 +6,7 @@
  * without cross-core or scheduling effects of a shared machine (used by
  * tools/bench-collector).
  *
- *   dp_bench [BURSTS]
+ *   dp_bench [BURSTS [RING_SLOTS]]   (RING_SLOTS: a power of 2)
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,6 +48,7 @@ int
 main(int argc, char **argv)
 {
 	const long bursts = argc > 1 ? atol(argv[1]) : 300000;
+	const uint64_t ring = argc > 2 ? strtoull(argv[2], NULL, 0) : MC_DEFAULT_BUFFER;
 	struct mc_rxq *r = aligned_alloc(64, sizeof(*r));
 	struct mc_txq *t = aligned_alloc(64, sizeof(*t));
 	struct rte_mbuf *got[32];
@@ -67,14 +68,17 @@ main(int argc, char **argv)
 	r->real_burst = fake_rx;
 	r->real_data = qd;
 	r->hwts_off = -1;
-	r->ring.mask = MC_DEFAULT_BUFFER - 1;
-	r->ring.slots = calloc(MC_DEFAULT_BUFFER, 8);
+	r->ring.mask = ring - 1;
+	r->ring.slots = calloc(ring, 8);
 	t->real_burst = fake_tx;
 	t->real_data = qd;
-	t->ring.mask = MC_DEFAULT_BUFFER - 1;
-	t->ring.slots = calloc(MC_DEFAULT_BUFFER, 8);
+	t->ring.mask = ring - 1;
+	t->ring.slots = calloc(ring, 8);
 	if (r->ring.slots == NULL || t->ring.slots == NULL)
 		return 1;
+	/* fault the rings in, as the collector does when a port starts */
+	memset(r->ring.slots, 0, ring * 8);
+	memset(t->ring.slots, 0, ring * 8);
 	/* the same loop through the drivers alone, to subtract */
 	t0 = cpu_seconds();
 	for (long k = 0; k < bursts; k++) {

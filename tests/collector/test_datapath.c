@@ -993,7 +993,10 @@ Test(datapath, flow_key_matches_parser_on_edge_frames)
 
 /* ---------------------------------------------------------------- wire IDs */
 
-typedef void (*wire_ids_fn)(struct rte_mbuf *const *, uint16_t, uint64_t *, uint64_t, uint64_t);
+typedef mc_wire_ids_fn wire_ids_fn;
+
+/* distinct codes, so that a code landing in the wrong slot shows */
+static uint32_t wcodes[256];
 
 #define WRING 64
 #define WGUARD 0x5a5a5a5a5a5a5a5aULL
@@ -1011,11 +1014,14 @@ check_wire_ids(const char *name, wire_ids_fn f, struct rte_mbuf *const *pkts, ui
 
 	for (unsigned i = 0; i < WRING; i++)
 		ring[i] = WGUARD;
-	f(pkts, n, ring, WRING - 1, at);
+	for (unsigned i = 0; i < 256; i++)
+		wcodes[i] = 0x80000000u | i * 7919u;
+	f(pkts, n, wcodes, ring, WRING - 1, at);
 	for (uint16_t i = 0; i < n; i++) {
 		const struct rte_mbuf *m = pkts[i];
 		const uint64_t want =
-			mscope_wire_id(rte_pktmbuf_mtod(m, const void *), m->data_len, m->pkt_len);
+			mscope_wire_id(rte_pktmbuf_mtod(m, const void *), m->data_len, m->pkt_len) |
+			(uint64_t)wcodes[i] << 32;
 
 		cr_assert_eq(ring[(at + i) & (WRING - 1)], want,
 			     "%s: packet %u (data_len %u, pkt_len %u, at %lu): %#lx, want %#lx", name,
@@ -1124,15 +1130,16 @@ Test(wireid, short_segments_at_the_end_of_a_page)
 	/* bytes past a short segment do not count: the same ID as zero padding */
 	for (unsigned len = 0; len < 64; len++) {
 		uint8_t z[64] = { 0 };
+		const uint32_t code = 0;
 		uint64_t s;
 
 		memcpy(z, map + pg - len, len);
 		m[len].data_off = (uint16_t)(pg - 100);
 		memcpy(map + pg - 100, z, len);
-		mc_wire_ids_scalar(&pk[len], 1, &s, 0, 0);
+		mc_wire_ids_scalar(&pk[len], 1, &code, &s, 0, 0);
 		cr_assert_eq(s, mscope_wire_id(z, len, m[len].pkt_len), "len %u", len);
 		if (mc_wire_ids_avx512 != NULL) {
-			mc_wire_ids_avx512(&pk[len], 1, &s, 0, 0);
+			mc_wire_ids_avx512(&pk[len], 1, &code, &s, 0, 0);
 			cr_assert_eq(s, mscope_wire_id(z, len, m[len].pkt_len), "avx512, len %u",
 				     len);
 		}
@@ -1147,6 +1154,7 @@ Test(wireid, lengths_change_the_id)
 	struct rte_mbuf a, b;
 	struct rte_mbuf *pk[2] = { &a, &b };
 	uint64_t s[2];
+	const uint32_t codes[2] = { 0, 0 };
 
 	for (int i = 0; i < 64; i++)
 		d[i] = (uint8_t)i;
@@ -1157,11 +1165,11 @@ Test(wireid, lengths_change_the_id)
 	a.pkt_len = 64;
 	b = a;
 	b.pkt_len = 65;
-	mc_wire_ids(pk, 2, s, 1, 0);
+	mc_wire_ids(pk, 2, codes, s, 1, 0);
 	cr_assert_neq(s[0], s[1], "pkt_len counts");
 	b.pkt_len = 64;
 	b.data_len = 63;
-	mc_wire_ids(pk, 2, s, 1, 0);
+	mc_wire_ids(pk, 2, codes, s, 1, 0);
 	cr_assert_neq(s[0], s[1], "data_len counts");
 	cr_assert_eq(s[1], mscope_wire_id(d, 63, 64));
 }
