@@ -124,7 +124,8 @@ Test(packet, wire_id_properties)
 	memcpy(b, a, sizeof(b));
 	/* fixed by the format: the same in every process and build */
 	cr_assert_eq(mscope_wire_id(a, 128, 128), mscope_wire_id(b, 128, 128));
-	cr_assert_eq(mscope_wire_id(a, 128, 128), 0xcc5c1576u,
+	/* format version 2 (version 1 had another wire ID, 0xcc5c1576 here) */
+	cr_assert_eq(mscope_wire_id(a, 128, 128), 0x111f4f64u,
 		     "wire id changed: 0x%08x (files from older writers would not match)",
 		     mscope_wire_id(a, 128, 128));
 	/* only the first 64 bytes count ... */
@@ -145,6 +146,100 @@ Test(packet, wire_id_properties)
 	memset(b, 0, sizeof(b));
 	cr_assert_neq(mscope_wire_id(b, 20, 60), mscope_wire_id(b, 21, 60));
 	cr_assert_eq(mscope_wire_id(NULL, 0, 60), mscope_wire_id(b, 0, 60));
+}
+
+/*
+ * The wire ID written down a second time, from the definition in
+ * docs/trace-format.md and mscope_trace.h, without the library's tables or
+ * helpers: the keys are the first 64 bytes of the xxh3 default secret (read
+ * as little-endian words here), the avalanche is xxHash64's. If the library
+ * and this disagree, one of them no longer says what format 2 says.
+ */
+static const uint8_t ref_secret[64] = {
+	0xb8, 0xfe, 0x6c, 0x39, 0x23, 0xa4, 0x4b, 0xbe, 0x7c, 0x01, 0x81, 0x2c, 0xf7, 0x21, 0xad, 0x1c,
+	0xde, 0xd4, 0x6d, 0xe9, 0x83, 0x90, 0x97, 0xdb, 0x72, 0x40, 0xa4, 0xa4, 0xb7, 0xb3, 0x67, 0x1f,
+	0xcb, 0x79, 0xe6, 0x4e, 0xcc, 0xc0, 0xe5, 0x78, 0x82, 0x5a, 0xd0, 0x7d, 0xcc, 0xff, 0x72, 0x21,
+	0xb8, 0x08, 0x46, 0x74, 0xf7, 0x43, 0x24, 0x8e, 0xe0, 0x35, 0x90, 0xe6, 0x81, 0x3a, 0x26, 0x4c,
+};
+
+static uint64_t
+ref_le64(const uint8_t *p)
+{
+	return (uint64_t)p[0] | (uint64_t)p[1] << 8 | (uint64_t)p[2] << 16 | (uint64_t)p[3] << 24 |
+	       (uint64_t)p[4] << 32 | (uint64_t)p[5] << 40 | (uint64_t)p[6] << 48 | (uint64_t)p[7] << 56;
+}
+
+static uint32_t
+ref_mix(uint64_t h)
+{
+	h ^= h >> 33;
+	h *= 0xC2B2AE3D27D4EB4FULL;
+	h ^= h >> 29;
+	h *= 0x165667B19E3779F9ULL;
+	h ^= h >> 32;
+	return (uint32_t)h ^ (uint32_t)(h >> 32);
+}
+
+static uint32_t
+ref_wire_id(const uint8_t *data, uint32_t seg_len, uint32_t pkt_len)
+{
+	uint8_t buf[64];
+	const uint32_t n = data == NULL ? 0 : seg_len < 64 ? seg_len : 64;
+	uint64_t h = ((uint64_t)n << 32 | pkt_len) * 0x9E3779B185EBCA87ULL;
+
+	memset(buf, 0, sizeof(buf));
+	for (uint32_t i = 0; i < n; i++)
+		buf[i] = data[i];
+	for (int i = 0; i < 8; i++) {
+		const uint64_t w = ref_le64(buf + 8 * i);
+		const uint64_t a = w ^ ref_le64(ref_secret + 8 * i);
+
+		h += (uint64_t)(uint32_t)a * (a >> 32) + w;
+	}
+	return ref_mix(h);
+}
+
+/* Format 2's wire ID, pinned by its definition rather than by the code. */
+Test(packet, wire_id_definition)
+{
+	uint8_t a[128], z[128];
+	uint64_t x = 0x243F6A8885A308D3ULL;
+
+	for (int i = 0; i < 128; i++)
+		a[i] = (uint8_t)(i * 37 + 1);
+	memset(z, 0, sizeof(z));
+	/* the published pieces are the documented ones */
+	for (int i = 0; i < 8; i++)
+		cr_assert_eq(mscope_wire_keys[i], ref_le64(ref_secret + 8 * i), "key %d", i);
+	cr_assert_eq(mscope_wire_mix(0x0123456789abcdefULL), ref_mix(0x0123456789abcdefULL));
+	/* known answers, computed by hand from the formula (same in every build) */
+	cr_assert_eq(ref_wire_id(a, 128, 128), 0x111f4f64u, "0x%08x", ref_wire_id(a, 128, 128));
+	cr_assert_eq(ref_wire_id(a, 20, 60), 0xf9282fbcu, "0x%08x", ref_wire_id(a, 20, 60));
+	cr_assert_eq(ref_wire_id(a, 63, 1514), 0x00ff8e84u, "0x%08x", ref_wire_id(a, 63, 1514));
+	cr_assert_eq(ref_wire_id(z, 64, 64), 0x6e5ef470u, "0x%08x", ref_wire_id(z, 64, 64));
+	cr_assert_eq(ref_wire_id(NULL, 0, 60), 0x55d3cd9cu, "0x%08x", ref_wire_id(NULL, 0, 60));
+	/* the library says the same, for these and for every segment length */
+	cr_assert_eq(mscope_wire_id(a, 128, 128), 0x111f4f64u);
+	cr_assert_eq(mscope_wire_id(a, 20, 60), 0xf9282fbcu);
+	cr_assert_eq(mscope_wire_id(a, 63, 1514), 0x00ff8e84u);
+	cr_assert_eq(mscope_wire_id(z, 64, 64), 0x6e5ef470u);
+	cr_assert_eq(mscope_wire_id(NULL, 0, 60), 0x55d3cd9cu);
+	for (int round = 0; round < 64; round++) {
+		for (int i = 0; i < 128; i++) {
+			x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+			a[i] = (uint8_t)(x >> 24);
+		}
+		/* high bits of every word set in some rounds: the 32x32 product's top */
+		if (round % 4 == 0)
+			memset(a, 0xff, 64);
+		for (uint32_t seg = 0; seg <= 128; seg++) {
+			const uint32_t len = seg + (uint32_t)(x % 1500) + (round == 1 ? 0xffff0000u : 0);
+
+			cr_assert_eq(mscope_wire_id(a, seg, len), ref_wire_id(a, seg, len),
+				     "round %d seg %u len %u: 0x%08x, definition says 0x%08x", round, seg,
+				     len, mscope_wire_id(a, seg, len), ref_wire_id(a, seg, len));
+		}
+	}
 }
 
 /* Frame builders */
