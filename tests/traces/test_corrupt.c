@@ -257,10 +257,26 @@ Test(corrupt, bad_magic_version_empty)
 	cr_assert_not_null(strstr(err.text, "bad magic"), "%s", err.text);
 	b[8] = 'M';
 
-	b[16] = 2; /* version 2 */
+	/* the writer writes format 2, and the reader reads nothing else: not
+	 * version 1 (its wire IDs are another function), not a later one */
+	cr_assert_eq(MSCOPE_TRACE_VERSION, 2);
+	cr_assert_eq(b[16] | b[17] << 8 | b[18] << 16 | (uint32_t)b[19] << 24, 2u);
+	b[16] = 1; /* version 1 */
 	cr_assert_null(open_buf(b, n, &err));
-	cr_assert_not_null(strstr(err.text, "unsupported format version 2"), "%s", err.text);
-	b[16] = 1;
+	cr_assert_not_null(strstr(err.text, "unsupported format version 1 (this reader reads version 2)"),
+			   "%s", err.text);
+	b[16] = 3; /* a later version */
+	cr_assert_null(open_buf(b, n, &err));
+	cr_assert_not_null(strstr(err.text, "unsupported format version 3 (this reader reads version 2)"),
+			   "%s", err.text);
+	b[16] = 0;
+	cr_assert_null(open_buf(b, n, &err));
+	cr_assert_not_null(strstr(err.text, "unsupported format version 0"), "%s", err.text);
+	b[16] = 2;
+	b[19] = 1; /* 2 + 2^24: only the whole u32 counts */
+	cr_assert_null(open_buf(b, n, &err));
+	cr_assert_not_null(strstr(err.text, "unsupported format version 16777218"), "%s", err.text);
+	b[19] = 0;
 
 	b[40] ^= 0x10; /* covered by the header check */
 	cr_assert_null(open_buf(b, n, &err));

@@ -24,7 +24,7 @@ has "$T/err" "File exists"
 
 # text
 expect_rc 0 "$MSCOPE" dump "$T/d.mst"
-has "$T/out" "# version 1 role rxq nf demo port 1 queue 2 host testhost pid 4242"
+has "$T/out" "# version 2 role rxq nf demo port 1 queue 2 host testhost pid 4242"
 has "$T/out" "# tsc_hz 1000000000 anchor_tsc 0 anchor_realtime_ns 1700000000000000000"
 has "$T/out" "flow  f0 tcp 10.0.0.1:1234 > 10.0.0.2:80"
 has "$T/out" "flow  f1 udp 10.0.0.1:53 > 10.0.0.2:5353"
@@ -57,6 +57,7 @@ import json, sys
 lines = [json.loads(l) for l in open(sys.argv[1])]
 assert lines[0]["type"] == "header" and lines[0]["nf_name"] == "demo", lines[0]
 assert lines[0]["tsc_hz"] == 1000000000
+assert lines[0]["version"] == 2, lines[0]
 rx = [l for l in lines if l["type"] == "rx"]
 tx = [l for l in lines if l["type"] == "tx"]
 assert len(rx) == 30 and len(tx) == 30
@@ -84,13 +85,20 @@ expect_rc 1 "$MSCOPE" dump --brief "$T/d.mst" "$T/missing.mst" "$T/d.mst"
 [ "$(grep -c '^# file ' "$T/out")" -eq 2 ] || fail "want 2 dumped files"
 has "$T/err" "missing.mst"
 
+# a format-1 file (another wire ID definition) is refused at the header, by name
+cp "$T/d.mst" "$T/v1.mst"
+printf '\001' | dd of="$T/v1.mst" bs=1 seek=16 conv=notrunc status=none
+expect_rc 1 "$MSCOPE" dump "$T/v1.mst"
+has "$T/err" "$T/v1.mst: offset 16: unsupported format version 1 (this reader reads version 2)"
+grep -q '^rx ' "$T/out" && fail "records printed from a version 1 file"
+
 # truncated: partial dump on stdout, error with file and offset, exit 1
 size=$(stat -c %s "$T/d.mst")
 head -c $((size - 7)) "$T/d.mst" >"$T/cut.mst"
 expect_rc 1 "$MSCOPE" dump "$T/cut.mst"
 has "$T/err" "$T/cut.mst: offset "
 has "$T/err" "truncated frame"
-has "$T/out" "# version 1 role rxq nf demo"
+has "$T/out" "# version 2 role rxq nf demo"
 nrx=$(grep -c '^rx ' "$T/out" || true)
 [ "$nrx" -eq 20 ] || fail "truncated dump shows $nrx rx lines, want the 20 of the complete frames"
 # the partial output is exactly the start of the full one (header line aside)
