@@ -71,14 +71,17 @@ void mc_config_load(struct mc_config *c);
  * around the end by masking, so any free space is usable.
  */
 struct mc_ring {
-	/* producer's cache line */
-	uint64_t head;            /* next slot to write (producer private) */
-	uint64_t cons_cache;      /* last seen consumer position */
-	uint64_t lost_records;    /* written by the producer only */
-	uint64_t lost_packets;
-	uint64_t mask;
+	/*
+	 * set up once, read by both: never in a line the producer writes, or
+	 * every writer access would pull that line away from the NF's core
+	 */
 	uint64_t *slots;
-	uint64_t pad0[2];
+	uint64_t mask;
+	/* producer's cache line */
+	uint64_t head __rte_cache_aligned; /* next slot to write (producer private) */
+	uint64_t cons_cache;      /* last seen consumer position */
+	uint64_t lost_records;    /* written by the producer only (read once a round) */
+	uint64_t lost_packets;
 	/* published positions, one line each */
 	uint64_t tail __rte_cache_aligned; /* producer: entries before this are complete */
 	/*
@@ -260,7 +263,7 @@ struct mc_txq {
 	uint64_t lost_total;      /* packets lost, all origins (producer) */
 	eth_tx_prep_t real_prep;
 	eth_tx_descriptor_status_t real_desc_status;
-	struct mc_node *src;      /* created by the writer thread on first need */
+	struct mc_node *src __rte_cache_aligned; /* writer: created on first need */
 	bool src_failed;          /* writer: the source file could not be created */
 	uint64_t lost_seen;       /* writer: lost_total already accounted */
 	uint64_t lost_seen_by[MC_MAX_NODES + 1][2];

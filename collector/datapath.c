@@ -58,6 +58,17 @@ count_lost(uint64_t *ctr, uint64_t add)
 	__atomic_store_n(ctr, *ctr + add, __ATOMIC_RELAXED);
 }
 
+/*
+ * Ask for the ring lines a few bursts ahead now, for writing: the writer's
+ * core read them last, and waiting for them on the store would stall the NF.
+ */
+static inline void
+ring_prefetch(const struct mc_ring *r)
+{
+	for (unsigned k = 0; k < 4; k++)
+		__builtin_prefetch(&r->slots[(r->head + 256 + 8 * k) & r->mask], 1, 3);
+}
+
 /* ---------------------------------------------------------------- packets */
 
 /*
@@ -126,30 +137,33 @@ flow_code(struct mc_fcache *fc, const uint8_t *d, uint32_t seg)
 {
 	uint64_t k[5];
 	uint32_t idx;
-	uint16_t type;
+	const uint16_t type = seg >= 14 ? (uint16_t)(d[12] << 8 | d[13]) : 0;
 
-	if (likely(seg >= 38 && d[12] == 0x08 && d[13] == 0x00 && d[14] == 0x45 &&
-		   (d[20] & 0x1f) == 0 && d[21] == 0 && (d[23] == 6 || d[23] == 17))) {
-		k[0] = ld64(d + 26); /* addresses */
-		k[1] = ld32(d + 34) | (uint64_t)d[23] << 32 | UINT64_C(4) << 40;
-		k[2] = k[3] = k[4] = 0;
-		idx = (uint32_t)(((k[0] * FC_M1) ^ (k[1] * FC_M2)) >> (64 - MC_FC_BITS));
-		return fc_code(&fc->e[idx], idx, k);
+	if (likely(type == 0x0800)) {
+		if (likely(seg >= 38 && d[14] == 0x45 && (d[20] & 0x1f) == 0 && d[21] == 0 &&
+			   (d[23] == 6 || d[23] == 17))) {
+			k[0] = ld64(d + 26); /* addresses */
+			k[1] = ld32(d + 34) | (uint64_t)d[23] << 32 | UINT64_C(4) << 40;
+			k[2] = k[3] = k[4] = 0;
+			idx = (uint32_t)(((k[0] * FC_M1) ^ (k[1] * FC_M2)) >> (64 - MC_FC_BITS));
+			return fc_code(&fc->e[idx], idx, k);
+		}
+		return MC_FK_RAW << 16;
 	}
-	if (seg >= 58 && d[12] == 0x86 && d[13] == 0xdd && (d[14] >> 4) == 6 &&
-	    (d[20] == 6 || d[20] == 17)) {
-		k[0] = ld64(d + 22);
-		k[1] = ld64(d + 30);
-		k[2] = ld64(d + 38);
-		k[3] = ld64(d + 46);
-		k[4] = ld32(d + 54) | (uint64_t)d[20] << 32 | UINT64_C(6) << 40;
-		idx = (uint32_t)((((k[0] ^ k[2]) * FC_M1) ^ ((k[1] ^ k[3] ^ k[4]) * FC_M2)) >>
-				 (64 - MC_FC_BITS));
-		return fc_code(&fc->e[idx], idx, k);
+	if (type == 0x86dd) {
+		if (seg >= 58 && (d[14] >> 4) == 6 && (d[20] == 6 || d[20] == 17)) {
+			k[0] = ld64(d + 22);
+			k[1] = ld64(d + 30);
+			k[2] = ld64(d + 38);
+			k[3] = ld64(d + 46);
+			k[4] = ld32(d + 54) | (uint64_t)d[20] << 32 | UINT64_C(6) << 40;
+			idx = (uint32_t)((((k[0] ^ k[2]) * FC_M1) ^ ((k[1] ^ k[3] ^ k[4]) * FC_M2)) >>
+					 (64 - MC_FC_BITS));
+			return fc_code(&fc->e[idx], idx, k);
+		}
+		return MC_FK_RAW << 16;
 	}
-	type = seg >= 14 ? (uint16_t)(d[12] << 8 | d[13]) : 0;
-	if (type == 0x0800 || type == 0x86dd || type == 0x8100 || type == 0x88a8 ||
-	    type == 0x9100)
+	if (type == 0x8100 || type == 0x88a8 || type == 0x9100)
 		return MC_FK_RAW << 16;
 	if (likely(fc->catchall))
 		return MC_FC_CATCHALL;
@@ -246,6 +260,7 @@ record_rx(struct mc_rxq *q, struct rte_mbuf **pkts, uint16_t n)
 		return;
 	}
 	base = r->head;
+	ring_prefetch(r);
 	at = base + 2 + (uint64_t)n * (1 + hw);
 	for (uint16_t i = 0; i < n; i++) {
 		struct rte_mbuf *const m = pkts[i];
@@ -406,6 +421,7 @@ mc_tx_burst(void *qd, struct rte_mbuf **pkts, uint16_t n)
 	/* room for a pending run's entry, written before this one if needed */
 	base = r->head + (q->run_n != 0 ? MC_RUN_SLOTS : 0);
 	at = base + 2 + n;
+	ring_prefetch(r);
 	/* everything is read before the driver owns the mbufs */
 	for (uint16_t i = 0; i < n; i++) {
 		struct rte_mbuf *const m = pkts[i];
