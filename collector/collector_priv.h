@@ -42,8 +42,12 @@
 #define MC_DEFAULT_BUFFER (1u << 20) /* ring slots (8 bytes) per queue: 8 MiB, ~7 ms at 15 Mpps */
 #define MC_DATA_BYTES 64          /* bytes copied per packet: what mscope_wire_id reads */
 #define MC_COPY_SLOTS (1 + MC_DATA_BYTES / 8) /* a packet copy: lengths + bytes */
-#define MC_FC_BITS 11
-#define MC_FC_SLOTS (1u << MC_FC_BITS) /* NF-side flow cache entries per queue */
+/* NF-side flow cache per queue: IPv4 entries, then IPv6 entries, then the catch-all */
+#define MC_FC4_BITS 14
+#define MC_FC6_BITS 11
+#define MC_FC4_SLOTS (1u << MC_FC4_BITS)
+#define MC_FC6_SLOTS (1u << MC_FC6_BITS)
+#define MC_FC_SLOTS (MC_FC4_SLOTS + MC_FC6_SLOTS) /* cache indexes below this */
 #define MC_FC_CATCHALL MC_FC_SLOTS /* cache index of the non-IP catch-all flow */
 #define MC_DEFAULT_QDEPTH_EVERY 16
 #define MC_DEFAULT_ZSTD 3
@@ -136,16 +140,23 @@ mc_hdr(unsigned kind, unsigned flags, unsigned n, unsigned aux)
 /*
  * NF-side flow cache (one per queue, data path only): direct-mapped, keyed by
  * the raw header words a flow is parsed from, so that a hit is exact. An
- * all-zero entry matches nothing (every key has a nonzero tag word).
+ * all-zero entry matches nothing (every key has a nonzero tag word). IPv4
+ * keys take 16 bytes, so their table is large (256 KiB: a queue with
+ * thousands of interleaved flows still hits); IPv6 keys take 40.
  */
-struct mc_fc_entry {
+struct mc_fc4_entry {
+	uint64_t w[2];
+};
+
+struct mc_fc6_entry {
 	uint64_t w[5];
 	uint64_t pad[3];
 } __rte_cache_aligned;
 
 struct mc_fcache {
 	bool catchall;            /* the non-IP flow was defined */
-	struct mc_fc_entry e[MC_FC_SLOTS];
+	struct mc_fc4_entry e4[MC_FC4_SLOTS] __rte_cache_aligned;
+	struct mc_fc6_entry e6[MC_FC6_SLOTS];
 };
 
 /*

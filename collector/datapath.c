@@ -116,7 +116,17 @@ ld32(const uint8_t *p)
 #define FC_M2 0xC2B2AE3D27D4EB4FULL
 
 static inline uint32_t
-fc_code(struct mc_fc_entry *e, uint32_t idx, const uint64_t k[5])
+fc4_code(struct mc_fc4_entry *e, uint32_t idx, uint64_t k0, uint64_t k1)
+{
+	if (((e->w[0] ^ k0) | (e->w[1] ^ k1)) == 0)
+		return idx;
+	e->w[0] = k0;
+	e->w[1] = k1;
+	return idx | MC_FK_DEF << 16;
+}
+
+static inline uint32_t
+fc6_code(struct mc_fc6_entry *e, uint32_t idx, const uint64_t k[5])
 {
 	if (((e->w[0] ^ k[0]) | (e->w[1] ^ k[1]) | (e->w[2] ^ k[2]) | (e->w[3] ^ k[3]) |
 	     (e->w[4] ^ k[4])) == 0)
@@ -142,11 +152,11 @@ flow_code(struct mc_fcache *fc, const uint8_t *d, uint32_t seg)
 	if (likely(type == 0x0800)) {
 		if (likely(seg >= 38 && d[14] == 0x45 && (d[20] & 0x1f) == 0 && d[21] == 0 &&
 			   (d[23] == 6 || d[23] == 17))) {
-			k[0] = ld64(d + 26); /* addresses */
-			k[1] = ld32(d + 34) | (uint64_t)d[23] << 32 | UINT64_C(4) << 40;
-			k[2] = k[3] = k[4] = 0;
-			idx = (uint32_t)(((k[0] * FC_M1) ^ (k[1] * FC_M2)) >> (64 - MC_FC_BITS));
-			return fc_code(&fc->e[idx], idx, k);
+			const uint64_t k0 = ld64(d + 26); /* addresses */
+			const uint64_t k1 = ld32(d + 34) | (uint64_t)d[23] << 32 | UINT64_C(4) << 40;
+
+			idx = (uint32_t)(((k0 * FC_M1) ^ (k1 * FC_M2)) >> (64 - MC_FC4_BITS));
+			return fc4_code(&fc->e4[idx], idx, k0, k1);
 		}
 		return MC_FK_RAW << 16;
 	}
@@ -158,8 +168,8 @@ flow_code(struct mc_fcache *fc, const uint8_t *d, uint32_t seg)
 			k[3] = ld64(d + 46);
 			k[4] = ld32(d + 54) | (uint64_t)d[20] << 32 | UINT64_C(6) << 40;
 			idx = (uint32_t)((((k[0] ^ k[2]) * FC_M1) ^ ((k[1] ^ k[3] ^ k[4]) * FC_M2)) >>
-					 (64 - MC_FC_BITS));
-			return fc_code(&fc->e[idx], idx, k);
+					 (64 - MC_FC6_BITS));
+			return fc6_code(&fc->e6[idx], MC_FC4_SLOTS + idx, k);
 		}
 		return MC_FK_RAW << 16;
 	}
@@ -182,8 +192,10 @@ fc_forget(struct mc_fcache *fc, const uint32_t *codes, uint16_t n)
 			continue;
 		if ((code & 0xffff) == MC_FC_CATCHALL)
 			fc->catchall = false;
+		else if ((code & 0xffff) < MC_FC4_SLOTS)
+			memset(&fc->e4[code & 0xffff], 0, sizeof(fc->e4[0]));
 		else
-			memset(&fc->e[code & 0xffff], 0, sizeof(fc->e[0]));
+			memset(&fc->e6[(code & 0xffff) - MC_FC4_SLOTS], 0, sizeof(fc->e6[0]));
 	}
 }
 
