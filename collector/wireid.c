@@ -45,8 +45,7 @@ lanes(const struct rte_mbuf *m, __m512i key)
 	const void *d = rte_pktmbuf_mtod(m, const void *);
 	const uint32_t seg = seg_of(m);
 	/* a short segment: the masked load neither reads nor faults past it */
-	const __m512i w = seg == MC_DATA_BYTES ? _mm512_loadu_si512(d) :
-						 _mm512_maskz_loadu_epi8(_bzhi_u64(~0ULL, seg), d);
+	const __m512i w = _mm512_maskz_loadu_epi8(_bzhi_u64(~0ULL, seg), d);
 	const __m512i a = _mm512_xor_si512(w, key);
 	const __m512i s = _mm512_add_epi64(_mm512_mul_epu32(a, _mm512_srli_epi64(a, 32)), w);
 
