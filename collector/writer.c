@@ -322,6 +322,16 @@ do_freed(struct src *s)
 	return 2 + (uint64_t)n;
 }
 
+/* The catch-all flow (family 0) of node nd, for a packet with no usable code. */
+static uint32_t
+nonip_flow(struct mc_node *nd)
+{
+	struct pkt p;
+
+	memset(&p, 0, sizeof(p));
+	return flow_of(nd, &p);
+}
+
 /*
  * Flow ref of a packet from its flow code (rx, or unlinked tx): a cache hit
  * is the ref the writer learnt for that index; a new flow's copy is parsed
@@ -337,11 +347,8 @@ flow_of_code(struct mc_node *nd, uint32_t *mirror, uint32_t code, const uint64_t
 
 	if (kind == MC_FK_HIT && idx <= MC_FC_SLOTS && mirror[idx] != 0)
 		return mirror[idx] - 1;
-	if (kind == MC_FK_HIT || *copy >= copy_end) {
-		/* never happens with our data path: fall back to the non-IP flow */
-		memset(&p, 0, sizeof(p));
-		return flow_of(nd, &p);
-	}
+	if (kind == MC_FK_HIT || *copy >= copy_end)
+		return nonip_flow(nd); /* never happens with our data path */
 	get_pkt(slots, mask, *copy, &p);
 	*copy += MC_COPY_SLOTS;
 	ref = flow_of(nd, &p);
@@ -476,7 +483,6 @@ static uint64_t
 link_seq(const struct mc_node *nd, uint32_t code)
 {
 	const uint64_t span = MC_LC_UNKNOWN, count = nd->rx_count;
-
 	uint64_t back;
 
 	if ((code & MC_LC_UNKNOWN) || count == 0)
@@ -547,7 +553,7 @@ do_tx(struct src *s)
 				flow = flow_of_code(sn, q->fmirror, code, slots, mask, &copy,
 						    copy_end);
 			else if (sn != NULL)
-				flow = flow_of(sn, &(struct pkt){ .seg = 0 }); /* non-IP */
+				flow = nonip_flow(sn); /* linked to a node not known yet */
 		}
 		if (i >= acc)
 			continue; /* refused: counted, not listed */
