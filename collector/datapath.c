@@ -138,8 +138,9 @@ fc6_code(struct mc_fc6_entry *e, uint32_t idx, const uint64_t k[5])
 /*
  * Flow code of a frame (see collector_priv.h). Cached are exactly the frames
  * whose 5-tuple the parser takes from fixed offsets: untagged IPv4 without
- * options, not a later fragment, TCP or UDP; untagged IPv6 whose next header
- * is TCP or UDP; non-IP frames (one catch-all flow). The key is the raw bytes
+ * options, not a later fragment, TCP or UDP, or a protocol without ports
+ * (ICMP, ESP, GRE, ...); untagged IPv6 whose next header is TCP or UDP;
+ * non-IP frames (one catch-all flow). The key is the raw bytes
  * the parser reads, tagged by family, so equal keys mean equal 5-tuples.
  */
 static inline uint32_t
@@ -150,15 +151,20 @@ flow_code(struct mc_fcache *fc, const uint8_t *d, uint32_t seg)
 	const uint16_t type = seg >= 14 ? (uint16_t)(d[12] << 8 | d[13]) : 0;
 
 	if (likely(type == 0x0800)) {
-		if (likely(seg >= 38 && d[14] == 0x45 && (d[20] & 0x1f) == 0 && d[21] == 0 &&
-			   (d[23] == 6 || d[23] == 17))) {
-			const uint64_t k0 = ld64(d + 26); /* addresses */
-			const uint64_t k1 = ld32(d + 34) | (uint64_t)d[23] << 32 | UINT64_C(4) << 40;
+		const uint8_t pr = seg >= 38 ? d[23] : 0;
+		uint64_t k0, k1;
 
-			idx = (uint32_t)(((k0 * FC_M1) ^ (k1 * FC_M2)) >> (64 - MC_FC4_BITS));
-			return fc4_code(&fc->e4[idx], idx, k0, k1);
-		}
-		return MC_FK_RAW << 16;
+		if (unlikely(seg < 38 || d[14] != 0x45 || (d[20] & 0x1f) != 0 || d[21] != 0))
+			return MC_FK_RAW << 16;
+		k0 = ld64(d + 26); /* addresses */
+		if (likely(pr == 6 || pr == 17))
+			k1 = ld32(d + 34) | (uint64_t)pr << 32 | UINT64_C(4) << 40;
+		else if (pr != 132 && pr != 136 && pr != 33)
+			k1 = (uint64_t)pr << 32 | UINT64_C(4) << 40; /* no ports: ICMP, ESP, GRE... */
+		else
+			return MC_FK_RAW << 16;
+		idx = (uint32_t)(((k0 * FC_M1) ^ (k1 * FC_M2)) >> (64 - MC_FC4_BITS));
+		return fc4_code(&fc->e4[idx], idx, k0, k1);
 	}
 	if (type == 0x86dd) {
 		if (seg >= 58 && (d[14] >> 4) == 6 && (d[20] == 6 || d[20] == 17)) {

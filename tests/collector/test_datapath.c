@@ -586,7 +586,7 @@ Test(datapath, flow_cache_raw_frames_are_copied_every_time)
 	bufs[0][12] = 0x81, bufs[0][13] = 0x00, bufs[0][14] = 0, bufs[0][15] = 5;
 	bufs[1][14] = 0x46;                      /* IPv4 with options */
 	bufs[2][21] = 0x10;                      /* a later fragment */
-	bufs[3][23] = 1;                         /* ICMP */
+	bufs[3][23] = 132;                       /* SCTP: ports, not cached */
 	mbufs[4].data_len = 37;                  /* ports not in the segment */
 	bufs[5][12] = 0x88, bufs[5][13] = 0xa8;  /* QinQ */
 	bufs[6][14] = 0x65;                      /* not IPv4 behind 0x0800 */
@@ -598,6 +598,30 @@ Test(datapath, flow_cache_raw_frames_are_copied_every_time)
 			cr_assert_eq(c[i], MC_FK_RAW << 16, "round %d packet %d: %#x", round, i,
 				     c[i]);
 	}
+	free_rxq(q);
+}
+
+/* IPv4 protocols without ports (ICMP, ESP): cached by addresses and protocol. */
+Test(datapath, flow_cache_portless_protocols)
+{
+	struct mc_rxq *q = new_rxq(8192);
+	uint32_t c[4];
+
+	for (int i = 0; i < 4; i++)
+		make_pkt(i, 3, 1);
+	bufs[0][23] = bufs[1][23] = 1;               /* ICMP */
+	bufs[1][34] = 0x08, bufs[1][36] = 0x55;      /* other type and checksum */
+	bufs[2][23] = bufs[3][23] = 50;              /* ESP */
+	bufs[3][34] = 0x77;                          /* other SPI */
+	rx_codes(q, 4, c);
+	cr_assert_eq(FK(c[0]), MC_FK_DEF, "%#x", c[0]);
+	cr_assert_eq(c[1], FIDX(c[0]), "bytes past the IPv4 header do not count: %#x", c[1]);
+	cr_assert_eq(FK(c[2]), MC_FK_DEF, "%#x", c[2]);
+	cr_assert_neq(FIDX(c[2]), FIDX(c[0]), "ESP is another flow than ICMP");
+	cr_assert_eq(c[3], FIDX(c[2]), "%#x", c[3]);
+	rx_codes(q, 4, c);
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(FK(c[i]), MC_FK_HIT, "packet %d: %#x", i, c[i]);
 	free_rxq(q);
 }
 
