@@ -151,11 +151,12 @@ flow_code(struct mc_fcache *fc, const uint8_t *d, uint32_t seg)
 	const uint16_t type = seg >= 14 ? (uint16_t)(d[12] << 8 | d[13]) : 0;
 
 	if (likely(type == 0x0800)) {
-		const uint8_t pr = seg >= 38 ? d[23] : 0;
 		uint64_t k0, k1;
+		uint8_t pr;
 
 		if (unlikely(seg < 38 || d[14] != 0x45 || (d[20] & 0x1f) != 0 || d[21] != 0))
 			return MC_FK_RAW << 16;
+		pr = d[23];
 		k0 = ld64(d + 26); /* addresses */
 		if (likely(pr == 6 || pr == 17))
 			k1 = ld32(d + 34) | (uint64_t)pr << 32 | UINT64_C(4) << 40;
