@@ -313,14 +313,98 @@ record_rx(struct mc_rxq *q, struct rte_mbuf **pkts, uint16_t n)
 	q->seq += n;
 }
 
+#ifdef MC_REFERENCE
+/*
+ * The reference recorder (libmscope-reference.so, for tools/bench-collector
+ * only): what every per-packet recorder does on the NF core and nothing
+ * more: one TSC read and one entry per burst, one 8-byte slot per packet,
+ * the same rings and writer. It reads no packet byte (the "wire ID" is the
+ * length) and no link: rx packets go to the catch-all flow, tx packets to
+ * consecutive seqs of the first node (so that the writer does the work it
+ * does for linked packets). Its throughput bounds what a collector that
+ * identifies packets can reach.
+ */
+static uint16_t tx_unrecorded(struct mc_txq *q, void *rq, struct rte_mbuf **pkts, uint16_t n);
+
+static inline void
+reference_commit(struct mc_ring *r, unsigned kind, uint16_t n, unsigned aux, unsigned copies,
+		 uint64_t tsc)
+{
+	r->slots[r->head & r->mask] = mc_hdr(kind, 0, n, aux) | (uint64_t)copies << 32;
+	r->slots[(r->head + 1) & r->mask] = tsc;
+	ring_commit(r, 2 + (uint64_t)n + copies * MC_COPY_SLOTS);
+	ring_hold(r, 0);
+}
+
+static void
+reference_rx(struct mc_rxq *q, struct rte_mbuf **pkts, uint16_t n)
+{
+	struct mc_ring *r = &q->ring;
+	const uint64_t tsc = rte_rdtsc();
+	unsigned copies = 0;
+
+	ring_hold(r, tsc);
+	if (unlikely(!ring_room(r, 2 + (uint64_t)n + MC_COPY_SLOTS))) {
+		count_lost(&r->lost_records, 1);
+		count_lost(&r->lost_packets, n);
+		ring_hold(r, 0);
+		return;
+	}
+	ring_prefetch(r);
+	for (uint16_t i = 0; i < n; i++)
+		r->slots[(r->head + 2 + i) & r->mask] =
+			pkts[i]->pkt_len | (uint64_t)MC_FC_CATCHALL << 32;
+	if (unlikely(!q->fc.catchall)) {
+		/* the catch-all flow, defined once as the collector does */
+		q->fc.catchall = true;
+		r->slots[(r->head + 2) & r->mask] |= (uint64_t)MC_FK_DEF << 48;
+		copy_pkt(pkts[0], r->slots, r->mask, r->head + 2 + n);
+		copies = 1;
+	}
+	reference_commit(r, MC_E_RX, n, 0, copies, tsc);
+	q->seq += n;
+}
+
+static uint16_t
+reference_tx(struct mc_txq *q, void *rq, struct rte_mbuf **pkts, uint16_t n)
+{
+	struct mc_ring *r = &q->ring;
+	const uint64_t tsc = rte_rdtsc();
+	uint16_t acc;
+
+	ring_hold(r, tsc);
+	if (unlikely(!ring_room(r, 2 + (uint64_t)n))) {
+		acc = tx_unrecorded(q, rq, pkts, n);
+		ring_hold(r, 0);
+		return acc;
+	}
+	ring_prefetch(r);
+	/* written before the driver owns the mbufs */
+	for (uint16_t i = 0; i < n; i++)
+		r->slots[(r->head + 2 + i) & r->mask] =
+			pkts[i]->pkt_len |
+			(uint64_t)(1u << MC_LC_ORIGIN_SHIFT | ((q->ref_seq + i) & (MC_LC_UNKNOWN - 1)))
+				<< 32;
+	q->ref_seq += n;
+	acc = q->real_burst(rq, pkts, n);
+	reference_commit(r, MC_E_TX, n, acc, 0, tsc);
+	return acc;
+}
+#endif
+
 uint16_t
 mc_rx_burst(void *qd, struct rte_mbuf **pkts, uint16_t nmax)
 {
 	struct mc_rxq *q = qd;
 	const uint16_t n = q->real_burst(q->real_data[q->queue], pkts, nmax);
 
-	if (n != 0)
-		record_rx(q, pkts, n);
+	if (n == 0)
+		return 0;
+#ifdef MC_REFERENCE
+	reference_rx(q, pkts, n);
+	return n;
+#endif
+	record_rx(q, pkts, n);
 	return n;
 }
 
@@ -430,6 +514,9 @@ mc_tx_burst(void *qd, struct rte_mbuf **pkts, uint16_t n)
 
 	if (unlikely(n == 0))
 		return q->real_burst(rq, pkts, 0);
+#ifdef MC_REFERENCE
+	return reference_tx(q, rq, pkts, n);
+#endif
 	tsc = rte_rdtsc();
 	ring_hold(r, q->run_n != 0 ? q->run_tsc : tsc);
 	if (unlikely(!ring_room(r, MC_RUN_SLOTS + 2 + (uint64_t)n * (1 + MC_COPY_SLOTS)))) {
