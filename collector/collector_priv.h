@@ -272,7 +272,9 @@ struct mc_txq {
 	uint64_t run_origin;
 	uint64_t run_span;        /* longest run, in TSC */
 	uint64_t lost_total;      /* packets lost, all origins (producer) */
-	uint64_t ref_seq;         /* reference recorder only: the seqs its slots claim */
+#ifdef MC_REFERENCE
+	uint64_t ref_seq;         /* the seqs the reference recorder's tx slots claim */
+#endif
 	eth_tx_prep_t real_prep;
 	eth_tx_descriptor_status_t real_desc_status;
 	struct mc_node *src __rte_cache_aligned; /* writer: created on first need */
