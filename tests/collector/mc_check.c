@@ -17,6 +17,8 @@
  *                                 the previous one ended), gone_links (links
  *                                 into segments before the first present one)
  *                                 and deleted records (count, segments, packets)
+ *   mc_check deleted TRACE...     the DELETED records of the files (one line each),
+ *                                 then their stream stats line
  *   mc_check causal UP DOWN       pairs UP's accepted tx packets with DOWN's rx
  *                                 packets in order: pairs, inverted (rx before
  *                                 tx), worst_us, mismatched (wire IDs differ)
@@ -214,11 +216,14 @@ struct counts {
 	/* streams of segments */
 	uint64_t base;     /* rx seq of the first rx packet of the first file */
 	uint64_t segments, seg_gaps, seq_gaps, gone_links, deleted, deleted_pkts;
-	uint64_t deleted_recs;
+	uint64_t deleted_recs, drop_rec;
+	uint64_t burst_first, burst_last; /* TSC of the first and last rx/tx/drop record */
 	char deleted_list[512];
 	uint16_t tx_port;
 	bool tx_ports_mixed;
 };
+
+static bool print_deleted; /* mc_check deleted: one line per DELETED record */
 
 /* What stats keeps across the files of a stream. */
 struct stats {
@@ -246,7 +251,9 @@ print_stats(const char *path, const struct mscope_trace_header *h, const struct 
 	       " drops_seq=%" PRIu64 " drop_dups=%" PRIu64 " drop_bad=%" PRIu64
 	       " drop_wire_bad=%" PRIu64 " clocks=%" PRIu64 " out_of_order=%" PRIu64
 	       " tx_port=%d segment=%u rx_seq_start=%" PRIu64 " deleted=%" PRIu64
-	       " deleted_packets=%" PRIu64 " deleted_records=%" PRIu64 " deleted_segments=%s",
+	       " deleted_packets=%" PRIu64 " deleted_records=%" PRIu64 " deleted_segments=%s"
+	       " burst_records=%" PRIu64 " burst_packets=%" PRIu64 " burst_first=%" PRIu64
+	       " burst_last=%" PRIu64,
 	       path, h->role == MSCOPE_ROLE_SOURCE ? "source" : "rxq", h->port, h->queue,
 	       h->nf_name, h->run_id[0] ? h->run_id : "-", h->writer, h->tsc_hz, c->rx - c->base,
 	       c->rx_rec, c->qdepth, c->tx_rec, c->offered, c->accepted, c->offered - c->accepted,
@@ -255,7 +262,8 @@ print_stats(const char *path, const struct mscope_trace_header *h, const struct 
 	       c->drop_dups, c->drop_bad, c->drop_wire_bad, c->clocks, c->out_of_order,
 	       st->have_tx_port ? (c->tx_ports_mixed ? -2 : c->tx_port) : -1, h->segment,
 	       h->rx_seq_start, c->deleted, c->deleted_pkts, c->deleted_recs,
-	       c->deleted_list[0] ? c->deleted_list : "-");
+	       c->deleted_list[0] ? c->deleted_list : "-", c->rx_rec + c->tx_rec + c->drop_rec,
+	       c->rx - c->base + c->accepted + c->drops, c->burst_first, c->burst_last);
 	if (stream)
 		printf(" segments=%" PRIu64 " seg_gaps=%" PRIu64 " seq_gaps=%" PRIu64
 		       " gone_links=%" PRIu64, c->segments, c->seg_gaps, c->seq_gaps, c->gone_links);
@@ -386,6 +394,7 @@ stats_file(const char *path, struct stats *st, bool stream, bool last)
 
 			tsc = d->tsc;
 			c.drops += d->n;
+			c.drop_rec++;
 			if (d->reason == MSCOPE_DROP_NF)
 				c.drops_nf += d->n;
 			if (d->reason == MSCOPE_DROP_TX_REFUSED)
@@ -424,12 +433,22 @@ stats_file(const char *path, struct stats *st, bool stream, bool last)
 			if (l + 12 < sizeof(c.deleted_list))
 				snprintf(c.deleted_list + l, sizeof(c.deleted_list) - l, "%s%u",
 					 l ? "," : "", d->segment);
+			if (print_deleted)
+				printf("deleted segment=%u records=%" PRIu64 " packets=%" PRIu64
+				       " tsc_first=%" PRIu64 " tsc_last=%" PRIu64 "\n", d->segment,
+				       d->records, d->packets, d->tsc_first, d->tsc_last);
 			break;
 		}
 		case MSCOPE_REC_CLOCK:
 			tsc = rec.u.clock.tsc;
 			c.clocks++;
 			break;
+		}
+		if (rec.type == MSCOPE_REC_RX || rec.type == MSCOPE_REC_TX ||
+		    rec.type == MSCOPE_REC_DROP) {
+			if (c.rx_rec + c.tx_rec + c.drop_rec == 1)
+				c.burst_first = tsc;
+			c.burst_last = tsc;
 		}
 		if (tsc != 0) {
 			if (tsc < last_tsc)
@@ -486,6 +505,10 @@ main(int argc, char **argv)
 		return cmd_ids(argv[2], true);
 	if (strcmp(argv[1], "tx-ids") == 0)
 		return cmd_ids(argv[2], false);
+	if (strcmp(argv[1], "deleted") == 0) {
+		print_deleted = true;
+		return stats_files(argc - 2, argv + 2, true) != 0;
+	}
 	if (strcmp(argv[1], "stats") == 0 || strcmp(argv[1], "stream") == 0)
 		return stats_files(argc - 2, argv + 2, strcmp(argv[1], "stream") == 0);
 	if (strcmp(argv[1], "causal") == 0 && argc == 4)
