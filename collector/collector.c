@@ -335,6 +335,7 @@ setup_once(void)
 		return false;
 	}
 	mc_mem_limit_init();
+	mc_seg_reserve();
 	mc.tsc_hz = shared_tsc_hz(mc.api.get_tsc_hz());
 	if (mc.tsc_hz == 0) {
 		MC_LOG("TSC rate unknown; collector inactive");

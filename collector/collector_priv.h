@@ -292,6 +292,7 @@ struct mc_node {
 	int lost_fd;              /* <file>.lost sidecar while writing is failing */
 	char lost_name[140];
 	char why[192];            /* the write error */
+	bool warned_fail, warned_back; /* one line each, however often it happens */
 };
 
 struct mc_rxq {
@@ -509,6 +510,8 @@ struct mc_node *mc_node_open(uint8_t role, uint16_t port, uint16_t queue, uint32
 bool mc_seg_wrote(struct mc_node *n, int rc, uint64_t tsc, uint64_t rec, uint64_t pkt);
 /* Rotation, deletion, budget, keep requests, retries after failures: once a round. */
 void mc_seg_round(uint64_t now, uint64_t horizon);
+/* Set aside a few pages for the .lost sidecars of a disk that fills up. */
+void mc_seg_reserve(void);
 /* Close the node's file at exit; reports what could never be written. */
 void mc_seg_close(struct mc_node *n, uint64_t horizon);
 /* SIGUSR2 as a keep trigger (only if the NF has no handler): collector.c */

@@ -32,6 +32,7 @@
 #define KEEP_POLL_MS 100   /* the keep request file is checked this often */
 #define KEEP_FILE ".mscope-keep"
 #define LOW_SPACE (4u << 20) /* a failed write with less free: the disk is full */
+#define RETRY_SPACE (128u << 10) /* a failed node tries again with this much free */
 
 static uint64_t ms_tsc(uint64_t ms) { return mc.tsc_hz / 1000 * ms; }
 
@@ -57,6 +58,41 @@ set_name(struct mc_node *n, uint32_t number, bool plain)
 /* ---------------------------------------------------------------- sidecar */
 
 /*
+ * Room for the sidecars on a full disk: a few pages allocated at the start
+ * in a file unlinked at once (nothing is left behind, even after SIGKILL);
+ * a node whose writes fail gives one page back before writing its sidecar.
+ */
+#define RESERVE_PAGE 4096
+static int reserve_fd = -1;
+static off_t reserve_len;
+
+void
+mc_seg_reserve(void)
+{
+	char name[64];
+
+	snprintf(name, sizeof(name), ".mscope-reserve-%d", (int)getpid());
+	reserve_fd = openat(mc.dirfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+			    0600);
+	if (reserve_fd < 0)
+		return;
+	unlinkat(mc.dirfd, name, 0);
+	reserve_len = 16 * RESERVE_PAGE;
+	if (posix_fallocate(reserve_fd, 0, reserve_len) != 0) {
+		close(reserve_fd);
+		reserve_fd = -1;
+		reserve_len = 0;
+	}
+}
+
+static void
+reserve_release(void)
+{
+	if (reserve_fd >= 0 && reserve_len >= RESERVE_PAGE)
+		(void)!ftruncate(reserve_fd, reserve_len -= RESERVE_PAGE);
+}
+
+/*
  * <file>.lost: what this node could not write, while it cannot. Written at
  * the failure (the failed frame was cut off, so a page is usually free
  * again) and rewritten in place with the final counts at exit.
@@ -68,6 +104,7 @@ lost_write(struct mc_node *n, const char *state)
 	int len;
 
 	if (n->lost_fd < 0) {
+		reserve_release();
 		snprintf(n->lost_name, sizeof(n->lost_name), "%s.lost", n->name);
 		n->lost_fd = openat(mc.dirfd, n->lost_name,
 				    O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
@@ -232,13 +269,13 @@ push_closed(struct mc_node *n)
 	n->closed[n->nclosed++] = n->cur;
 }
 
-/* Is the file system of MSCOPE_DIR (nearly) full? */
+/* Is there less than `bytes` free for MSCOPE_DIR? */
 static bool
-disk_full(void)
+disk_below(uint64_t bytes)
 {
 	struct statvfs sv;
 
-	return fstatvfs(mc.dirfd, &sv) == 0 && (uint64_t)sv.f_bavail * sv.f_frsize < LOW_SPACE;
+	return fstatvfs(mc.dirfd, &sv) == 0 && (uint64_t)sv.f_bavail * sv.f_frsize < bytes;
 }
 
 /*
@@ -264,8 +301,10 @@ fail(struct mc_node *n, uint64_t rec, uint64_t pkt)
 	n->failed = true;
 	n->dirty = false;
 	push_closed(n);
-	MC_LOG("%s: %s; records are counted as lost (and listed in %s.lost) until a new file "
-	       "can be written", MC_ESC(n->path), MC_ESC(n->why), MC_ESC(n->name));
+	if (!n->warned_fail) /* once: a disk that stays nearly full would repeat it */
+		MC_LOG("%s: %s; records are counted as lost (and listed in %s.lost) until a new "
+		       "file can be written", MC_ESC(n->path), MC_ESC(n->why), MC_ESC(n->name));
+	n->warned_fail = true;
 	n->retry_tsc = rte_rdtsc() + ms_tsc(RETRY_MS);
 	lost_write(n, "writing");
 }
@@ -412,8 +451,10 @@ rotate(struct mc_node *n, uint64_t horizon)
 	push_closed(n);
 	if (!next_file(n, &err)) {
 		snprintf(n->why, sizeof(n->why), "%s", err.text);
-		MC_LOG("%s: %s; records are counted as lost until a new file can be written",
-		       MC_ESC(err.file), MC_ESC(err.text));
+		if (!n->warned_fail)
+			MC_LOG("%s: %s; records are counted as lost until a new file can be written",
+			       MC_ESC(err.file), MC_ESC(err.text));
+		n->warned_fail = true;
 		return;
 	}
 	put_pending(n, horizon);
@@ -443,7 +484,10 @@ retry(struct mc_node *n, uint64_t horizon)
 	n->ndels = 0;
 	n->pend_loss_rec = n->pend_loss_pkt = 0;
 	lost_remove(n);
-	MC_LOG("%s: writing again; what was lost meanwhile is counted in it", MC_ESC(n->path));
+	if (!n->warned_back)
+		MC_LOG("%s: writing again; what was lost meanwhile is counted in it",
+		       MC_ESC(n->path));
+	n->warned_back = true;
 }
 
 /* ---------------------------------------------------------------- bounds */
@@ -511,12 +555,15 @@ node_round(struct mc_node *n, uint64_t unused)
 		if (n->w != NULL || round_now < n->retry_tsc)
 			return;
 		/* a full disk with old segments of ours: free the oldest, as a ring does */
-		if (mc_rotating(&mc.cfg) && disk_full()) {
+		if (mc_rotating(&mc.cfg) && disk_below(LOW_SPACE)) {
 			survey();
 			if (oldest_node != NULL)
 				delete_seg(oldest_node, oldest_i, round_horizon);
 		}
-		retry(n, round_horizon);
+		if (!disk_below(RETRY_SPACE))
+			retry(n, round_horizon);
+		else
+			n->retry_tsc = round_now + ms_tsc(RETRY_MS);
 		return;
 	}
 	if (!mc_rotating(&mc.cfg))
@@ -705,6 +752,8 @@ mc_seg_close(struct mc_node *n, uint64_t horizon)
 		snprintf(n->why, sizeof(n->why), "final write failed");
 	}
 	n->w = NULL;
+	if (n->failed && n->pend_loss_rec == 0 && n->pend_loss_pkt == 0)
+		lost_remove(n); /* only clock records were not written */
 	if (n->failed && (n->pend_loss_rec != 0 || n->pend_loss_pkt != 0)) {
 		lost_write(n, "final");
 		MC_LOG("%s: %" PRIu64 " records (%" PRIu64 " packets) could not be written (%s)%s%s",

@@ -24,14 +24,19 @@ fi
 [ -x "$TESTPMD" ] || { echo "SKIP: $TESTPMD not found"; exit 77; }
 [ -f "$LIB" ] || { echo "FAIL: $LIB not built"; exit 1; }
 
+EXTRA_PIDS=() # other processes a test started (killed at exit)
 cleanup() {
-	local rc=$?
+	local rc=$? p
 	witness_stop
+	for p in "${EXTRA_PIDS[@]}"; do
+		kill -KILL "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
 	if [ -n "$TP_PID" ] && kill -0 "$TP_PID" 2>/dev/null; then
 		kill -KILL "$TP_PID" 2>/dev/null || true
 		wait "$TP_PID" 2>/dev/null || true
 	fi
-	rm -rf "/var/run/dpdk/$PREFIX"
+	rm -rf "/var/run/dpdk/$PREFIX" "/var/run/dpdk/$PREFIX"-*
 	if [ $rc -eq 0 ]; then
 		rm -rf "$T"
 	else
@@ -141,8 +146,10 @@ witness_stop() {
 	WITNESS_PID=
 }
 
-# segs DIR STEM: the segment files of one node stream, in segment order.
+# segs DIR STEM: the files of one node stream, in segment order (the first
+# file without a number, if any, comes first).
 segs() {
+	ls "$1/$2".mst 2>/dev/null || true
 	ls "$1/$2".[0-9]*.mst 2>/dev/null | sort
 }
 

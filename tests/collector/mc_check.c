@@ -14,7 +14,8 @@
  *                                 may link an rx of an earlier file), plus
  *                                 segments, seg_gaps (numbers not consecutive),
  *                                 seq_gaps (a file's rx_seq_start is not where
- *                                 the previous one ended), gone_links (links
+ *                                 the previous one ended: rx packets a failed
+ *                                 write lost, seq_gap_packets), gone_links (links
  *                                 into segments before the first present one)
  *                                 and deleted records (count, segments, packets)
  *   mc_check deleted TRACE...     the DELETED records of the files (one line each),
@@ -216,7 +217,7 @@ struct counts {
 	/* streams of segments */
 	uint64_t base;     /* rx seq of the first rx packet of the first file */
 	uint64_t segments, seg_gaps, seq_gaps, gone_links, deleted, deleted_pkts;
-	uint64_t deleted_recs, drop_rec;
+	uint64_t deleted_recs, drop_rec, seq_gap_pkts;
 	uint64_t burst_first, burst_last; /* TSC of the first and last rx/tx/drop record */
 	char deleted_list[512];
 	uint16_t tx_port;
@@ -255,7 +256,7 @@ print_stats(const char *path, const struct mscope_trace_header *h, const struct 
 	       " burst_records=%" PRIu64 " burst_packets=%" PRIu64 " burst_first=%" PRIu64
 	       " burst_last=%" PRIu64,
 	       path, h->role == MSCOPE_ROLE_SOURCE ? "source" : "rxq", h->port, h->queue,
-	       h->nf_name, h->run_id[0] ? h->run_id : "-", h->writer, h->tsc_hz, c->rx - c->base,
+	       h->nf_name, h->run_id[0] ? h->run_id : "-", h->writer, h->tsc_hz, c->rx - c->base - c->seq_gap_pkts,
 	       c->rx_rec, c->qdepth, c->tx_rec, c->offered, c->accepted, c->offered - c->accepted,
 	       c->linked, c->unlinked, c->dup_links, c->bad_links, c->flows, c->bad_flows,
 	       c->loss_rec, c->loss_pkt, c->drops, c->drops_nf, c->drops_refused, c->drops_seq,
@@ -263,10 +264,12 @@ print_stats(const char *path, const struct mscope_trace_header *h, const struct 
 	       st->have_tx_port ? (c->tx_ports_mixed ? -2 : c->tx_port) : -1, h->segment,
 	       h->rx_seq_start, c->deleted, c->deleted_pkts, c->deleted_recs,
 	       c->deleted_list[0] ? c->deleted_list : "-", c->rx_rec + c->tx_rec + c->drop_rec,
-	       c->rx - c->base + c->accepted + c->drops, c->burst_first, c->burst_last);
+	       c->rx - c->base - c->seq_gap_pkts + c->accepted + c->drops, c->burst_first,
+	       c->burst_last);
 	if (stream)
 		printf(" segments=%" PRIu64 " seg_gaps=%" PRIu64 " seq_gaps=%" PRIu64
-		       " gone_links=%" PRIu64, c->segments, c->seg_gaps, c->seq_gaps, c->gone_links);
+		       " seq_gap_packets=%" PRIu64 " gone_links=%" PRIu64, c->segments, c->seg_gaps,
+		       c->seq_gaps, c->seq_gap_pkts, c->gone_links);
 	printf(" end=%s\n", rc == 0 ? "clean" : "error");
 }
 
@@ -297,6 +300,25 @@ stats_file(const char *path, struct stats *st, bool stream, bool last)
 			cp->seg_gaps++;
 		if (h->rx_seq_start != cp->rx)
 			cp->seq_gaps++;
+		if (h->rx_seq_start > cp->rx) {
+			/* rx packets that were not written (counted in a LOSS record) */
+			const uint64_t need = h->rx_seq_start - cp->base;
+
+			if (need > st->sent_cap) {
+				size_t nc = st->sent_cap ? st->sent_cap : 4096;
+
+				while (nc < need)
+					nc *= 2;
+				st->sent = realloc(st->sent, nc);
+				memset(st->sent + st->sent_cap, 0, nc - st->sent_cap);
+				cp->rx_wire = realloc(cp->rx_wire, nc * sizeof(*cp->rx_wire));
+				st->sent_cap = nc;
+			}
+			for (uint64_t s = cp->rx; s < h->rx_seq_start; s++)
+				cp->rx_wire[s - cp->base] = 0;
+			cp->seq_gap_pkts += h->rx_seq_start - cp->rx;
+			cp->rx = h->rx_seq_start;
+		}
 	}
 	st->prev_segment = h->segment;
 	cp->segments++;
