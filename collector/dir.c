@@ -58,9 +58,13 @@ mc_dir_open(const char *path, char *why, size_t why_len)
 			nfd = openat(fd, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		}
 		if (nfd < 0) {
+			const int e = errno;
+			struct stat st;
+			const bool link = fstatat(fd, p, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+					  S_ISLNK(st.st_mode);
+
 			snprintf(why, why_len, "%s: %s", p,
-				 errno == ELOOP ? "a symlink where a directory was to be created" :
-						  strerror(errno));
+				 link ? "a symlink where a directory was to be created" : strerror(e));
 			close(fd);
 			return -1;
 		}

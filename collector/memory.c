@@ -138,7 +138,8 @@ mc_mem_ring_slots(size_t fixed)
 		else
 			MC_LOG("MSCOPE_BUFFER=%u slots per queue do not fit in the memory available "
 			       "(%s: the collector uses at most half of %" PRIu64 " MiB); "
-			       "using %" PRIu64 " slots", mc.cfg.buffer, mem_src, mem_cap * 2 >> 20,
+			       "using at most %" PRIu64 " slots a queue", mc.cfg.buffer, mem_src,
+			       mem_cap * 2 >> 20,
 			       slots);
 	}
 	if (slots != 0)

@@ -183,7 +183,7 @@ new_file(struct mc_node *n, struct mscope_trace_error *err)
 	if (fd < 0) {
 		if (snprintf(err->file, sizeof(err->file), "%s", n->path) >= (int)sizeof(err->file))
 			err->file[sizeof(err->file) - 2] = '.';
-		snprintf(err->text, sizeof(err->text), "cannot create: %s", strerror(errno));
+		snprintf(err->text, sizeof(err->text), "%s", strerror(errno));
 		return -1;
 	}
 	if (mc.cfg.file_mode_set)

@@ -26,13 +26,13 @@ run() {
 warnings() { grep -c "^mscope-collector:" "$T/$1/tp.log" || true; }
 traces() { find "$T/$1" "$2" -maxdepth 1 -name "*.mst" 2>/dev/null | wc -l; }
 
-# 1. a directory that does not exist
-run nodir MSCOPE_DIR="$T/nonexistent"
+# 1. a directory that cannot be created (its parent is a file)
+touch "$T/plainfile"
+run nodir MSCOPE_DIR="$T/plainfile/sub"
 [ "$(warnings nodir)" = 1 ] || fail "nodir: expected one warning"
 grep -q "not a writable directory" "$T/nodir/tp.log" || fail "nodir: wrong warning"
 
 # 2. a regular file as directory
-touch "$T/plainfile"
 run filedir MSCOPE_DIR="$T/plainfile"
 [ "$(warnings filedir)" = 1 ] || fail "filedir: expected one warning"
 
