@@ -17,17 +17,9 @@ PCAP=$DATA/pcapplusplus_example.pcap
 N=$(wc -l <"$T/pcap.ids")
 APP=(--no-flush-rx --forward-mode=io --auto-start)
 
-# run CASE ENV...: forward the pcap into $T/CASE
 run() {
-	local name=$1
-	shift
-	mkdir -p "$T/$name"
-	start_testpmd "$@" -- \
-		--vdev="net_pcap0,rx_pcap=$PCAP" --vdev="net_pcap1,tx_pcap=$T/$name.pcap" -- "${APP[@]}"
-	wait_for "TX-packets: +$N " 30
-	stop_testpmd INT
-	cp "$T/tp.log" "$T/$name.log"
-	"$CHECK" pcap "$T/$name.pcap" | cmp -s - "$T/pcap.ids" || fail "$name: the NF did not forward the pcap"
+	mkdir -p "$T/$1"
+	forward_pcap "$@"
 }
 warnings() { grep -c "^mscope-collector:" "$T/$1.log" || true; }
 rx_of() { get rx "$("$CHECK" stats "$T/$1"/*-p0q0-*.mst)"; }

@@ -181,3 +181,19 @@ check_deletions() {
 	[ "$(wc -l <"$T/del.lst")" = "$gone" ] || fail "$(wc -l <"$T/del.lst") DELETED records for $gone files gone"
 	echo "$gone"
 }
+
+# forward_pcap NAME ENV...: testpmd io-forwards $PCAP once with ENV (the
+# collector preloaded); testpmd's output in $T/NAME.log, what it sent in
+# $T/NAME.pcap; fails unless every packet of the pcap ($T/pcap.ids, N of
+# them, made by the caller) was forwarded unchanged.
+forward_pcap() {
+	local name=$1
+	shift
+	start_testpmd "$@" -- \
+		--vdev="net_pcap0,rx_pcap=$PCAP" --vdev="net_pcap1,tx_pcap=$T/$name.pcap" -- \
+		--no-flush-rx --forward-mode=io --auto-start
+	wait_for "TX-packets: +$N " 30
+	stop_testpmd INT
+	cp "$T/tp.log" "$T/$name.log"
+	"$CHECK" pcap "$T/$name.pcap" | cmp -s - "$T/pcap.ids" || fail "$name: the NF did not forward the pcap"
+}

@@ -11,17 +11,7 @@ PCAP=$DATA/pcapplusplus_example.pcap
 "$CHECK" pcap "$PCAP" >"$T/pcap.ids"
 N=$(wc -l <"$T/pcap.ids")
 
-run() {
-	local name=$1
-	shift
-	start_testpmd "$@" -- \
-		--vdev="net_pcap0,rx_pcap=$PCAP" --vdev="net_pcap1,tx_pcap=$T/$name.pcap" -- \
-		--no-flush-rx --forward-mode=io --auto-start
-	wait_for "TX-packets: +$N " 30
-	stop_testpmd INT
-	cp "$T/tp.log" "$T/$name.log"
-	"$CHECK" pcap "$T/$name.pcap" | cmp -s - "$T/pcap.ids" || fail "$name: the NF did not forward the pcap"
-}
+run() { forward_pcap "$@"; }
 warnings() { grep -c "^mscope-collector:" "$T/$1.log" || true; }
 
 # parents, umask 027

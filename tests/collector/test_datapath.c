@@ -1249,12 +1249,27 @@ Test(config, good_values)
 	cr_assert(!c.disabled);
 }
 
-Test(config, bad_values_fall_back, .init = cr_redirect_stderr)
+/* Lines the test printed on its redirected stderr, each a MSCOPE_ warning. */
+static int
+warning_lines(void)
 {
-	struct mc_config c;
 	char line[512];
 	int lines = 0;
 	FILE *err;
+
+	fflush(stderr);
+	fclose(stderr); /* so that reading the redirected stream ends */
+	err = cr_get_redirected_stderr();
+	while (fgets(line, sizeof(line), err) != NULL) {
+		cr_assert(strncmp(line, "mscope-collector: MSCOPE_", 25) == 0, "line: %s", line);
+		lines++;
+	}
+	return lines;
+}
+
+Test(config, bad_values_fall_back, .init = cr_redirect_stderr)
+{
+	struct mc_config c;
 
 	clear_env();
 	setenv("MSCOPE_NF", "../etc", 1);
@@ -1269,14 +1284,7 @@ Test(config, bad_values_fall_back, .init = cr_redirect_stderr)
 	cr_assert_eq(c.buffer, MC_DEFAULT_BUFFER);
 	cr_assert_eq(c.qdepth_every, MC_DEFAULT_QDEPTH_EVERY);
 	cr_assert(!c.disabled);
-	fflush(stderr);
-	fclose(stderr); /* so that reading the redirected stream ends */
-	err = cr_get_redirected_stderr();
-	while (fgets(line, sizeof(line), err) != NULL) {
-		cr_assert(strncmp(line, "mscope-collector: MSCOPE_", 25) == 0, "line: %s", line);
-		lines++;
-	}
-	cr_assert_eq(lines, 5, "one warning line per bad value");
+	cr_assert_eq(warning_lines(), 5, "one warning line per bad value");
 }
 
 Test(config, disable_switch)
@@ -1325,9 +1333,6 @@ Test(config, bounded_recording)
 Test(config, bounded_recording_bad_values, .init = cr_redirect_stderr)
 {
 	struct mc_config c;
-	char line[512];
-	int lines = 0;
-	FILE *err;
 
 	clear_env();
 	setenv("MSCOPE_SEGMENTS", "5", 1); /* without anything that rotates */
@@ -1347,14 +1352,7 @@ Test(config, bounded_recording_bad_values, .init = cr_redirect_stderr)
 	mc_config_load(&c);
 	cr_assert_eq(c.seg_bytes, 0);
 	cr_assert_eq(c.file_mode, 0640);
-	fflush(stderr);
-	fclose(stderr);
-	err = cr_get_redirected_stderr();
-	while (fgets(line, sizeof(line), err) != NULL) {
-		cr_assert(strncmp(line, "mscope-collector: MSCOPE_", 25) == 0, "line: %s", line);
-		lines++;
-	}
-	cr_assert_eq(lines, 7, "one warning line per bad value");
+	cr_assert_eq(warning_lines(), 7, "one warning line per bad value");
 }
 
 Test(config, escapes)
