@@ -97,10 +97,22 @@ reserve_release(void)
  * the failure (the failed frame was cut off, so a page is usually free
  * again) and rewritten in place with the final counts at exit.
  */
+/* A string fit for a JSON string as it is ('"', '\\', controls become '_'). */
+static const char *
+json_safe(const char *s, char *buf, size_t len)
+{
+	size_t j = 0;
+
+	for (; *s != '\0' && j + 1 < len; s++)
+		buf[j++] = (unsigned char)*s < 0x20 || *s == '"' || *s == '\\' || *s == 0x7f ? '_' : *s;
+	buf[j] = '\0';
+	return buf;
+}
+
 static void
 lost_write(struct mc_node *n, const char *state)
 {
-	char buf[512];
+	char buf[512], why[sizeof(n->why)];
 	int len;
 
 	if (n->lost_fd < 0) {
@@ -117,7 +129,7 @@ lost_write(struct mc_node *n, const char *state)
 		       "\"records\": %" PRIu64 ", \"packets\": %" PRIu64 ", \"since_tsc\": %" PRIu64
 		       ", \"error\": \"%s\"}\n",
 		       n->name, n->cur.number, state, n->pend_loss_rec, n->pend_loss_pkt,
-		       n->last_tsc, MC_ESC(n->why));
+		       n->last_tsc, json_safe(n->why, why, sizeof(why)));
 	if (pwrite(n->lost_fd, buf, (size_t)len, 0) == len)
 		(void)ftruncate(n->lost_fd, len);
 }
@@ -387,8 +399,11 @@ put_pending(struct mc_node *n, uint64_t horizon)
 	}
 }
 
-/* Delete closed segment i of node n: its file goes, a DELETED record says so. */
-static void
+/*
+ * Delete closed segment i of node n: its file goes, a DELETED record says
+ * so. @return false if the file could not be removed (it stays counted).
+ */
+static bool
 delete_seg(struct mc_node *n, uint32_t i, uint64_t horizon)
 {
 	const struct mc_seg s = n->closed[i];
@@ -396,7 +411,7 @@ delete_seg(struct mc_node *n, uint32_t i, uint64_t horizon)
 
 	seg_name(n, s.number, s.plain, name, sizeof(name));
 	if (unlinkat(mc.dirfd, name, 0) != 0 && errno != ENOENT)
-		return; /* still there: still counted */
+		return false;
 	memmove(n->closed + i, n->closed + i + 1, (n->nclosed - i - 1) * sizeof(*n->closed));
 	n->nclosed--;
 	if (n->ndels == n->cap_dels) {
@@ -404,7 +419,7 @@ delete_seg(struct mc_node *n, uint32_t i, uint64_t horizon)
 		struct mscope_deleted *p = realloc(n->dels, cap * sizeof(*p));
 
 		if (p == NULL)
-			return;
+			return true;
 		n->dels = p;
 		n->cap_dels = cap;
 	}
@@ -416,6 +431,7 @@ delete_seg(struct mc_node *n, uint32_t i, uint64_t horizon)
 		.packets = s.packets,
 	};
 	put_pending(n, horizon);
+	return true;
 }
 
 /*
@@ -572,8 +588,9 @@ node_round(struct mc_node *n, uint64_t unused)
 	     round_now - n->cur_open_tsc >= mc.tsc_hz * mc.cfg.seg_seconds) ||
 	    (lim != 0 && mscope_writer_bytes(n->w) >= lim))
 		rotate(n, round_horizon);
-	while (mc.cfg.segments != 0 && n->nclosed + 1 > mc.cfg.segments)
-		delete_seg(n, 0, round_horizon);
+	while (mc.cfg.segments != 0 && n->nclosed + 1 > mc.cfg.segments &&
+	       delete_seg(n, 0, round_horizon))
+		;
 }
 
 /* Delete the oldest segments of the process while it is over its budget. */
@@ -582,9 +599,9 @@ enforce_budget(uint64_t horizon)
 {
 	for (;;) {
 		survey();
-		if (oldest_node == NULL || total_bytes <= mc.cfg.budget)
+		if (oldest_node == NULL || total_bytes <= mc.cfg.budget ||
+		    !delete_seg(oldest_node, oldest_i, horizon))
 			return;
-		delete_seg(oldest_node, oldest_i, horizon);
 	}
 }
 

@@ -167,8 +167,16 @@ cmd_keep(int argc, char **argv)
 	}
 	folder_name(reason, folder, sizeof(folder));
 	kfd = open_dir_at(dfd, "kept", true);
-	if (kfd < 0 || mkdirat(kfd, folder, 0777) != 0 ||
-	    (sfd = open_dir_at(kfd, folder, false)) < 0) {
+	/* two keeps within a second with one reason: -2, -3, ... */
+	for (int k = 2; kfd >= 0 && mkdirat(kfd, folder, 0777) != 0 && errno == EEXIST && k < 100;
+	     k++) {
+		char *dash = k > 2 ? strrchr(folder, '-') : NULL;
+
+		if (dash != NULL)
+			*dash = '\0';
+		snprintf(folder + strlen(folder), sizeof(folder) - strlen(folder), "-%d", k);
+	}
+	if (kfd < 0 || (sfd = open_dir_at(kfd, folder, false)) < 0) {
 		fprintf(stderr, "mscope keep: cannot create %s/kept/%s: %s\n", dir, folder,
 			strerror(errno));
 		return 1;
