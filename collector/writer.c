@@ -749,8 +749,10 @@ writer_main(void *arg)
 		if (now_all || now - last_flush >= hz / 1000 * FLUSH_MS) {
 			mc_for_each_node(node_flush, 0);
 			last_flush = now;
-			/* rotation, deletion, keep requests: files change only by frames */
-			mc_seg_round(now, horizon_tsc);
+			/* rotation, deletion, keep requests: files change only by frames
+			   (and not at exit: no nearly empty last segment) */
+			if (!stop)
+				mc_seg_round(now, horizon_tsc);
 		}
 		if (req != mc.flush_ack)
 			__atomic_store_n(&mc.flush_ack, req, __ATOMIC_RELEASE);
