@@ -115,7 +115,7 @@ mc_init(void)
 		if ((def != NULL && def != (void *)rte_eth_dev_start) || static_dpdk())
 			MC_LOG("%s: DPDK is linked statically into the program, so its ports "
 			       "cannot be hooked; collector inactive",
-			       program_invocation_short_name);
+			       MC_ESC(program_invocation_short_name));
 		return;
 	}
 	mc_config_load(&mc.cfg);
