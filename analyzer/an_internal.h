@@ -34,9 +34,9 @@ struct an_seg {         /* rx sequence numbers -> hop indices, split at gaps */
 };
 
 struct an_node {
-	char id[96];
-	char nf[64];
-	char file[512];
+	char id[320];           /* nf:pPqQ, or the source's name */
+	char nf[256];           /* the header's name, escaped (an_escape) */
+	char *file;             /* path of the (first) trace file */
 	struct mscope_trace_header hdr;
 	int nf_idx;
 	bool is_source;
@@ -167,7 +167,7 @@ struct mscope_analysis {
 
 	struct an_node *nodes;
 	uint32_t nnodes;
-	char (*nfs)[64];
+	char (*nfs)[256];
 	uint32_t nnfs;
 
 	/* global flow table */
@@ -214,6 +214,7 @@ struct mscope_analysis {
 	uint32_t nvictims;
 	uint64_t delivered, dropped_pkts, nf_dropped;
 	int64_t lat_threshold;
+	char thr_from[96];      /* how lat_threshold was derived (for the report) */
 	struct an_queued_int *queued;
 	size_t nqueued;
 	struct mscope_an_queued *queued_pub;
@@ -266,6 +267,9 @@ void an_err(struct mscope_an_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void an_warn(struct mscope_analysis *an, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* A name or path from a file as valid UTF-8 without control characters:
+ * such bytes become \xNN (*changed says whether any did). malloc'd, or NULL. */
+char *an_escape(const char *in, bool *changed);
 void *an_grow(void *p, size_t *cap, size_t need, size_t elem);
 void *an_big_alloc(size_t bytes);
 int an_for_nodes(struct mscope_analysis *an,

@@ -158,6 +158,7 @@ mscope_an_close(struct mscope_analysis *an)
 		return;
 	for (uint32_t k = 0; k < an->nnodes; k++) {
 		struct an_node *nd = &an->nodes[k];
+		free(nd->file);
 		free(nd->fkeys);
 		free(nd->ref2local);
 		free(nd->segs);

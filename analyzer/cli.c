@@ -156,6 +156,22 @@ print_table(const json_t *doc, FILE *out, int top)
 	}
 }
 
+/* No victims: which threshold judged that, and how to choose another. */
+static void
+print_no_victims(const json_t *doc, FILE *out)
+{
+	const json_t *sum = json_object_get(doc, "summary");
+	const char *from = json_string_value(json_object_get(sum, "latency_threshold_from"));
+
+	if (json_integer_value(json_object_get(sum, "victims")) != 0)
+		return;
+	fprintf(out, "\nno victims: no packet's end-to-end latency exceeded %.1f us (%s)%s;\n"
+		"choose the latency that makes a victim with --threshold TIME (e.g. --threshold 100us)\n"
+		"or another percentile with --percentile P\n",
+		json_real_value(json_object_get(sum, "latency_threshold_us")), from ? from : "?",
+		json_is_true(json_object_get(sum, "drops_are_victims")) ? ", and none was dropped" : "");
+}
+
 static int
 write_outputs(struct mscope_analysis *an, const struct cli_out *o)
 {
@@ -196,6 +212,7 @@ write_outputs(struct mscope_analysis *an, const struct cli_out *o)
 #endif
 	if (!o->quiet)
 		print_nodes(doc, stdout);
+	print_no_victims(doc, o->quiet ? stderr : stdout);
 	(void)print_table;
 	json_decref(doc);
 	return rc;

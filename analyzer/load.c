@@ -192,7 +192,7 @@ load_node(struct an_node *nd, struct mscope_an_error *err)
 
 	r = mscope_reader_open(nd->file, &terr);
 	if (r == NULL) {
-		an_err(err, "%s: %s (offset %llu)", terr.file, terr.text,
+		an_err(err, "%s: %s (offset %llu)", nd->file, terr.text,
 			(unsigned long long)terr.offset);
 		return -1;
 	}
@@ -359,7 +359,7 @@ load_node(struct an_node *nd, struct mscope_an_error *err)
 	}
 	if (rc < 0) {
 		/* A truncated or damaged tail: keep what was complete, say what is missing. */
-		an_err(err, "%s: %s (offset %llu)", terr.file, terr.text,
+		an_err(err, "%s: %s (offset %llu)", nd->file, terr.text,
 			(unsigned long long)terr.offset);
 		mscope_reader_close(r);
 		return 1;
@@ -479,63 +479,125 @@ cmp_node(const void *a, const void *b)
 	return strcmp(x->id, y->id);
 }
 
-int
-an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err)
+/* Node ids: an rx queue is nf:pPqQ, a source its NF name. A process that
+ * sends on several ports or queues has several source traces: the second
+ * one of a name becomes nf:srcpPqQ (never an rx queue's id), then
+ * nf:srcpPqQ-PID (the same node recorded twice); beyond that it is the same
+ * node twice, an error like two traces of one rx queue. */
+static int
+node_ids(struct mscope_analysis *an, struct mscope_an_error *err)
 {
-	DIR *dp;
+	for (uint32_t i = 0; i < an->nnodes; i++) {
+		struct an_node *nd = &an->nodes[i];
+		for (int attempt = 0;; attempt++) {
+			uint32_t j;
+			for (j = 0; j < i; j++)
+				if (!strcmp(an->nodes[j].id, nd->id))
+					break;
+			if (j == i)
+				break;
+			if (!nd->is_source || attempt == 2) {
+				an_err(err, "two traces for node %s: %s and %s", nd->id,
+					an->nodes[j].file, nd->file);
+				return -1;
+			}
+			if (attempt == 0)
+				snprintf(nd->id, sizeof(nd->id), "%s:srcp%uq%u", nd->nf,
+					nd->hdr.port, nd->hdr.queue);
+			else
+				snprintf(nd->id, sizeof(nd->id), "%s:srcp%uq%u-%u", nd->nf,
+					nd->hdr.port, nd->hdr.queue, nd->hdr.pid);
+		}
+	}
+	return 0;
+}
+
+/* The *.mst regular files of dir, sorted; empty ones are skipped with a
+ * warning (a writer that died before its header). */
+static int
+list_traces(struct mscope_analysis *an, const char *dir, char ***out, size_t *nout,
+		struct mscope_an_error *err)
+{
+	DIR *dp = opendir(dir);
 	struct dirent *de;
 	char **names = NULL;
-	size_t nnames = 0, cap = 0;
-	char runs[8][64];
-	size_t nruns = 0;
-	int rc = -1;
-	struct an_node *ref;
+	size_t n = 0, cap = 0;
 
-	dp = opendir(dir);
 	if (dp == NULL) {
 		an_err(err, "%s: %s", dir, strerror(errno));
 		return -1;
 	}
 	while ((de = readdir(dp)) != NULL) {
 		size_t l = strlen(de->d_name);
-		char path[1024];
+		char *path;
 		struct stat st;
 
 		if (l < 5 || strcmp(de->d_name + l - 4, ".mst"))
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (stat(path, &st) || !S_ISREG(st.st_mode))
+		if (asprintf(&path, "%s/%s", dir, de->d_name) < 0)
+			goto oom;
+		if (stat(path, &st) || !S_ISREG(st.st_mode)) {
+			free(path);
 			continue;
-		void *p = an_grow(names, &cap, nnames + 1, sizeof(*names));
-		if (p == NULL)
-			goto oom_names;
+		}
+		if (st.st_size == 0) {
+			an_warn(an, "%s: empty file (no header); skipped", path);
+			free(path);
+			continue;
+		}
+		void *p = an_grow(names, &cap, n + 1, sizeof(*names));
+		if (p == NULL) {
+			free(path);
+			goto oom;
+		}
 		names = p;
-		names[nnames] = strdup(de->d_name);
-		if (names[nnames] == NULL)
-			goto oom_names;
-		nnames++;
+		names[n++] = path;
 	}
 	closedir(dp);
-	dp = NULL;
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_str);
+	*out = names;
+	*nout = n;
+	return 0;
+oom:
+	closedir(dp);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	an_err(err, "out of memory while listing %s", dir);
+	return -1;
+}
+
+int
+an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err)
+{
+	char **names = NULL;
+	size_t nnames = 0;
+	char runs[8][64];
+	size_t nruns = 0;
+	int rc = -1;
+	struct an_node *ref;
+
+	if (list_traces(an, dir, &names, &nnames, err))
+		return -1;
 	if (nnames == 0) {
 		an_err(err, "%s: no trace files (*.mst)", dir);
 		goto out;
 	}
-	qsort(names, nnames, sizeof(*names), cmp_str);
 
 	an->nodes = calloc(nnames, sizeof(*an->nodes));
 	if (an->nodes == NULL)
-		goto oom_names;
+		goto oom;
 	for (size_t i = 0; i < nnames; i++) {
 		struct mscope_trace_error terr;
 		struct mscope_trace_reader *r;
 		struct an_node *nd = &an->nodes[an->nnodes];
+		char *name;
 		size_t k;
 
-		snprintf(nd->file, sizeof(nd->file), "%s/%s", dir, names[i]);
-		r = mscope_reader_open(nd->file, &terr);
+		r = mscope_reader_open(names[i], &terr);
 		if (r == NULL) {
-			an_err(err, "%s: %s (offset %llu)", terr.file, terr.text,
+			an_err(err, "%s: %s (offset %llu)", names[i], terr.text,
 				(unsigned long long)terr.offset);
 			goto out;
 		}
@@ -544,13 +606,15 @@ an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err
 		nd->hdr.nf_name[sizeof(nd->hdr.nf_name) - 1] = '\0';
 		nd->hdr.run_id[sizeof(nd->hdr.run_id) - 1] = '\0';
 		nd->hdr.host[sizeof(nd->hdr.host) - 1] = '\0';
-		if (an->opts.run_id && nd->hdr.run_id[0] &&
-				strcmp(an->opts.run_id, nd->hdr.run_id)) {
-			an_warn(an, "%s: skipped (run '%s', not '%s')", nd->file,
+		if (an->opts.run_id && strcmp(an->opts.run_id, nd->hdr.run_id)) {
+			an_warn(an, "%s: skipped (run '%s', not '%s')", names[i],
 				nd->hdr.run_id, an->opts.run_id);
 			memset(nd, 0, sizeof(*nd));
 			continue;
 		}
+		nd->file = names[i];
+		names[i] = NULL;
+		an->nnodes++;
 		if (nd->hdr.tsc_hz == 0 || nd->hdr.tsc_hz > 100000000000ULL) {
 			an_err(err, "%s: header field tsc_hz is %llu", nd->file,
 				(unsigned long long)nd->hdr.tsc_hz);
@@ -562,7 +626,16 @@ an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err
 			goto out;
 		}
 		nd->is_source = nd->hdr.role == MSCOPE_ROLE_SOURCE;
-		snprintf(nd->nf, sizeof(nd->nf), "%s", nd->hdr.nf_name[0] ? nd->hdr.nf_name : "?");
+		/* names come from files: escaped once here, used as is everywhere */
+		bool changed;
+		name = an_escape(nd->hdr.nf_name[0] ? nd->hdr.nf_name : "?", &changed);
+		if (name == NULL)
+			goto oom;
+		snprintf(nd->nf, sizeof(nd->nf), "%s", name);
+		free(name);
+		if (changed)
+			an_warn(an, "%s: NF name is not valid UTF-8 text; shown as '%s'",
+				nd->file, nd->nf);
 		if (nd->is_source)
 			snprintf(nd->id, sizeof(nd->id), "%s", nd->nf);
 		else
@@ -575,7 +648,6 @@ an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err
 			if (k == nruns && nruns < 8)
 				snprintf(runs[nruns++], sizeof(runs[0]), "%s", nd->hdr.run_id);
 		}
-		an->nnodes++;
 	}
 	if (nruns > 1) {
 		char list[400] = "";
@@ -593,22 +665,8 @@ an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err
 		goto out;
 	}
 	qsort(an->nodes, an->nnodes, sizeof(*an->nodes), cmp_node);
-	for (uint32_t i = 0; i < an->nnodes; i++) {
-		struct an_node *nd = &an->nodes[i];
-		for (uint32_t j = 0; j < i; j++) {
-			if (!strcmp(an->nodes[j].id, nd->id)) {
-				if (nd->is_source) {
-					snprintf(nd->id, sizeof(nd->id), "%s:p%uq%u", nd->nf,
-						nd->hdr.port, nd->hdr.queue);
-					j = (uint32_t)-1;
-					continue;
-				}
-				an_err(err, "two traces for node %s: %s and %s", nd->id,
-					an->nodes[j].file, nd->file);
-				goto out;
-			}
-		}
-	}
+	if (node_ids(an, err))
+		goto out;
 
 	/* Clock: the first RXQ file's TSC is the common time base; files of the
 	 * same host share it, others are mapped through their realtime anchors. */
@@ -801,12 +859,9 @@ an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err
 	rc = 0;
 	goto out;
 
-oom_names:
 oom:
 	an_err(err, "out of memory while loading %s", dir);
 out:
-	if (dp)
-		closedir(dp);
 	for (size_t i = 0; i < nnames; i++)
 		free(names[i]);
 	free(names);

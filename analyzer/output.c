@@ -417,6 +417,8 @@ mscope_an_json(struct mscope_analysis *an)
 	json_object_set_new(sum, "dag", json_string(an->opts.dag == MSCOPE_AN_DAG_PAPER ?
 		"paper" : "ours"));
 	json_object_set_new(sum, "latency_threshold_us", json_real(an_us(an, an->lat_threshold)));
+	json_object_set_new(sum, "latency_threshold_from", json_string(an->thr_from));
+	json_object_set_new(sum, "drops_are_victims", json_boolean(!an->opts.no_drops));
 	json_object_set_new(sum, "total_score", json_real(total));
 	for (size_t i = 0; i < an->nwarn; i++)
 		json_array_append_new(warn, json_string(an->warn[i]));
@@ -432,7 +434,11 @@ mscope_an_json(struct mscope_analysis *an)
 		json_object_set_new(n, "role", json_string(nd->is_source ? "source" : "rxq"));
 		json_object_set_new(n, "port", json_integer(nd->hdr.port));
 		json_object_set_new(n, "queue", json_integer(nd->hdr.queue));
-		json_object_set_new(n, "file", json_string(nd->file));
+		{
+			char *f = an_escape(nd->file, NULL);
+			json_object_set_new(n, "file", json_string(f ? f : "?"));
+			free(f);
+		}
 		json_object_set_new(n, "peak_rate_mpps",
 			json_real(nd->is_source ? 0 : nd->rate * an->hz / 1e6));
 		json_object_set_new(n, "peak_rate_from",

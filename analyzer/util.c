@@ -44,6 +44,67 @@ an_err(struct mscope_an_error *err, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Length of the valid UTF-8 sequence at s (not a control character), or 0. */
+static size_t
+utf8_len(const unsigned char *s)
+{
+	unsigned char c = s[0];
+	size_t n;
+	uint32_t cp;
+
+	if (c >= 0x20 && c < 0x7f)
+		return 1;
+	if (c < 0x80)
+		return 0;                   /* control character */
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4, cp = c & 0x07;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	/* overlong forms, UTF-16 surrogates, beyond U+10FFFF */
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+			(cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+char *
+an_escape(const char *in, bool *changed)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	size_t len = strlen(in), o = 0;
+	char *out = malloc(4 * len + 1);
+
+	if (changed)
+		*changed = false;
+	if (out == NULL)
+		return NULL;
+	while (*s) {
+		size_t n = utf8_len(s);
+		if (n == 0) {
+			snprintf(out + o, 5, "\\x%02x", *s);
+			o += 4;
+			s++;
+			if (changed)
+				*changed = true;
+			continue;
+		}
+		memcpy(out + o, s, n);
+		o += n;
+		s += n;
+	}
+	out[o] = '\0';
+	return out;
+}
+
 void
 an_warn(struct mscope_analysis *an, const char *fmt, ...)
 {
@@ -56,6 +117,14 @@ an_warn(struct mscope_analysis *an, const char *fmt, ...)
 	va_end(ap);
 	if (s == NULL)
 		return;
+	/* names and paths inside come from files: keep the text valid UTF-8 */
+	{
+		char *c = an_escape(s, NULL);
+		free(s);
+		if (c == NULL)
+			return;
+		s = c;
+	}
 	if (an->nwarn + 2 > an->warn_cap) {
 		size_t cap = an->warn_cap ? an->warn_cap * 2 : 16;
 		char **w = realloc(an->warn, cap * sizeof(*w));
