@@ -70,6 +70,10 @@ struct an_node {
 
 	/* load diagnostics */
 	uint64_t loss_records, loss_packets;
+	uint64_t del_segments, del_records, del_packets; /* DELETED records */
+	uint64_t sidecar_records, sidecar_packets;      /* from <trace>.lost */
+	bool lost_unknown;      /* a .lost file that could not be read */
+	bool no_index;          /* the file ends without its seek table */
 	uint64_t backsteps;
 	int64_t max_backstep;
 	uint64_t nolink, badlink, duptx, undef_flow, src_rx, tx_before_rx;
@@ -202,6 +206,9 @@ struct mscope_analysis {
 	uint32_t src_nf_default; /* NF index blamed for input with no source trace */
 	bool any_approx;
 	uint64_t unresolved, conflicts, trace_loss_records, trace_loss_packets;
+	uint64_t del_segments, del_records, del_packets;
+	uint64_t sidecar_records, sidecar_packets;
+	uint32_t traces_unfinished; /* files without their trailing seek table */
 	uint64_t lost_source;   /* source packets seen nowhere */
 	uint64_t in_flight;     /* packets neither delivered nor dropped */
 

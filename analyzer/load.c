@@ -343,6 +343,11 @@ load_node(struct an_node *nd, struct mscope_an_error *err)
 			nd->loss_records += rec.u.loss.records;
 			nd->loss_packets += rec.u.loss.packets;
 			break;
+		case MSCOPE_REC_DELETED:
+			nd->del_segments++;
+			nd->del_records += rec.u.deleted.records;
+			nd->del_packets += rec.u.deleted.packets;
+			break;
 		case MSCOPE_REC_CLOCK: {
 			/* Another TSC <-> realtime pair: how far does it drift from the header's? */
 			double hz = (double)nd->hdr.tsc_hz;
@@ -373,6 +378,42 @@ fail:
 	return -1;
 }
 
+/* `<trace>.lost`: what the collector could not record in the trace itself
+ * (it could not write there any more): first line
+ * `lost_records N lost_packets M`. Added to the node's losses. */
+static int
+lost_sidecar(struct mscope_analysis *an, struct an_node *nd, struct mscope_an_error *err)
+{
+	char *path, line[256];
+	unsigned long long r, p;
+	FILE *f;
+
+	(void)err;
+	if (asprintf(&path, "%s.lost", nd->file) < 0)
+		return -1;
+	f = fopen(path, "r");
+	if (f == NULL) {
+		free(path);
+		return 0;
+	}
+	if (fgets(line, sizeof(line), f) == NULL ||
+			sscanf(line, "lost_records %llu lost_packets %llu", &r, &p) != 2) {
+		an_warn(an, "%s: not 'lost_records N lost_packets M'; the collector lost an unknown part of %s",
+			path, nd->file);
+		nd->lost_unknown = true;
+	} else {
+		nd->sidecar_records += r;
+		nd->sidecar_packets += p;
+		nd->loss_records += r;
+		nd->loss_packets += p;
+		an_warn(an, "%s: the collector could not write %llu records (%llu packets) into the trace",
+			path, r, p);
+	}
+	fclose(f);
+	free(path);
+	return 0;
+}
+
 /* Forget what pass 0 learnt, keep its counts. */
 static void
 node_reset(struct an_node *nd)
@@ -391,6 +432,7 @@ node_reset(struct an_node *nd)
 	nd->nqd = 0;
 	nd->seq_next = 0;
 	nd->loss_records = nd->loss_packets = 0;
+	nd->del_segments = nd->del_records = nd->del_packets = 0;
 	nd->backsteps = 0;
 	nd->max_backstep = 0;
 	nd->nolink = nd->badlink = nd->duptx = nd->undef_flow = nd->src_rx = 0;
@@ -757,9 +799,22 @@ an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err
 		struct an_node *nd = &an->nodes[i];
 		uint32_t *l2g = NULL;
 
+		if (nd->del_segments) {
+			an->del_segments += nd->del_segments;
+			an->del_records += nd->del_records;
+			an->del_packets += nd->del_packets;
+			an_warn(an, "%s: %llu older segments were deleted (%llu records, %llu packets): the run starts later than its recording",
+				nd->file, (unsigned long long)nd->del_segments,
+				(unsigned long long)nd->del_records,
+				(unsigned long long)nd->del_packets);
+		}
+		if (lost_sidecar(an, nd, err) < 0)
+			goto out;
 		if (nd->loss_records || nd->loss_packets) {
 			an->trace_loss_records += nd->loss_records;
 			an->trace_loss_packets += nd->loss_packets;
+			an->sidecar_records += nd->sidecar_records;
+			an->sidecar_packets += nd->sidecar_packets;
 			an_warn(an, "%s: the collector lost %llu records (%llu packets); diagnosis around them is incomplete",
 				nd->file, (unsigned long long)nd->loss_records,
 				(unsigned long long)nd->loss_packets);

@@ -411,6 +411,11 @@ mscope_an_json(struct mscope_analysis *an)
 	json_object_set_new(sum, "trace_losses", json_integer((json_int_t)an->trace_loss_packets));
 	json_object_set_new(sum, "trace_loss_records",
 		json_integer((json_int_t)an->trace_loss_records));
+	json_object_set_new(sum, "trace_loss_unwritten",
+		json_integer((json_int_t)an->sidecar_packets));
+	json_object_set_new(sum, "deleted_segments", json_integer((json_int_t)an->del_segments));
+	json_object_set_new(sum, "deleted_packets", json_integer((json_int_t)an->del_packets));
+	json_object_set_new(sum, "traces_unfinished", json_integer(an->traces_unfinished));
 	json_object_set_new(sum, "unresolved_ids",
 		json_integer((json_int_t)(an->unresolved + an->conflicts)));
 	json_object_set_new(sum, "arrivals", json_string(an->any_approx ? "approximated" : "source"));

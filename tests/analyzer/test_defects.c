@@ -278,3 +278,64 @@ Test(defects, run_filter_drops_traces_without_run)
 	mscope_an_close(an);
 	tu_rmdir(dir);
 }
+
+/* What the collector could not write: a `.lost` file beside the trace, LOSS
+ * and DELETED records, all counted in the summary. */
+Test(defects, unwritten_losses_and_deleted_segments)
+{
+	char *dir = tu_mkdir(), *path;
+	struct mscope_an_error err;
+	struct mscope_analysis *an;
+	FILE *f;
+
+	src_file(dir, "source.mst", "source", 0, 0, 1, "run1", 10, 20, T0);
+	struct mscope_trace_writer *w = open_hdr(dir, "a.mst", "a", MSCOPE_ROLE_RXQ, 0, 0, 1,
+		"run1");
+	tu_flows(w, 1);
+	struct mscope_deleted d = { .tsc = T0, .segment = 0, .tsc_first = 10, .tsc_last = 20,
+		.records = 7, .packets = 70 };
+	cr_assert_eq(mscope_writer_deleted(w, &d), 0);
+	struct mscope_loss l = { .tsc = T0 + 1, .records = 2, .packets = 5 };
+	cr_assert_eq(mscope_writer_loss(w, &l), 0);
+	for (int i = 0; i < 20; i++) {
+		uint32_t wire = 10 + (uint32_t)i, flow = 0;
+		uint64_t seq = (uint64_t)i;
+		struct mscope_rx_burst rx = { .tsc = (uint64_t)(T0 + 1000 * i + 100), .n = 1,
+			.qdepth = -1, .wire_id = &wire, .flow = &flow };
+		struct mscope_tx_burst tx = { .tsc = (uint64_t)(T0 + 1000 * i + 200), .offered = 1,
+			.accepted = 1, .wire_id = &wire, .rx_seq = &seq, .flow = &flow };
+		cr_assert_eq(mscope_writer_rx(w, &rx), 0);
+		cr_assert_eq(mscope_writer_tx(w, &tx), 0);
+	}
+	cr_assert_eq(mscope_writer_close(w), 0);
+	cr_assert(asprintf(&path, "%s/a.mst.lost", dir) > 0);
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("lost_records 3 lost_packets 96\n", f);
+	fclose(f);
+
+	an = mscope_an_open(dir, NULL, &err);
+	cr_assert_not_null(an, "%s", err.text);
+	cr_assert(has_warning(an, "could not write 3 records (96 packets)"));
+	cr_assert(has_warning(an, "1 older segments were deleted (7 records, 70 packets)"));
+	cr_assert_eq(mscope_an_diagnose(an, &err), 0, "%s", err.text);
+	json_t *doc = mscope_an_json(an), *sum = json_object_get(doc, "summary");
+	cr_assert_eq(json_integer_value(json_object_get(sum, "trace_losses")), 101);
+	cr_assert_eq(json_integer_value(json_object_get(sum, "trace_loss_records")), 5);
+	cr_assert_eq(json_integer_value(json_object_get(sum, "trace_loss_unwritten")), 96);
+	cr_assert_eq(json_integer_value(json_object_get(sum, "deleted_segments")), 1);
+	cr_assert_eq(json_integer_value(json_object_get(sum, "deleted_packets")), 70);
+	json_decref(doc);
+	mscope_an_close(an);
+
+	/* an unreadable .lost file: the loss is unknown, and said so */
+	f = fopen(path, "w");
+	fputs("garbage\n", f);
+	fclose(f);
+	an = mscope_an_open(dir, NULL, &err);
+	cr_assert_not_null(an, "%s", err.text);
+	cr_assert(has_warning(an, "lost an unknown part"));
+	mscope_an_close(an);
+	free(path);
+	tu_rmdir(dir);
+}
