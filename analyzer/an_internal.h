@@ -74,6 +74,11 @@ struct an_node {
 	uint64_t sidecar_records, sidecar_packets;      /* from <trace>.lost */
 	bool lost_unknown;      /* a .lost file that could not be read */
 	bool no_index;          /* the file ends without its seek table */
+	/* windowed analysis: which part of the file was read, which part is kept */
+	bool from_start;        /* the hops loaded start at the file's start */
+	bool ran_off;           /* the look-back needed data before what was read */
+	int64_t first_t;        /* time of the file's first record */
+	int64_t load_t0;        /* windowed load: frames from this time were read */
 	uint64_t backsteps;
 	int64_t max_backstep;
 	uint64_t nolink, badlink, duptx, undef_flow, src_rx, tx_before_rx;
@@ -202,6 +207,11 @@ struct mscope_analysis {
 	size_t rate_scratch; /* doubles per rate-estimation scratch array */
 	void *job_ctx;      /* context of the running an_for_nodes() job */
 	int64_t t_start, t_end;
+	bool windowed;          /* --from/--to: only the window's region is analysed */
+	int64_t run_start;      /* earliest record of any trace: origin of --from/--to */
+	int64_t region_t0, region_t1; /* the region analysed (ticks) */
+	uint32_t clock_ref;     /* node whose TSC is the common time base */
+	uint64_t frames_read, frames_total; /* windowed load: frames decoded / in the files */
 	bool have_source;
 	uint32_t src_nf_default; /* NF index blamed for input with no source trace */
 	bool any_approx;
@@ -252,6 +262,17 @@ an_arr(const struct mscope_analysis *an, uint32_t g)
 		return x < an->d[g] ? x : an->d[g];
 	}
 	return an->d[g] - (int64_t)an->pred[g];
+}
+
+/* CLOCK_REALTIME (ns) of time t, by the clock reference's anchor (exact in
+ * integers: a double has 256 ns steps at today's epoch). */
+static inline int64_t
+an_realtime(const struct mscope_analysis *an, int64_t t)
+{
+	const struct mscope_trace_header *h = &an->nodes[an->clock_ref].hdr;
+
+	return h->anchor_realtime_ns + (int64_t)((__int128)(t - (int64_t)h->anchor_tsc) *
+		1000000000 / (__int128)h->tsc_hz);
 }
 
 /* Traffic class of a flow for trigger detection: protocol and destination

@@ -20,6 +20,7 @@ mscope_an_opts_init(struct mscope_an_opts *o)
 	o->epsilon = 0.01;
 	o->max_flows = 8;
 	o->match_window_us = 2e6;
+	o->context_ns = 100000000;
 	o->filter.src_len = o->filter.dst_len = -1;
 	o->filter.sport = o->filter.dport = -1;
 	o->filter.proto = -1;
@@ -78,6 +79,7 @@ mscope_an_open(const char *dir, const struct mscope_an_opts *opts,
 	/* the caller's strings are not kept beyond this call */
 	an->opts.topology = NULL;
 	an->opts.run_id = NULL;
+	an->opts.from_clock = an->opts.to_clock = NULL;
 	if (an_match(an, err))
 		goto fail;
 	if (an_timeline(an, err) || an_rates(an, err))

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "an_internal.h"
 
@@ -181,6 +182,15 @@ seq_hop(const struct an_node *nd, uint64_t seq)
 	return nd->segs[lo].hop0 + (uint32_t)(seq - nd->segs[lo].seq0);
 }
 
+/* A link to an rx packet before the part of the file that was read (a
+ * windowed load starts inside the file): outside the analysis, not an error. */
+static bool
+pre_window(const struct an_node *nd, uint64_t seq)
+{
+	return !nd->from_start && seq != MSCOPE_NO_LINK &&
+		(nd->nsegs == 0 || seq < nd->segs[0].seq0);
+}
+
 static int
 load_node(struct an_node *nd, struct mscope_an_error *err)
 {
@@ -206,9 +216,12 @@ load_node(struct an_node *nd, struct mscope_an_error *err)
 		case MSCOPE_REC_DROP: raw = rec.u.drop.tsc; break;
 		case MSCOPE_REC_LOSS: raw = rec.u.loss.tsc; break;
 		case MSCOPE_REC_CLOCK: raw = rec.u.clock.tsc; break;
+		case MSCOPE_REC_DELETED: raw = rec.u.deleted.tsc; break;
 		default: raw = 0; break;
 		}
 		t = conv(nd, raw);
+		if (rec.type != MSCOPE_REC_FLOW && nd->from_start && t < nd->first_t)
+			nd->first_t = t;
 		if (rec.type != MSCOPE_REC_FLOW) {
 			if (t < last) {
 				/* Keep time monotone per file: the dequeue counts rely on it. */
@@ -293,6 +306,8 @@ load_node(struct an_node *nd, struct mscope_an_error *err)
 					nd->nolink++;
 					continue;
 				}
+				if (pre_window(nd, tx->rx_seq[i]))
+					continue;
 				h = seq_hop(nd, tx->rx_seq[i]);
 				if (h == NO_HOP || h >= nd->n) {
 					nd->badlink++;
@@ -317,6 +332,8 @@ load_node(struct an_node *nd, struct mscope_an_error *err)
 			for (uint32_t i = 0; i < dr->n; i++) {
 				if (dr->rx_seq != NULL && dr->rx_seq[i] != MSCOPE_NO_LINK) {
 					if (nd->counting)
+						continue;
+					if (pre_window(nd, dr->rx_seq[i]))
 						continue;
 					uint32_t h = seq_hop(nd, dr->rx_seq[i]);
 					if (h == NO_HOP || h >= nd->n) {
@@ -430,6 +447,7 @@ node_reset(struct an_node *nd)
 	nd->ref_cap = 0;
 	nd->nsegs = 0;
 	nd->nqd = 0;
+	nd->nnfd = 0;
 	nd->seq_next = 0;
 	nd->loss_records = nd->loss_packets = 0;
 	nd->del_segments = nd->del_records = nd->del_packets = 0;
@@ -438,6 +456,286 @@ node_reset(struct an_node *nd)
 	nd->nolink = nd->badlink = nd->duptx = nd->undef_flow = nd->src_rx = 0;
 	nd->tx_before_rx = 0;
 	nd->clock_disagree_ns = 0;
+}
+
+/* Which frames of every file a windowed analysis reads (the trace index). */
+static int
+plan_window(struct mscope_analysis *an, int attempt, struct mscope_an_error *err)
+{
+	(void)an;
+	(void)attempt;
+	(void)err;
+	return 0;
+}
+
+/* ---------------------------------------------------------------- windows
+ * With --from/--to only a region of the run is analysed, the same whether
+ * the whole trace was read (opts.no_index) or only the frames the index
+ * points at: per rx queue, from a burst where its queue was empty (so that
+ * no queuing period is cut) at least `context` before the window, to the
+ * window's end plus `context` (victims that entered in it leave later);
+ * sources and upstream NFs reach back to what those packets came from. */
+#define BURST_FULL 32           /* rx_burst returned fewer: it drained the queue */
+#define SLACK_NS 10000000       /* longest rx-to-tx time expected inside an NF */
+
+static int64_t
+ns_ticks(const struct mscope_analysis *an, int64_t ns)
+{
+	return (int64_t)((double)ns * an->hz / 1e9);
+}
+
+static bool
+has_qd(const struct an_node *nd, uint32_t hop)
+{
+	size_t lo = 0, hi = nd->nqd;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (nd->qd[mid].hop < hop)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < nd->nqd && nd->qd[lo].hop == hop;
+}
+
+/* The last rx burst dequeued at or before t whose queue was empty when it
+ * came: the burst before it drained the queue (returned fewer than a full
+ * burst, no depth left) and had sent every packet by then. *first: its first
+ * hop, *anchor: when the queue was drained (its packets came after).
+ * Returns 1 when the data read starts after the search would have to go. */
+static int
+empty_point(const struct mscope_analysis *an, struct an_node *nd, int64_t t,
+		uint32_t *first, int64_t *anchor)
+{
+	const uint32_t b = nd->base, n = nd->n;
+	uint32_t s = 0, hi = n;
+
+	if (n == 0) {
+		*first = 0;
+		*anchor = INT64_MAX;
+		return nd->from_start ? 0 : 1;
+	}
+	while (s < hi) {            /* first hop dequeued after t */
+		uint32_t mid = s + (hi - s) / 2;
+		if (an->d[b + mid] <= t)
+			s = mid + 1;
+		else
+			hi = mid;
+	}
+	if (s == n)
+		s = n - 1;
+	while (s > 0 && !(an->fl[b + s] & H_BURST))
+		s--;
+	while (s > 0) {
+		uint32_t p = s - 1;
+		int64_t emax = INT64_MIN;
+
+		while (p > 0 && !(an->fl[b + p] & H_BURST))
+			p--;
+		for (uint32_t h = p; h < s; h++)
+			if ((an->fl[b + h] & (H_TX | H_DROP)) && an->e[b + h] > emax)
+				emax = an->e[b + h];
+		if (s - p < BURST_FULL && !has_qd(nd, p) && emax <= an->d[b + s]) {
+			*first = s;
+			*anchor = an->d[b + p];
+			return 0;
+		}
+		s = p;
+	}
+	*first = 0;
+	*anchor = an->d[b];
+	return nd->from_start ? 0 : 1;
+}
+
+/* Keep hops [lo, hi) of the rx hops and the queue-full drops with times in
+ * [qlo, qhi] of node nd, moved down to `base` (nodes are compacted in order). */
+static void
+keep_hops(struct mscope_analysis *an, struct an_node *nd, uint32_t base, uint32_t lo,
+		uint32_t hi, int64_t qlo, int64_t qhi, int64_t ev_max)
+{
+	uint32_t o = base, b = nd->base, nq = 0;
+
+	for (uint32_t h = lo; h < hi; h++, o++) {
+		an->d[o] = an->d[b + h];
+		an->e[o] = an->e[b + h];
+		an->win[o] = an->win[b + h];
+		an->wout[o] = an->wout[b + h];
+		an->flow[o] = an->flow[b + h];
+		an->fl[o] = an->fl[b + h];
+		/* events after the region's end are not seen */
+		if ((an->fl[o] & (H_TX | H_DROP)) && an->e[o] > ev_max && !nd->is_source) {
+			an->fl[o] &= (uint8_t)~(H_TX | H_DROP);
+			an->e[o] = INT64_MIN;
+			an->wout[o] = 0;
+		}
+	}
+	for (uint32_t h = nd->n; h < nd->n + (uint32_t)nd->q_n; h++) {
+		if (an->e[b + h] < qlo || an->e[b + h] > qhi)
+			continue;
+		an->d[o] = an->d[b + h];
+		an->e[o] = an->e[b + h];
+		an->win[o] = an->win[b + h];
+		an->wout[o] = an->wout[b + h];
+		an->flow[o] = an->flow[b + h];
+		an->fl[o] = an->fl[b + h];
+		o++;
+		nq++;
+	}
+	/* hop numbers kept per node: queue depth samples, NF drops */
+	size_t k = 0;
+	for (size_t i = 0; i < nd->nqd; i++)
+		if (nd->qd[i].hop >= lo && nd->qd[i].hop < hi) {
+			nd->qd[k] = nd->qd[i];
+			nd->qd[k++].hop -= lo;
+		}
+	nd->nqd = k;
+	k = 0;
+	for (size_t i = 0; i < nd->nnfd; i++)
+		if (nd->nfd[i] >= lo && nd->nfd[i] < hi)
+			nd->nfd[k++] = nd->nfd[i] - lo;
+	nd->nnfd = k;
+	if (lo > 0)
+		an->fl[base] |= H_BURST;
+	nd->base = base;
+	nd->n = hi - lo;
+	nd->q_n = nq;
+	nd->cnt_rx = nd->n;
+	nd->cnt_q = nq;
+}
+
+/* A wall-clock window (opts.from_clock/to_clock) as times from the run's
+ * start, through the clock reference's realtime anchor. */
+static int
+clock_window(struct mscope_analysis *an, struct mscope_an_error *err)
+{
+	int64_t rt0 = an_realtime(an, an->run_start);
+	const char *txt[2] = { an->opts.from_clock, an->opts.to_clock };
+	int64_t *dst[2] = { &an->opts.from_ns, &an->opts.to_ns };
+
+	for (int i = 0; i < 2; i++) {
+		int64_t ns;
+		if (txt[i] == NULL)
+			continue;
+		if (mscope_an_parse_clock(txt[i], rt0, &ns)) {
+			an_err(err, "--%s '%s': not a wall-clock time (14:32:05.250 or 2026-12-08T14:32:05Z)",
+				i ? "to" : "from", txt[i]);
+			return -1;
+		}
+		*dst[i] = ns - rt0;
+		if (*dst[i] < 0) {
+			time_t t0 = (time_t)(rt0 / 1000000000);
+			struct tm tm;
+			char when[64] = "?";
+			if (localtime_r(&t0, &tm))
+				strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %z", &tm);
+			if (i == 1) {
+				an_err(err, "--to '%s' is before the run started (%s)", txt[i], when);
+				return -1;
+			}
+			*dst[i] = 0;
+		}
+	}
+	an->opts.from_clock = an->opts.to_clock = NULL;
+	return 0;
+}
+
+/* The window's region of every node, then the hop arrays cut to it.
+ * @return 0, 1 when a windowed load must read further back, -1 error. */
+static int
+region(struct mscope_analysis *an, struct mscope_an_error *err)
+{
+	const struct mscope_an_opts *o = &an->opts;
+	int64_t ctx = ns_ticks(an, o->context_ns), slack = ns_ticks(an, SLACK_NS);
+	int64_t w0, w1, g = INT64_MAX, g2 = INT64_MAX, start, end;
+	uint32_t *lo = calloc(an->nnodes, sizeof(*lo)), base = 0;
+	int more = 0;
+
+	if (lo == NULL) {
+		an_err(err, "out of memory (window)");
+		return -1;
+	}
+	an->run_start = INT64_MAX;
+	for (uint32_t k = 0; k < an->nnodes; k++)
+		if (an->nodes[k].first_t < an->run_start)
+			an->run_start = an->nodes[k].first_t;
+	if (an->run_start == INT64_MAX)
+		an->run_start = 0;
+	if (clock_window(an, err)) {
+		free(lo);
+		return -1;
+	}
+	w0 = an->run_start + ns_ticks(an, o->from_ns);
+	w1 = o->to_ns < 0 ? INT64_MAX / 4 : an->run_start + ns_ticks(an, o->to_ns);
+	start = w0 - ctx;
+	end = w1 >= INT64_MAX / 4 ? INT64_MAX / 4 : w1 + ctx;
+	/* Queues empty before the context; then again before the upstream tx
+	 * of what those queues held (one level of slack, not a fixpoint: the
+	 * hops before that are context, not diagnosed). */
+	for (int round = 0; round < 2; round++) {
+		int64_t t = round == 0 ? start : g - slack;
+		for (uint32_t k = 0; k < an->nnodes; k++) {
+			struct an_node *nd = &an->nodes[k];
+			int64_t anchor;
+			if (nd->is_source)
+				continue;
+			if (empty_point(an, nd, t, &lo[k], &anchor)) {
+				nd->ran_off = true;
+				more = 1;
+			}
+			if (round == 0 && anchor < g)
+				g = anchor;
+			if (round == 1 && anchor < g2)
+				g2 = anchor;
+		}
+		if (g == INT64_MAX)
+			g = start;
+	}
+	if (g2 == INT64_MAX)
+		g2 = g - slack;
+	for (uint32_t k = 0; k < an->nnodes; k++) {
+		struct an_node *nd = &an->nodes[k];
+		if (nd->is_source && !nd->from_start && nd->load_t0 > g2) {
+			nd->ran_off = true;
+			more = 1;
+		}
+	}
+	if (more) {
+		free(lo);
+		return 1;
+	}
+	an->region_t0 = g2;
+	an->region_t1 = end;
+	for (uint32_t k = 0; k < an->nnodes; k++) {
+		struct an_node *nd = &an->nodes[k];
+		const int64_t *x = nd->is_source ? an->e : an->d;
+		uint32_t l = 0, h = nd->n;
+
+		if (nd->is_source) {
+			while (l < nd->n && x[nd->base + l] < g2)
+				l++;
+		} else {
+			l = lo[k];
+		}
+		while (h > l && x[nd->base + h - 1] > end)
+			h--;
+		keep_hops(an, nd, base, l, h, l < nd->n ? an->d[nd->base + l] : INT64_MAX,
+			end, end + slack);
+		base += nd->n + (uint32_t)nd->q_n;
+	}
+	an->nh = base;
+	free(lo);
+	/* give back what the cut freed (a full read held the whole trace) */
+#define SHRINK(a) do { void *q_ = realloc(an->a, (size_t)(base ? base : 1) * sizeof(*an->a)); \
+		if (q_) an->a = q_; } while (0)
+	SHRINK(d);
+	SHRINK(e);
+	SHRINK(win);
+	SHRINK(wout);
+	SHRINK(flow);
+	SHRINK(fl);
+#undef SHRINK
+	return 0;
 }
 
 struct load_job {
@@ -719,6 +1017,7 @@ an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err
 			break;
 		}
 	an->hz = (double)ref->hdr.tsc_hz;
+	an->clock_ref = (uint32_t)(ref - an->nodes);
 	{
 		double off_ref = (double)ref->hdr.anchor_realtime_ns -
 			(double)ref->hdr.anchor_tsc * 1e9 / an->hz;
@@ -756,6 +1055,15 @@ an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err
 				worst / 1e3, worst_file, ref->file);
 	}
 
+	an->windowed = an->opts.from_ns > 0 || an->opts.to_ns >= 0 || an->opts.from_clock ||
+		an->opts.to_clock;
+	for (uint32_t i = 0; i < an->nnodes; i++) {
+		an->nodes[i].from_start = true;
+		an->nodes[i].first_t = INT64_MAX;
+	}
+	for (int attempt = 0;; attempt++) {
+	if (an->windowed && !an->opts.no_index && plan_window(an, attempt, err))
+		goto out;
 	/* Pass 0 counts, then the arrays are allocated exactly, pass 1 fills them. */
 	for (int pass = 0; pass < 2; pass++) {
 		if (pass == 1) {
@@ -792,6 +1100,28 @@ an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err
 		}
 		if (run_loaders(an, err))
 			goto out;
+	}
+	if (!an->windowed)
+		break;
+	int more = region(an, err);
+	if (more < 0)
+		goto out;
+	if (more == 0)
+		break;
+	/* the look-back needs frames before those read: again, further back */
+	for (uint32_t i = 0; i < an->nnodes; i++) {
+		node_reset(&an->nodes[i]);
+		an->nodes[i].ran_off = false;
+	}
+	free(an->d);
+	free(an->e);
+	free(an->win);
+	free(an->wout);
+	free(an->flow);
+	free(an->fl);
+	an->d = an->e = NULL;
+	an->win = an->wout = an->flow = NULL;
+	an->fl = NULL;
 	}
 
 	/* Per-node warnings, global flow ids, hop ranges. */
@@ -847,7 +1177,9 @@ an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err
 			if (l2g == NULL)
 				goto oom;
 			for (uint32_t f = 0; f < nd->nfkeys; f++) {
-				l2g[f] = an_flow_intern(an, &nd->fkeys[f]);
+				/* a window: only the flows of its hops, in order of use
+				 * (the same ids whatever part of the file was read) */
+				l2g[f] = an->windowed ? UINT32_MAX - 1 : an_flow_intern(an, &nd->fkeys[f]);
 				if (l2g[f] == UINT32_MAX) {
 					free(l2g);
 					goto oom;
@@ -863,6 +1195,13 @@ an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err
 		nd->n = nd->nrx + (uint32_t)nd->q_n;
 		for (uint32_t h = 0; h < nd->n; h++) {
 			uint32_t *f = &an->flow[nd->base + h];
+			if (*f && l2g[*f - 1] == UINT32_MAX - 1) {
+				l2g[*f - 1] = an_flow_intern(an, &nd->fkeys[*f - 1]);
+				if (l2g[*f - 1] == UINT32_MAX) {
+					free(l2g);
+					goto oom;
+				}
+			}
 			*f = *f ? l2g[*f - 1] : 0;
 		}
 		free(l2g);

@@ -406,6 +406,8 @@ mscope_an_json(struct mscope_analysis *an)
 	json_object_set_new(sum, "dropped", json_integer((json_int_t)an->dropped_pkts));
 	json_object_set_new(sum, "nf_dropped", json_integer((json_int_t)an->nf_dropped));
 	json_object_set_new(sum, "start_us", json_real(0));
+	json_object_set_new(sum, "start_realtime_ns",
+		json_integer(an->nnodes ? (json_int_t)an_realtime(an, an->t_start) : 0));
 	json_object_set_new(sum, "end_us", json_real(rel_us(an, an->t_end)));
 	json_object_set_new(sum, "nodes", json_integer(an->nnodes));
 	json_object_set_new(sum, "trace_losses", json_integer((json_int_t)an->trace_loss_packets));
@@ -416,6 +418,13 @@ mscope_an_json(struct mscope_analysis *an)
 	json_object_set_new(sum, "deleted_segments", json_integer((json_int_t)an->del_segments));
 	json_object_set_new(sum, "deleted_packets", json_integer((json_int_t)an->del_packets));
 	json_object_set_new(sum, "traces_unfinished", json_integer(an->traces_unfinished));
+	if (an->windowed) {
+		json_object_set_new(sum, "region_start_us", json_real(rel_us(an, an->region_t0)));
+		json_object_set_new(sum, "region_end_us", json_real(an->region_t1 >= INT64_MAX / 4 ?
+			rel_us(an, an->t_end) : rel_us(an, an->region_t1)));
+		json_object_set_new(sum, "frames_read", json_integer((json_int_t)an->frames_read));
+		json_object_set_new(sum, "frames_total", json_integer((json_int_t)an->frames_total));
+	}
 	json_object_set_new(sum, "unresolved_ids",
 		json_integer((json_int_t)(an->unresolved + an->conflicts)));
 	json_object_set_new(sum, "arrivals", json_string(an->any_approx ? "approximated" : "source"));

@@ -175,6 +175,8 @@ an_timeline(struct mscope_analysis *an, struct mscope_an_error *err)
 	}
 	if (an->nh == 0)
 		an->t_start = an->t_end = 0;
+	if (an->windowed)
+		an->t_start = an->run_start;    /* the origin of --from/--to */
 	an->qa = calloc(an->nh ? an->nh : 1, sizeof(*an->qa));
 	if (an->qa == NULL) {
 		an_err(err, "out of memory (timeline)");

@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include <sys/mman.h>
+#include <time.h>
 
 #include "an_internal.h"
 
@@ -541,4 +542,76 @@ fn_fail(struct pool *p, uint32_t k, void *scratch)
 	p->failed = 1;
 	pthread_mutex_unlock(&p->lock);
 	return -1;
+}
+
+/* Wall-clock times: "HH:MM[:SS[.frac]]" on the day of day_ns (local time),
+ * or "YYYY-MM-DD[T ]HH:MM[:SS[.frac]]" with an optional "Z" or "+HH:MM". */
+int
+mscope_an_parse_clock(const char *text, int64_t day_ns, int64_t *ns)
+{
+	struct tm tm;
+	const char *p;
+	int64_t frac = 0, scale = 100000000;
+	time_t secs;
+	bool utc = false;
+	long off = 0;
+
+	memset(&tm, 0, sizeof(tm));
+	p = strptime(text, "%Y-%m-%dT%H:%M", &tm);
+	if (p == NULL) {
+		memset(&tm, 0, sizeof(tm));
+		p = strptime(text, "%Y-%m-%d %H:%M", &tm);
+	}
+	if (p == NULL) {
+		time_t day = (time_t)(day_ns / 1000000000);
+		int h, m;
+		struct tm d;
+		int n = 0;
+
+		if (sscanf(text, "%2d:%2d%n", &h, &m, &n) != 2 || n < 4 || h > 23 || m > 59)
+			return -1;
+		if (localtime_r(&day, &d) == NULL)
+			return -1;
+		memset(&tm, 0, sizeof(tm));
+		tm.tm_year = d.tm_year;
+		tm.tm_mon = d.tm_mon;
+		tm.tm_mday = d.tm_mday;
+		tm.tm_hour = h;
+		tm.tm_min = m;
+		p = text + n;
+	}
+	if (*p == ':') {
+		if (!isdigit((unsigned char)p[1]) || !isdigit((unsigned char)p[2]))
+			return -1;
+		tm.tm_sec = (p[1] - '0') * 10 + (p[2] - '0');
+		if (tm.tm_sec > 60)
+			return -1;
+		p += 3;
+		if (*p == '.' || *p == ',') {
+			p++;
+			if (!isdigit((unsigned char)*p))
+				return -1;
+			for (; isdigit((unsigned char)*p); p++, scale /= 10)
+				frac += (*p - '0') * scale;
+		}
+	}
+	if (*p == 'Z') {
+		utc = true;
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int hh, mm, n = 0;
+		if (sscanf(p + 1, "%2d:%2d%n", &hh, &mm, &n) != 2 || n != 5)
+			return -1;
+		utc = true;
+		off = (hh * 3600L + mm * 60L) * (*p == '-' ? -1 : 1);
+		p += 6;
+	}
+	if (*p != '\0')
+		return -1;
+	tm.tm_isdst = -1;
+	secs = utc ? timegm(&tm) - off : mktime(&tm);
+	if (secs == (time_t)-1)
+		return -1;
+	*ns = (int64_t)secs * 1000000000 + frac;
+	return 0;
 }

@@ -91,7 +91,7 @@ an_victims(struct mscope_analysis *an, struct mscope_an_error *err)
 	/* Latency percentile over delivered packets: those that entered in the
 	 * window when there is one (a window's victims are judged against the
 	 * window, not against a run whose p99 a fault elsewhere set). */
-	bool windowed = o->from_ns > 0 || o->to_ns >= 0;
+	bool windowed = an->windowed;
 	for (uint32_t k = 0; k < an->nnodes; k++) {
 		const struct an_node *nd = &an->nodes[k];
 		if (nd->is_source)
