@@ -79,6 +79,11 @@ struct an_node {
 	bool ran_off;           /* the look-back needed data before what was read */
 	int64_t first_t;        /* time of the file's first record */
 	int64_t load_t0;        /* windowed load: frames from this time were read */
+	uint64_t rd_tsc0, rd_tsc1; /* ... as raw TSC: the reader's window */
+	int64_t *frame_t;       /* per frame of the index: first and last record time */
+	size_t nframes;
+	char **paths;           /* segment files of the node's stream (npaths > 1) */
+	size_t npaths;
 	uint64_t backsteps;
 	int64_t max_backstep;
 	uint64_t nolink, badlink, duptx, undef_flow, src_rx, tx_before_rx;

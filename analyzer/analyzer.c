@@ -161,6 +161,10 @@ mscope_an_close(struct mscope_analysis *an)
 	for (uint32_t k = 0; k < an->nnodes; k++) {
 		struct an_node *nd = &an->nodes[k];
 		free(nd->file);
+		free(nd->frame_t);
+		for (size_t i = 0; i < nd->npaths; i++)
+			free(nd->paths[i]);
+		free(nd->paths);
 		free(nd->fkeys);
 		free(nd->ref2local);
 		free(nd->segs);

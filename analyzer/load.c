@@ -182,6 +182,15 @@ seq_hop(const struct an_node *nd, uint64_t seq)
 	return nd->segs[lo].hop0 + (uint32_t)(seq - nd->segs[lo].seq0);
 }
 
+/* A node's reader: its file, or its segment files as one stream. */
+static struct mscope_trace_reader *
+open_node(const struct an_node *nd, struct mscope_trace_error *terr)
+{
+	if (nd->npaths > 1)
+		return mscope_reader_open_segments((const char *const *)nd->paths, nd->npaths, terr);
+	return mscope_reader_open(nd->file, terr);
+}
+
 /* A link to an rx packet before the part of the file that was read (a
  * windowed load starts inside the file): outside the analysis, not an error. */
 static bool
@@ -200,10 +209,16 @@ load_node(struct an_node *nd, struct mscope_an_error *err)
 	int64_t last = INT64_MIN;
 	int rc;
 
-	r = mscope_reader_open(nd->file, &terr);
+	r = open_node(nd, &terr);
 	if (r == NULL) {
+		an_err(err, "%s: %s (offset %llu)", terr.file[0] ? terr.file : nd->file, terr.text,
+			(unsigned long long)terr.offset);
+		return -1;
+	}
+	if (!nd->from_start && mscope_reader_window(r, nd->rd_tsc0, nd->rd_tsc1, &terr)) {
 		an_err(err, "%s: %s (offset %llu)", nd->file, terr.text,
 			(unsigned long long)terr.offset);
+		mscope_reader_close(r);
 		return -1;
 	}
 	while ((rc = mscope_reader_next(r, &rec, &terr)) == 1) {
@@ -220,8 +235,8 @@ load_node(struct an_node *nd, struct mscope_an_error *err)
 		default: raw = 0; break;
 		}
 		t = conv(nd, raw);
-		if (rec.type != MSCOPE_REC_FLOW && nd->from_start && t < nd->first_t)
-			nd->first_t = t;
+		if (rec.type != MSCOPE_REC_FLOW && nd->from_start && nd->first_t == INT64_MAX)
+			nd->first_t = t;    /* the file's first record: the run's start */
 		if (rec.type != MSCOPE_REC_FLOW) {
 			if (t < last) {
 				/* Keep time monotone per file: the dequeue counts rely on it. */
@@ -395,6 +410,43 @@ fail:
 	return -1;
 }
 
+/* The last 4 bytes of a trace its writer closed: the seek table's magic
+ * "MSIX" (docs/trace-format.md). Without it the writer was killed, or the
+ * disk was full: the end of the recording may be missing. */
+#define TRACE_CLOSED_MAGIC 0x5849534Du
+
+static bool
+trace_closed(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	unsigned char b[4];
+	bool ok = false;
+
+	if (f == NULL)
+		return true;    /* not ours to judge: reading will say what is wrong */
+	if (fseeko(f, -4, SEEK_END) == 0 && fread(b, 1, 4, f) == 4)
+		ok = ((uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+			(uint32_t)b[3] << 24) == TRACE_CLOSED_MAGIC;
+	fclose(f);
+	return ok;
+}
+
+static void
+check_closed(struct mscope_analysis *an, struct an_node *nd)
+{
+	size_t n = nd->npaths > 1 ? nd->npaths : 1;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *p = nd->npaths > 1 ? nd->paths[i] : nd->file;
+		if (trace_closed(p))
+			continue;
+		nd->no_index = true;
+		an->traces_unfinished++;
+		an_warn(an, "%s: ends without its seek table (writer killed, or disk full?): records of its last moments may be missing",
+			p);
+	}
+}
+
 /* `<trace>.lost`: what the collector could not record in the trace itself
  * (it could not write there any more): first line
  * `lost_records N lost_packets M`. Added to the node's losses. */
@@ -458,15 +510,6 @@ node_reset(struct an_node *nd)
 	nd->clock_disagree_ns = 0;
 }
 
-/* Which frames of every file a windowed analysis reads (the trace index). */
-static int
-plan_window(struct mscope_analysis *an, int attempt, struct mscope_an_error *err)
-{
-	(void)an;
-	(void)attempt;
-	(void)err;
-	return 0;
-}
 
 /* ---------------------------------------------------------------- windows
  * With --from/--to only a region of the run is analysed, the same whether
@@ -511,11 +554,6 @@ empty_point(const struct mscope_analysis *an, struct an_node *nd, int64_t t,
 	const uint32_t b = nd->base, n = nd->n;
 	uint32_t s = 0, hi = n;
 
-	if (n == 0) {
-		*first = 0;
-		*anchor = INT64_MAX;
-		return nd->from_start ? 0 : 1;
-	}
 	while (s < hi) {            /* first hop dequeued after t */
 		uint32_t mid = s + (hi - s) / 2;
 		if (an->d[b + mid] <= t)
@@ -523,8 +561,11 @@ empty_point(const struct mscope_analysis *an, struct an_node *nd, int64_t t,
 		else
 			hi = mid;
 	}
-	if (s == n)
-		s = n - 1;
+	if (s == n) {               /* nothing after t: nothing of it is needed */
+		*first = n;
+		*anchor = INT64_MAX;
+		return 0;
+	}
 	while (s > 0 && !(an->fl[b + s] & H_BURST))
 		s--;
 	while (s > 0) {
@@ -640,14 +681,129 @@ clock_window(struct mscope_analysis *an, struct mscope_an_error *err)
 	return 0;
 }
 
+/* The window with its context, in ticks: [*start, *end]. */
+static void
+window_bounds(const struct mscope_analysis *an, int64_t *start, int64_t *end)
+{
+	const struct mscope_an_opts *o = &an->opts;
+	int64_t ctx = ns_ticks(an, o->context_ns > 0 ? o->context_ns : 0);
+
+	*start = an->run_start + ns_ticks(an, o->from_ns) - ctx;
+	*end = o->to_ns < 0 ? INT64_MAX / 4 : an->run_start + ns_ticks(an, o->to_ns) + ctx;
+}
+
+/* Raw TSC of a time in the common tick domain, in a node's own clock. */
+static uint64_t
+node_tsc(const struct an_node *nd, int64_t t)
+{
+	double x;
+
+	if (t <= 0)
+		return 0;
+	if (nd->conv_identity)
+		return (uint64_t)t;
+	x = ((double)t - nd->conv_offset) / nd->conv_scale;
+	return x <= 0 ? 0 : x >= 1.8e19 ? UINT64_MAX : (uint64_t)x;
+}
+
+/* The time index of every file (once): frame times, the run's start (the
+ * earliest record: the first one that is not a flow definition). */
+static int
+read_indexes(struct mscope_analysis *an, struct mscope_an_error *err)
+{
+	for (uint32_t k = 0; k < an->nnodes; k++) {
+		struct an_node *nd = &an->nodes[k];
+		struct mscope_trace_error terr;
+		const struct mscope_frame_info *fi;
+		struct mscope_trace_reader *r = open_node(nd, &terr);
+		struct mscope_record rec;
+		size_t n;
+		int rebuilt, rc;
+
+		if (r == NULL || mscope_reader_index(r, &fi, &n, &rebuilt, &terr)) {
+			an_err(err, "%s: %s (offset %llu)", terr.file[0] ? terr.file : nd->file,
+				terr.text, (unsigned long long)terr.offset);
+			mscope_reader_close(r);
+			return -1;
+		}
+		nd->no_index = rebuilt != 0;
+		nd->nframes = n;
+		nd->frame_t = malloc((n ? n : 1) * 2 * sizeof(*nd->frame_t));
+		if (nd->frame_t == NULL) {
+			mscope_reader_close(r);
+			an_err(err, "out of memory (index)");
+			return -1;
+		}
+		for (size_t i = 0; i < n; i++) {
+			nd->frame_t[2 * i] = conv(nd, fi[i].tsc_first);
+			nd->frame_t[2 * i + 1] = conv(nd, fi[i].tsc_last);
+		}
+		an->frames_total += n;
+		while ((rc = mscope_reader_next(r, &rec, &terr)) == 1 && rec.type == MSCOPE_REC_FLOW)
+			;
+		if (rc == 1) {
+			uint64_t raw;
+			switch (rec.type) {
+			case MSCOPE_REC_RX: raw = rec.u.rx.tsc; break;
+			case MSCOPE_REC_TX: raw = rec.u.tx.tsc; break;
+			case MSCOPE_REC_DROP: raw = rec.u.drop.tsc; break;
+			case MSCOPE_REC_LOSS: raw = rec.u.loss.tsc; break;
+			case MSCOPE_REC_CLOCK: raw = rec.u.clock.tsc; break;
+			case MSCOPE_REC_DELETED: raw = rec.u.deleted.tsc; break;
+			default: raw = 0; break;
+			}
+			nd->first_t = conv(nd, raw);
+		}
+		mscope_reader_close(r);
+	}
+	an->run_start = INT64_MAX;
+	for (uint32_t k = 0; k < an->nnodes; k++)
+		if (an->nodes[k].first_t < an->run_start)
+			an->run_start = an->nodes[k].first_t;
+	if (an->run_start == INT64_MAX)
+		an->run_start = 0;
+	return clock_window(an, err);
+}
+
+/* Which frames of every file a windowed analysis reads: those from well
+ * before the window's context (its queues must be seen empty, and where
+ * their packets came from) to its end; further back on every retry. */
+static int
+plan_window(struct mscope_analysis *an, int attempt, struct mscope_an_error *err)
+{
+	int64_t start, end, t0, t1, back = ns_ticks(an, 10000000);
+
+	if (attempt == 0 && read_indexes(an, err))
+		return -1;
+	window_bounds(an, &start, &end);
+	for (int i = 0; i < attempt && back < INT64_MAX / 16; i++)
+		back *= 4;
+	t0 = start - 2 * ns_ticks(an, SLACK_NS) - back;
+	t1 = end >= INT64_MAX / 4 ? INT64_MAX / 4 : end + ns_ticks(an, SLACK_NS);
+	an->frames_read = 0;
+	for (uint32_t k = 0; k < an->nnodes; k++) {
+		struct an_node *nd = &an->nodes[k];
+		nd->from_start = t0 <= nd->first_t || attempt >= 12;
+		nd->load_t0 = t0;
+		nd->rd_tsc0 = node_tsc(nd, t0);
+		nd->rd_tsc1 = t1 >= INT64_MAX / 4 ? UINT64_MAX : node_tsc(nd, t1);
+		for (size_t i = 0; i < nd->nframes; i++)
+			if (nd->from_start ? nd->frame_t[2 * i] <= t1 :
+					nd->frame_t[2 * i + 1] >= t0 && nd->frame_t[2 * i] <= t1)
+				an->frames_read++;
+		if (nd->from_start)
+			nd->first_t = INT64_MAX;    /* read again from the records */
+	}
+	return 0;
+}
+
 /* The window's region of every node, then the hop arrays cut to it.
  * @return 0, 1 when a windowed load must read further back, -1 error. */
 static int
 region(struct mscope_analysis *an, struct mscope_an_error *err)
 {
-	const struct mscope_an_opts *o = &an->opts;
-	int64_t ctx = ns_ticks(an, o->context_ns), slack = ns_ticks(an, SLACK_NS);
-	int64_t w0, w1, g = INT64_MAX, g2 = INT64_MAX, start, end;
+	int64_t slack = ns_ticks(an, SLACK_NS);
+	int64_t g = INT64_MAX, g2 = INT64_MAX, start, end;
 	uint32_t *lo = calloc(an->nnodes, sizeof(*lo)), base = 0;
 	int more = 0;
 
@@ -665,10 +821,7 @@ region(struct mscope_analysis *an, struct mscope_an_error *err)
 		free(lo);
 		return -1;
 	}
-	w0 = an->run_start + ns_ticks(an, o->from_ns);
-	w1 = o->to_ns < 0 ? INT64_MAX / 4 : an->run_start + ns_ticks(an, o->to_ns);
-	start = w0 - ctx;
-	end = w1 >= INT64_MAX / 4 ? INT64_MAX / 4 : w1 + ctx;
+	window_bounds(an, &start, &end);
 	/* Queues empty before the context; then again before the upstream tx
 	 * of what those queues held (one level of slack, not a fixpoint: the
 	 * hops before that are context, not diagnosed). */
@@ -913,6 +1066,8 @@ an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err
 {
 	char **names = NULL;
 	size_t nnames = 0;
+	struct mscope_trace_stream *streams = NULL;
+	size_t nstreams = 0;
 	char runs[8][64];
 	size_t nruns = 0;
 	int rc = -1;
@@ -925,19 +1080,30 @@ an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err
 		goto out;
 	}
 
-	an->nodes = calloc(nnames, sizeof(*an->nodes));
+	/* A node's rotated segment files are one stream (headers, not names). */
+	{
+		struct mscope_trace_error terr;
+		if (mscope_trace_group((const char *const *)names, nnames, &streams, &nstreams,
+				&terr)) {
+			an_err(err, "%s: %s (offset %llu)", terr.file, terr.text,
+				(unsigned long long)terr.offset);
+			goto out;
+		}
+	}
+	an->nodes = calloc(nstreams ? nstreams : 1, sizeof(*an->nodes));
 	if (an->nodes == NULL)
 		goto oom;
-	for (size_t i = 0; i < nnames; i++) {
+	for (size_t i = 0; i < nstreams; i++) {
 		struct mscope_trace_error terr;
 		struct mscope_trace_reader *r;
 		struct an_node *nd = &an->nodes[an->nnodes];
+		struct mscope_trace_stream *st = &streams[i];
 		char *name;
 		size_t k;
 
-		r = mscope_reader_open(names[i], &terr);
+		r = mscope_reader_open(st->paths[0], &terr);
 		if (r == NULL) {
-			an_err(err, "%s: %s (offset %llu)", names[i], terr.text,
+			an_err(err, "%s: %s (offset %llu)", st->paths[0], terr.text,
 				(unsigned long long)terr.offset);
 			goto out;
 		}
@@ -947,14 +1113,24 @@ an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err
 		nd->hdr.run_id[sizeof(nd->hdr.run_id) - 1] = '\0';
 		nd->hdr.host[sizeof(nd->hdr.host) - 1] = '\0';
 		if (an->opts.run_id && strcmp(an->opts.run_id, nd->hdr.run_id)) {
-			an_warn(an, "%s: skipped (run '%s', not '%s')", names[i],
+			an_warn(an, "%s: skipped (run '%s', not '%s')", st->paths[0],
 				nd->hdr.run_id, an->opts.run_id);
 			memset(nd, 0, sizeof(*nd));
 			continue;
 		}
-		nd->file = names[i];
-		names[i] = NULL;
+		nd->file = strdup(st->paths[0]);
+		if (nd->file == NULL)
+			goto oom;
+		if (st->npaths > 1) {
+			nd->paths = st->paths;
+			nd->npaths = st->npaths;
+			st->paths = NULL;
+			st->npaths = 0;
+		}
 		an->nnodes++;
+		if (nd->hdr.segment > 0)
+			an_warn(an, "%s: the oldest segments of this node are gone (first present: segment %u); the run starts at the first data present",
+				nd->file, nd->hdr.segment);
 		if (nd->hdr.tsc_hz == 0 || nd->hdr.tsc_hz > 100000000000ULL) {
 			an_err(err, "%s: header field tsc_hz is %llu", nd->file,
 				(unsigned long long)nd->hdr.tsc_hz);
@@ -1140,6 +1316,7 @@ an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err
 		}
 		if (lost_sidecar(an, nd, err) < 0)
 			goto out;
+		check_closed(an, nd);
 		if (nd->loss_records || nd->loss_packets) {
 			an->trace_loss_records += nd->loss_records;
 			an->trace_loss_packets += nd->loss_packets;
@@ -1259,6 +1436,7 @@ out:
 	for (size_t i = 0; i < nnames; i++)
 		free(names[i]);
 	free(names);
+	mscope_trace_group_free(streams, nstreams);
 	return rc;
 }
 

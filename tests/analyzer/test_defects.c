@@ -339,3 +339,80 @@ Test(defects, unwritten_losses_and_deleted_segments)
 	free(path);
 	tu_rmdir(dir);
 }
+
+/* A rotated node: segment files read as one stream; its oldest segment gone.
+ * Packet i of segment k is rx seq 10 k + i; a tx of segment 2 links an rx of
+ * segment 1 (continuous rx seq across files). */
+static void
+segment_file(const char *dir, unsigned seg, int first, int n, int tx_from, int tx_to)
+{
+	struct mscope_trace_header h;
+	struct mscope_trace_error err;
+	struct mscope_writer_opts wo = { .rx_seq_start = (uint64_t)first };
+	char *path;
+
+	memset(&h, 0, sizeof(h));
+	h.role = MSCOPE_ROLE_RXQ;
+	h.pid = 42;
+	h.segment = seg;
+	h.tsc_hz = 1000000000ULL;
+	h.anchor_realtime_ns = 1700000000000000000LL;
+	snprintf(h.nf_name, sizeof(h.nf_name), "fw");
+	snprintf(h.host, sizeof(h.host), "testhost");
+	snprintf(h.run_id, sizeof(h.run_id), "r");
+	cr_assert(asprintf(&path, "%s/fw-p0q0-42.%06u.mst", dir, seg) > 0);
+	struct mscope_trace_writer *w = mscope_writer_open(path, &h, &wo, &err);
+	cr_assert_not_null(w, "%s", err.text);
+	tu_flows(w, 1);
+	for (int i = first; i < first + n; i++) {
+		uint32_t wire = 10 + (uint32_t)i, flow = 0;
+		struct mscope_rx_burst rx = { .tsc = (uint64_t)(T0 + 1000 * i + 100), .n = 1,
+			.qdepth = -1, .wire_id = &wire, .flow = &flow };
+		cr_assert_eq(mscope_writer_rx(w, &rx), 0, "%s", mscope_writer_error(w)->text);
+		/* sent one packet late: the tx of the segment's first packet links
+		 * the previous segment's last one */
+		if (i - 1 >= tx_from && i - 1 < tx_to) {
+			uint32_t wo2 = 10 + (uint32_t)(i - 1);
+			uint64_t seq = (uint64_t)(i - 1);
+			struct mscope_tx_burst tx = { .tsc = (uint64_t)(T0 + 1000 * i + 200),
+				.offered = 1, .accepted = 1, .wire_id = &wo2, .rx_seq = &seq,
+				.flow = &flow };
+			cr_assert_eq(mscope_writer_tx(w, &tx), 0, "%s", mscope_writer_error(w)->text);
+		}
+	}
+	cr_assert_eq(mscope_writer_close(w), 0);
+	free(path);
+}
+
+Test(defects, segments_one_stream_oldest_gone)
+{
+	char *dir = tu_mkdir();
+	struct mscope_an_error err;
+	struct mscope_analysis *an;
+	struct mscope_an_node_info ni;
+	int k;
+
+	src_file(dir, "source.mst", "source", 0, 0, 1, "r", 10, 30, T0);
+	/* segment 0 (packets 0-9) was deleted; 1 and 2 hold packets 10-29 */
+	segment_file(dir, 1, 10, 10, 10, 30);
+	segment_file(dir, 2, 20, 10, 10, 30);
+	an = mscope_an_open(dir, NULL, &err);
+	cr_assert_not_null(an, "%s", err.text);
+	cr_assert_eq(mscope_an_node_count(an), 2);
+	k = mscope_an_node_find(an, "fw:p0q0");
+	cr_assert_geq(k, 0);
+	cr_assert_eq(mscope_an_node_info(an, (size_t)k, &ni), 0);
+	cr_assert_eq(ni.packets, 20);
+	cr_assert(has_warning(an, "oldest segments"));
+	cr_assert(!has_warning(an, "link to unknown rx packets"));
+	cr_assert(!has_warning(an, "two traces"));
+	cr_assert_eq(mscope_an_diagnose(an, &err), 0, "%s", err.text);
+	json_t *doc = mscope_an_json(an);
+	/* the packet linked across files was delivered: 19 of 20 (the last one
+	 * is still inside at the end) */
+	cr_assert_eq(json_integer_value(json_object_get(json_object_get(doc, "summary"),
+		"delivered")), 19);
+	json_decref(doc);
+	mscope_an_close(an);
+	tu_rmdir(dir);
+}
