@@ -451,14 +451,13 @@ check_closed(struct mscope_analysis *an, struct an_node *nd)
  * (it could not write there any more): first line
  * `lost_records N lost_packets M`. Added to the node's losses. */
 static int
-lost_sidecar(struct mscope_analysis *an, struct an_node *nd, struct mscope_an_error *err)
+lost_sidecar(struct mscope_analysis *an, struct an_node *nd, const char *trace)
 {
 	char *path, line[256];
 	unsigned long long r, p;
 	FILE *f;
 
-	(void)err;
-	if (asprintf(&path, "%s.lost", nd->file) < 0)
+	if (asprintf(&path, "%s.lost", trace) < 0)
 		return -1;
 	f = fopen(path, "r");
 	if (f == NULL) {
@@ -468,7 +467,7 @@ lost_sidecar(struct mscope_analysis *an, struct an_node *nd, struct mscope_an_er
 	if (fgets(line, sizeof(line), f) == NULL ||
 			sscanf(line, "lost_records %llu lost_packets %llu", &r, &p) != 2) {
 		an_warn(an, "%s: not 'lost_records N lost_packets M'; the collector lost an unknown part of %s",
-			path, nd->file);
+			path, trace);
 		nd->lost_unknown = true;
 	} else {
 		nd->sidecar_records += r;
@@ -1314,8 +1313,9 @@ an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err
 				(unsigned long long)nd->del_records,
 				(unsigned long long)nd->del_packets);
 		}
-		if (lost_sidecar(an, nd, err) < 0)
-			goto out;
+		for (size_t p = 0; p < (nd->npaths > 1 ? nd->npaths : 1); p++)
+			if (lost_sidecar(an, nd, nd->npaths > 1 ? nd->paths[p] : nd->file) < 0)
+				goto oom;
 		check_closed(an, nd);
 		if (nd->loss_records || nd->loss_packets) {
 			an->trace_loss_records += nd->loss_records;

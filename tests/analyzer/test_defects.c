@@ -416,3 +416,34 @@ Test(defects, segments_one_stream_oldest_gone)
 	mscope_an_close(an);
 	tu_rmdir(dir);
 }
+
+/* A trace whose writer never closed it (killed, disk full) ends without its
+ * seek table: said, not "no trace losses". */
+Test(defects, unfinished_trace_warned)
+{
+	char *dir = tu_mkdir(), *cmd;
+	struct mscope_an_error err;
+	struct mscope_analysis *an;
+
+	src_file(dir, "source.mst", "source", 0, 0, 1, "run1", 10, 20, T0);
+	rxq_file(dir, "a.mst", "a", 0, 0, "run1", 10, 20, T0);
+	an = mscope_an_open(dir, NULL, &err);
+	cr_assert_not_null(an, "%s", err.text);
+	cr_assert(!has_warning(an, "seek table"));
+	mscope_an_close(an);
+	/* cut the seek table off: the data frames stay whole */
+	cr_assert(asprintf(&cmd, "python3 -c \"import sys; p='%s/a.mst'; d=open(p,'rb').read(); "
+		"i=d.rfind(bytes([0x5e,0x2a,0x4d,0x18])); open(p,'wb').write(d[:i])\"", dir) > 0);
+	cr_assert_eq(system(cmd), 0);
+	free(cmd);
+	an = mscope_an_open(dir, NULL, &err);
+	cr_assert_not_null(an, "%s", err.text);
+	cr_assert(has_warning(an, "a.mst: ends without its seek table"));
+	cr_assert_eq(mscope_an_diagnose(an, &err), 0, "%s", err.text);
+	json_t *doc = mscope_an_json(an);
+	cr_assert_eq(json_integer_value(json_object_get(json_object_get(doc, "summary"),
+		"traces_unfinished")), 1);
+	json_decref(doc);
+	mscope_an_close(an);
+	tu_rmdir(dir);
+}
