@@ -375,6 +375,7 @@ size_t an_victim_rules(const struct mscope_af_relation *rel, size_t nrel, uint32
 #endif
 
 /* analyzer.c */
+void an_free_hops(struct mscope_analysis *an);
 int an_victim_identity(const struct mscope_analysis *an, const struct an_victim *v,
 		uint32_t *wire, uint64_t *tsc);
 

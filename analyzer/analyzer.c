@@ -137,6 +137,14 @@ mscope_an_release(struct mscope_analysis *an)
 		nd->slow = NULL;
 		nd->nslow = 0;
 	}
+	an_free_hops(an);
+	an->released = true;
+}
+
+/* The per-hop arrays (free()d, set to NULL). */
+void
+an_free_hops(struct mscope_analysis *an)
+{
 	free(an->d);
 	free(an->e);
 	free(an->win);
@@ -150,7 +158,6 @@ mscope_an_release(struct mscope_analysis *an)
 	an->win = an->wout = an->flow = an->pred = an->path = NULL;
 	an->qa = NULL;
 	an->fl = NULL;
-	an->released = true;
 }
 
 void

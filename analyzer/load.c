@@ -182,6 +182,21 @@ seq_hop(const struct an_node *nd, uint64_t seq)
 	return nd->segs[lo].hop0 + (uint32_t)(seq - nd->segs[lo].seq0);
 }
 
+/* A record's time (raw TSC; 0 for a flow definition, which has none). */
+static uint64_t
+rec_tsc(const struct mscope_record *rec)
+{
+	switch (rec->type) {
+	case MSCOPE_REC_RX: return rec->u.rx.tsc;
+	case MSCOPE_REC_TX: return rec->u.tx.tsc;
+	case MSCOPE_REC_DROP: return rec->u.drop.tsc;
+	case MSCOPE_REC_LOSS: return rec->u.loss.tsc;
+	case MSCOPE_REC_CLOCK: return rec->u.clock.tsc;
+	case MSCOPE_REC_DELETED: return rec->u.deleted.tsc;
+	default: return 0;
+	}
+}
+
 /* A node's reader: its file, or its segment files as one stream. */
 static struct mscope_trace_reader *
 open_node(const struct an_node *nd, struct mscope_trace_error *terr)
@@ -225,15 +240,7 @@ load_node(struct an_node *nd, struct mscope_an_error *err)
 		int64_t t;
 		uint64_t raw;
 
-		switch (rec.type) {
-		case MSCOPE_REC_RX: raw = rec.u.rx.tsc; break;
-		case MSCOPE_REC_TX: raw = rec.u.tx.tsc; break;
-		case MSCOPE_REC_DROP: raw = rec.u.drop.tsc; break;
-		case MSCOPE_REC_LOSS: raw = rec.u.loss.tsc; break;
-		case MSCOPE_REC_CLOCK: raw = rec.u.clock.tsc; break;
-		case MSCOPE_REC_DELETED: raw = rec.u.deleted.tsc; break;
-		default: raw = 0; break;
-		}
+		raw = rec_tsc(&rec);
 		t = conv(nd, raw);
 		if (rec.type != MSCOPE_REC_FLOW && nd->from_start && nd->first_t == INT64_MAX)
 			nd->first_t = t;    /* the file's first record: the run's start */
@@ -741,17 +748,7 @@ read_indexes(struct mscope_analysis *an, struct mscope_an_error *err)
 		while ((rc = mscope_reader_next(r, &rec, &terr)) == 1 && rec.type == MSCOPE_REC_FLOW)
 			;
 		if (rc == 1) {
-			uint64_t raw;
-			switch (rec.type) {
-			case MSCOPE_REC_RX: raw = rec.u.rx.tsc; break;
-			case MSCOPE_REC_TX: raw = rec.u.tx.tsc; break;
-			case MSCOPE_REC_DROP: raw = rec.u.drop.tsc; break;
-			case MSCOPE_REC_LOSS: raw = rec.u.loss.tsc; break;
-			case MSCOPE_REC_CLOCK: raw = rec.u.clock.tsc; break;
-			case MSCOPE_REC_DELETED: raw = rec.u.deleted.tsc; break;
-			default: raw = 0; break;
-			}
-			nd->first_t = conv(nd, raw);
+			nd->first_t = conv(nd, rec_tsc(&rec));
 		}
 		mscope_reader_close(r);
 	}
@@ -1288,15 +1285,7 @@ an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err
 		node_reset(&an->nodes[i]);
 		an->nodes[i].ran_off = false;
 	}
-	free(an->d);
-	free(an->e);
-	free(an->win);
-	free(an->wout);
-	free(an->flow);
-	free(an->fl);
-	an->d = an->e = NULL;
-	an->win = an->wout = an->flow = NULL;
-	an->fl = NULL;
+	an_free_hops(an);
 	}
 
 	/* Per-node warnings, global flow ids, hop ranges. */
