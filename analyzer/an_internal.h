@@ -214,6 +214,7 @@ struct mscope_analysis {
 	int64_t t_start, t_end;
 	bool windowed;          /* --from/--to: only the window's region is analysed */
 	int64_t run_start;      /* earliest record of any trace: origin of --from/--to */
+	int64_t run_last;       /* latest record of any trace (windows) */
 	int64_t region_t0, region_t1; /* the region analysed (ticks) */
 	uint32_t clock_ref;     /* node whose TSC is the common time base */
 	uint64_t frames_read, frames_total; /* windowed load: frames decoded / in the files */

@@ -684,7 +684,23 @@ clock_window(struct mscope_analysis *an, struct mscope_an_error *err)
 		}
 	}
 	an->opts.from_clock = an->opts.to_clock = NULL;
+	if (an->opts.to_ns >= 0 && an->opts.to_ns < an->opts.from_ns) {
+		an_err(err, "the window ends (--to %.3f ms) before it starts (--from %.3f ms)",
+			(double)an->opts.to_ns / 1e6, (double)an->opts.from_ns / 1e6);
+		return -1;
+	}
 	return 0;
+}
+
+/* A window that starts after the last record of every trace. */
+static int
+window_after_end(struct mscope_analysis *an, struct mscope_an_error *err)
+{
+	if (an->run_start + ns_ticks(an, an->opts.from_ns) <= an->run_last)
+		return 0;
+	an_err(err, "the window starts (--from %.3f ms) after the run ended (%.3f ms from its start)",
+		(double)an->opts.from_ns / 1e6, an_us(an, an->run_last - an->run_start) / 1e3);
+	return -1;
 }
 
 /* The window with its context, in ticks: [*start, *end]. */
@@ -744,7 +760,9 @@ read_indexes(struct mscope_analysis *an, struct mscope_an_error *err)
 			nd->frame_t[2 * i] = conv(nd, fi[i].tsc_first);
 			nd->frame_t[2 * i + 1] = conv(nd, fi[i].tsc_last);
 		}
-		an->frames_total += n;
+			an->frames_total += n;
+		if (n && nd->frame_t[2 * n - 1] > an->run_last)
+			an->run_last = nd->frame_t[2 * n - 1];
 		while ((rc = mscope_reader_next(r, &rec, &terr)) == 1 && rec.type == MSCOPE_REC_FLOW)
 			;
 		if (rc == 1) {
@@ -758,7 +776,7 @@ read_indexes(struct mscope_analysis *an, struct mscope_an_error *err)
 			an->run_start = an->nodes[k].first_t;
 	if (an->run_start == INT64_MAX)
 		an->run_start = 0;
-	return clock_window(an, err);
+	return clock_window(an, err) || window_after_end(an, err) ? -1 : 0;
 }
 
 /* Which frames of every file a windowed analysis reads: those from well
@@ -813,7 +831,18 @@ region(struct mscope_analysis *an, struct mscope_an_error *err)
 			an->run_start = an->nodes[k].first_t;
 	if (an->run_start == INT64_MAX)
 		an->run_start = 0;
-	if (clock_window(an, err)) {
+	if (an->opts.no_index)
+		for (uint32_t k = 0; k < an->nnodes; k++) {
+			const struct an_node *nd = &an->nodes[k];
+			for (uint32_t h = 0; h < nd->n + (uint32_t)nd->q_n; h++) {
+				uint32_t g = nd->base + h;
+				int64_t t = (an->fl[g] & (H_TX | H_DROP)) && an->e[g] > an->d[g] ?
+					an->e[g] : an->d[g];
+				if (t > an->run_last)
+					an->run_last = t;
+			}
+		}
+	if (clock_window(an, err) || window_after_end(an, err)) {
 		free(lo);
 		return -1;
 	}
@@ -1229,6 +1258,7 @@ an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err
 
 	an->windowed = an->opts.from_ns > 0 || an->opts.to_ns >= 0 || an->opts.from_clock ||
 		an->opts.to_clock;
+	an->run_last = INT64_MIN;
 	for (uint32_t i = 0; i < an->nnodes; i++) {
 		an->nodes[i].from_start = true;
 		an->nodes[i].first_t = INT64_MAX;

@@ -77,4 +77,15 @@ if [ $rc -ne 1 ] || ! grep -q "before the run started" "$work/err"; then
 	echo "FAIL a window before the run: exit $rc, $(cat "$work/err")"
 	fail=1
 fi
+# windows that cannot be: after the run, ending before they start
+for w in "--from 10s --to 11s" "--from 10s --to 11s --no-index" "--from 50ms --to 40ms"; do
+	set +e
+	"$mscope" analyze "$d" -q $w >/dev/null 2>"$work/err"
+	rc=$?
+	set -e
+	if [ $rc -ne 1 ] || ! grep -Eq "after the run ended|before it starts" "$work/err"; then
+		echo "FAIL window $w: exit $rc, $(cat "$work/err")"
+		fail=1
+	fi
+done
 exit $fail
