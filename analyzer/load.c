@@ -448,9 +448,10 @@ check_closed(struct mscope_analysis *an, struct an_node *nd)
 		if (trace_closed(p))
 			continue;
 		nd->no_index = true;
-		an->traces_unfinished++;
-		an_warn(an, "%s: ends without its seek table (writer killed, or disk full?): records of its last moments may be missing",
-			p);
+		/* a few by name, then one line for all */
+		if (an->traces_unfinished++ < 3)
+			an_warn(an, "%s: ends without its seek table (writer killed, disk full, or a writer older than the index?): records of its last moments may be missing; a window reads it whole",
+				p);
 	}
 }
 
@@ -1408,6 +1409,8 @@ an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err
 		if (nd->is_source)
 			an->have_source = true;
 	}
+	if (an->traces_unfinished > 3)
+		an_warn(an, "%u trace files in all end without their seek table", an->traces_unfinished);
 	for (uint32_t k = 0; k < an->nnodes; k++) {
 		struct an_node *nd = &an->nodes[k];
 		nd->ld_e = NULL;
