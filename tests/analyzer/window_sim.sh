@@ -77,6 +77,28 @@ if [ $rc -ne 1 ] || ! grep -q "before the run started" "$work/err"; then
 	echo "FAIL a window before the run: exit $rc, $(cat "$work/err")"
 	fail=1
 fi
+# The issue's case: a NAT stall at 100 ms sets the run's p99; a VPN slow-down
+# at 300 ms had "0 victims" in --from 300ms --to 380ms. The window's own
+# percentile finds them, and the VPN's processing.
+jq '.name = "nat-stall-vpn-slow" | .duration_ms = 400 | .faults = [
+	{"kind": "interrupt", "nf": "nat1", "at_us": 100000, "duration_us": 20000},
+	{"kind": "slow", "nf": "vpn1", "factor": 0.85, "at_us": 300000, "duration_us": 40000}]' \
+	"$src/tools/scenarios/nat-interrupt-vpn.json" > "$work/story.json"
+"$mscope" sim "$work/story.json" -o "$work/story" --no-victims -q
+"$mscope" analyze "$work/story" -q --json "$work/story-run.json" 2>/dev/null
+thr=$(jq .summary.latency_threshold_us "$work/story-run.json")
+"$mscope" analyze "$work/story" -q --from 300ms --to 380ms --threshold "${thr}us" \
+	--json "$work/story-old.json" 2>/dev/null
+"$mscope" analyze "$work/story" -q --from 300ms --to 380ms --json "$work/story-win.json" 2>/dev/null
+old=$(jq .summary.victims "$work/story-old.json")
+new=$(jq -r '"\(.summary.victims) \(.culprits[0].nf) \(.culprits[0].kind)"' "$work/story-win.json")
+if [ "$old" -eq 0 ] && [ "${new#* }" = "vpn1 processing" ] && [ "${new%% *}" -gt 0 ]; then
+	echo "ok   window 300-380ms: the run's p99 (${thr} us) gave 0 victims; the window's: $new"
+else
+	echo "FAIL window 300-380ms: run p99 ${thr} us gave $old victims; the window's gave $new"
+	fail=1
+fi
+
 # windows that cannot be: after the run, ending before they start
 for w in "--from 10s --to 11s" "--from 10s --to 11s --no-index" "--from 50ms --to 40ms"; do
 	set +e
