@@ -596,6 +596,17 @@ empty_point(const struct mscope_analysis *an, struct an_node *nd, int64_t t,
 	return nd->from_start ? 0 : 1;
 }
 
+static void
+move_hop(struct mscope_analysis *an, uint32_t to, uint32_t from)
+{
+	an->d[to] = an->d[from];
+	an->e[to] = an->e[from];
+	an->win[to] = an->win[from];
+	an->wout[to] = an->wout[from];
+	an->flow[to] = an->flow[from];
+	an->fl[to] = an->fl[from];
+}
+
 /* Keep hops [lo, hi) of the rx hops and the queue-full drops with times in
  * [qlo, qhi] of node nd, moved down to `base` (nodes are compacted in order). */
 static void
@@ -605,12 +616,7 @@ keep_hops(struct mscope_analysis *an, struct an_node *nd, uint32_t base, uint32_
 	uint32_t o = base, b = nd->base, nq = 0;
 
 	for (uint32_t h = lo; h < hi; h++, o++) {
-		an->d[o] = an->d[b + h];
-		an->e[o] = an->e[b + h];
-		an->win[o] = an->win[b + h];
-		an->wout[o] = an->wout[b + h];
-		an->flow[o] = an->flow[b + h];
-		an->fl[o] = an->fl[b + h];
+		move_hop(an, o, b + h);
 		/* events after the region's end are not seen */
 		if ((an->fl[o] & (H_TX | H_DROP)) && an->e[o] > ev_max && !nd->is_source) {
 			an->fl[o] &= (uint8_t)~(H_TX | H_DROP);
@@ -621,12 +627,7 @@ keep_hops(struct mscope_analysis *an, struct an_node *nd, uint32_t base, uint32_
 	for (uint32_t h = nd->n; h < nd->n + (uint32_t)nd->q_n; h++) {
 		if (an->e[b + h] < qlo || an->e[b + h] > qhi)
 			continue;
-		an->d[o] = an->d[b + h];
-		an->e[o] = an->e[b + h];
-		an->win[o] = an->win[b + h];
-		an->wout[o] = an->wout[b + h];
-		an->flow[o] = an->flow[b + h];
-		an->fl[o] = an->fl[b + h];
+		move_hop(an, o, b + h);
 		o++;
 		nq++;
 	}

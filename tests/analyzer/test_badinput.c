@@ -38,15 +38,6 @@ simple_chain(const char *dir, const char *run_f)
 	cr_assert_eq(mscope_writer_close(w), 0);
 }
 
-static int
-has_warning(struct mscope_analysis *an, const char *needle)
-{
-	for (const char *const *w = mscope_an_warnings(an); *w; w++)
-		if (strstr(*w, needle))
-			return 1;
-	return 0;
-}
-
 Test(badinput, missing_directory)
 {
 	struct mscope_an_error err;

@@ -82,15 +82,6 @@ rxq_file(const char *dir, const char *file, const char *nf, unsigned port, unsig
 	cr_assert_eq(mscope_writer_close(w), 0);
 }
 
-static int
-has_warning(struct mscope_analysis *an, const char *needle)
-{
-	for (const char *const *w = mscope_an_warnings(an); *w; w++)
-		if (strstr(*w, needle))
-			return 1;
-	return 0;
-}
-
 /* Every string of a JSON document is present (json_string() of invalid
  * UTF-8 gives NULL and the key silently disappears). */
 static void
