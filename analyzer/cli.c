@@ -31,12 +31,18 @@ usage(FILE *f)
 		"Diagnose why packets were slow or dropped, from the trace files (*.mst)\n"
 		"in DIR, and rank the culprits (NF, processing or source, flows).\n"
 		"\n"
-		"Victims (default: end-to-end latency above the 99th percentile, and drops):\n"
+		"Victims (default: end-to-end latency above the 99th percentile of the run, or of\n"
+		"the window's packets with --from/--to, and drops):\n"
 		"  --threshold TIME      latency threshold, e.g. 200us, 1.5ms (overrides --percentile)\n"
 		"  --percentile P        latency percentile (default 99)\n"
 		"  --flow FILTER         only victims of matching flows, e.g. 'proto=udp dport=53\n"
 		"                        src=10.1.0.0/16' (keys src dst sport dport proto)\n"
-		"  --from TIME, --to TIME  only victims that entered in this window (from run start)\n"
+		"  --from TIME, --to TIME  only victims that entered in this window (from run start,\n"
+		"                        or wall-clock: 14:32:05.250, 2026-12-08T14:32:05Z); only\n"
+		"                        the window and its context are read and analysed\n"
+		"  --context TIME        history analysed before the window (rates, usual times)\n"
+		"                        and time after it for its victims to leave (default 100ms)\n"
+		"  --no-index            with a window: read the traces whole (same results, slower)\n"
 		"  --no-drops            do not take dropped packets as victims\n"
 		"\n"
 		"Method:\n"
@@ -156,6 +162,22 @@ print_table(const json_t *doc, FILE *out, int top)
 	}
 }
 
+/* No victims: which threshold judged that, and how to choose another. */
+static void
+print_no_victims(const json_t *doc, FILE *out)
+{
+	const json_t *sum = json_object_get(doc, "summary");
+	const char *from = json_string_value(json_object_get(sum, "latency_threshold_from"));
+
+	if (json_integer_value(json_object_get(sum, "victims")) != 0)
+		return;
+	fprintf(out, "\nno victims: no packet's end-to-end latency exceeded %.1f us (%s)%s;\n"
+		"choose the latency that makes a victim with --threshold TIME (e.g. --threshold 100us)\n"
+		"or another percentile with --percentile P\n",
+		json_real_value(json_object_get(sum, "latency_threshold_us")), from ? from : "?",
+		json_is_true(json_object_get(sum, "drops_are_victims")) ? ", and none was dropped" : "");
+}
+
 static int
 write_outputs(struct mscope_analysis *an, const struct cli_out *o)
 {
@@ -196,6 +218,7 @@ write_outputs(struct mscope_analysis *an, const struct cli_out *o)
 #endif
 	if (!o->quiet)
 		print_nodes(doc, stdout);
+	print_no_victims(doc, o->quiet ? stderr : stdout);
 	(void)print_table;
 	json_decref(doc);
 	return rc;
@@ -251,9 +274,12 @@ cmd_analyze(int argc, char **argv)
 {
 	enum { O_THRESHOLD = 256, O_PERCENTILE, O_FLOW, O_FROM, O_TO, O_NODROPS, O_RATE,
 		O_TOPOLOGY, O_DAG, O_SRCFLOWS, O_MINWAIT, O_EPS, O_MAXFLOWS, O_WINDOW, O_RUN,
-		O_THREADS, O_JSON, O_REL, O_HTML, O_TOP, O_AFT, O_NOPOST, O_PACKET };
+		O_THREADS, O_JSON, O_REL, O_HTML, O_TOP, O_AFT, O_NOPOST, O_PACKET, O_CONTEXT,
+		O_NOINDEX };
 	static const struct option longopts[] = {
 		{ "af-threshold", required_argument, NULL, O_AFT },
+		{ "context", required_argument, NULL, O_CONTEXT },
+		{ "no-index", no_argument, NULL, O_NOINDEX },
 		{ "dag", required_argument, NULL, O_DAG },
 		{ "epsilon", required_argument, NULL, O_EPS },
 		{ "flow", required_argument, NULL, O_FLOW },
@@ -320,14 +346,28 @@ cmd_analyze(int argc, char **argv)
 			}
 			break;
 		case O_FROM:
-			if (mscope_an_parse_time(optarg, &ns))
+			if (strchr(optarg, ':') && mscope_an_parse_clock(optarg, 0, &ns) == 0)
+				opts.from_clock = optarg;   /* wall clock: resolved by the traces' anchor */
+			else if (mscope_an_parse_time(optarg, &ns))
 				return free(rates), bad("--from", optarg);
-			opts.from_ns = ns;
+			else
+				opts.from_ns = ns;
 			break;
 		case O_TO:
-			if (mscope_an_parse_time(optarg, &ns))
+			if (strchr(optarg, ':') && mscope_an_parse_clock(optarg, 0, &ns) == 0)
+				opts.to_clock = optarg;
+			else if (mscope_an_parse_time(optarg, &ns))
 				return free(rates), bad("--to", optarg);
-			opts.to_ns = ns;
+			else
+				opts.to_ns = ns;
+			break;
+		case O_CONTEXT:
+			if (mscope_an_parse_time(optarg, &ns) || ns < 0)
+				return free(rates), bad("--context", optarg);
+			opts.context_ns = ns;
+			break;
+		case O_NOINDEX:
+			opts.no_index = 1;
 			break;
 		case O_PACKET:
 			if (strchr(optarg, '@') == NULL)

@@ -406,17 +406,33 @@ mscope_an_json(struct mscope_analysis *an)
 	json_object_set_new(sum, "dropped", json_integer((json_int_t)an->dropped_pkts));
 	json_object_set_new(sum, "nf_dropped", json_integer((json_int_t)an->nf_dropped));
 	json_object_set_new(sum, "start_us", json_real(0));
+	json_object_set_new(sum, "start_realtime_ns",
+		json_integer(an->nnodes ? (json_int_t)an_realtime(an, an->t_start) : 0));
 	json_object_set_new(sum, "end_us", json_real(rel_us(an, an->t_end)));
 	json_object_set_new(sum, "nodes", json_integer(an->nnodes));
 	json_object_set_new(sum, "trace_losses", json_integer((json_int_t)an->trace_loss_packets));
 	json_object_set_new(sum, "trace_loss_records",
 		json_integer((json_int_t)an->trace_loss_records));
+	json_object_set_new(sum, "trace_loss_unwritten",
+		json_integer((json_int_t)an->sidecar_packets));
+	json_object_set_new(sum, "deleted_segments", json_integer((json_int_t)an->del_segments));
+	json_object_set_new(sum, "deleted_packets", json_integer((json_int_t)an->del_packets));
+	json_object_set_new(sum, "traces_unfinished", json_integer(an->traces_unfinished));
+	if (an->windowed) {
+		json_object_set_new(sum, "region_start_us", json_real(rel_us(an, an->region_t0)));
+		json_object_set_new(sum, "region_end_us", json_real(an->region_t1 >= INT64_MAX / 4 ?
+			rel_us(an, an->t_end) : rel_us(an, an->region_t1)));
+		json_object_set_new(sum, "frames_read", json_integer((json_int_t)an->frames_read));
+		json_object_set_new(sum, "frames_total", json_integer((json_int_t)an->frames_total));
+	}
 	json_object_set_new(sum, "unresolved_ids",
 		json_integer((json_int_t)(an->unresolved + an->conflicts)));
 	json_object_set_new(sum, "arrivals", json_string(an->any_approx ? "approximated" : "source"));
 	json_object_set_new(sum, "dag", json_string(an->opts.dag == MSCOPE_AN_DAG_PAPER ?
 		"paper" : "ours"));
 	json_object_set_new(sum, "latency_threshold_us", json_real(an_us(an, an->lat_threshold)));
+	json_object_set_new(sum, "latency_threshold_from", json_string(an->thr_from));
+	json_object_set_new(sum, "drops_are_victims", json_boolean(!an->opts.no_drops));
 	json_object_set_new(sum, "total_score", json_real(total));
 	for (size_t i = 0; i < an->nwarn; i++)
 		json_array_append_new(warn, json_string(an->warn[i]));
@@ -432,7 +448,11 @@ mscope_an_json(struct mscope_analysis *an)
 		json_object_set_new(n, "role", json_string(nd->is_source ? "source" : "rxq"));
 		json_object_set_new(n, "port", json_integer(nd->hdr.port));
 		json_object_set_new(n, "queue", json_integer(nd->hdr.queue));
-		json_object_set_new(n, "file", json_string(nd->file));
+		{
+			char *f = an_escape(nd->file, NULL);
+			json_object_set_new(n, "file", json_string(f ? f : "?"));
+			free(f);
+		}
 		json_object_set_new(n, "peak_rate_mpps",
 			json_real(nd->is_source ? 0 : nd->rate * an->hz / 1e6));
 		json_object_set_new(n, "peak_rate_from",
