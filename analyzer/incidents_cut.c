@@ -293,11 +293,8 @@ rclose:
 			goto out;
 		}
 		mscope_reader_close(r);
-		if (lo < job->nw && k < 0) {
-			snprintf(nd->err, sizeof(nd->err), "%s: offset %llu: %s", te.file,
-				(unsigned long long)te.offset, te.text);
-			goto out;
-		}
+		if (k < 0)   /* a damaged tail (the scan warned): the cut ends there */
+			break;
 	}
 	rc = 0;
 	pthread_mutex_lock(&job->mu);

@@ -16,13 +16,38 @@ num(double v)
 
 /* The first TOP_CULPRITS distinct culprits (NF, kind, flow) of a diagnosis,
  * in the analyzer's order. */
+/* Rules in the order of their root cause (`cluster`) when every rule has
+ * one, else as listed (stable). */
+static json_t *
+by_cause(const json_t *rules)
+{
+	json_t *out = json_array(), *c;
+	size_t i, n;
+
+	json_array_foreach(rules, i, c) {
+		long k = (long)json_integer_value(json_object_get(c, "cluster"));
+
+		if (!json_is_integer(json_object_get(c, "cluster"))) {
+			json_decref(out);
+			return json_incref((json_t *)rules);
+		}
+		for (n = json_array_size(out); n > 0; n--)
+			if ((long)json_integer_value(json_object_get(json_array_get(out, n - 1),
+					"cluster")) <= k)
+				break;
+		json_array_insert(out, n, c);
+	}
+	return out;
+}
+
 static json_t *
 top_culprits(const json_t *doc)
 {
 	json_t *out = json_array(), *c;
+	json_t *rules = by_cause(json_object_get(doc, "culprits"));
 	size_t i;
 
-	json_array_foreach(json_object_get(doc, "culprits"), i, c) {
+	json_array_foreach(rules, i, c) {
 		const char *nf = json_string_value(json_object_get(c, "nf"));
 		const char *kind = json_string_value(json_object_get(c, "kind"));
 		const char *flow = json_string_value(json_object_get(c, "flow"));
@@ -46,6 +71,7 @@ top_culprits(const json_t *doc)
 			"flow", flow, "share", num(json_real_value(json_object_get(c, "share"))),
 			"victims", json_object_get(c, "victims")));
 	}
+	json_decref(rules);
 	return out;
 }
 
@@ -129,10 +155,11 @@ mscope_inc_json(const struct mscope_inc_scan *s, int points)
 			json_object_set_new(o, "error", json_string(x->diag_err));
 		json_array_append_new(incs, o);
 	}
-	doc = json_pack("{s:i,s:{s:s,s:o,s:o,s:o,s:I,s:I,s:I,s:I,s:I,s:o,s:o,s:i},"
+	doc = json_pack("{s:i,s:{s:s,s:I,s:o,s:o,s:o,s:o,s:I,s:I,s:I,s:I,s:I,s:o,s:o,s:i},"
 		"s:{s:o,s:o,s:o,s:o,s:o,s:I,s:I},s:o,s:o,s:o}",
 		"version", 1,
-		"scan", "dir", s->dir, "start_us", num(st.start_us), "end_us", num(st.end_us),
+		"scan", "dir", s->dir, "origin_tsc", (json_int_t)s->origin_tsc,
+		"tsc_hz", num(s->hz), "start_us", num(st.start_us), "end_us", num(st.end_us),
 		"bin_us", num(st.bin_us), "nodes", (json_int_t)st.nodes, "files", (json_int_t)st.files,
 		"packet_hops", (json_int_t)st.hops, "source_packets", (json_int_t)st.source_packets,
 		"bytes", (json_int_t)st.bytes, "cpu_s", num(st.cpu_s), "wall_s", num(st.wall_s),
@@ -142,6 +169,13 @@ mscope_inc_json(const struct mscope_inc_scan *s, int points)
 		"margin_us", num(s->opts.margin_us), "max_incidents", (json_int_t)s->opts.max_incidents,
 		"not_kept", (json_int_t)s->ndropped,
 		"nodes", nodes, "timeline", timeline(s, points), "incidents", incs);
+	if (doc) {
+		json_t *w = json_array();
+		for (size_t k = 0; k < s->nnodes; k++)
+			if (s->nodes[k].warn[0])
+				json_array_append_new(w, json_string(s->nodes[k].warn));
+		json_object_set_new(json_object_get(doc, "scan"), "warnings", w);
+	}
 	if (doc && s->normal_p99_us > 0)
 		json_object_set_new(json_object_get(doc, "detection"), "normal_latency_p99_us",
 			num(s->normal_p99_us));

@@ -34,6 +34,7 @@ struct inc_node {
 	/* baseline */
 	double med_us, mad_us, thr_us, dthr;
 	char err[512];      /* scan failure of this node */
+	char warn[512];     /* damaged tail: scanned up to it */
 };
 
 struct inc_incident {

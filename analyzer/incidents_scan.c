@@ -297,11 +297,9 @@ scan_file(struct scan *sc, const char *path, uint64_t *base)
 done:
 	*base += mscope_reader_offset(r);
 	mscope_reader_close(r);
-	if (rc < 0) {
-		snprintf(nd->err, sizeof(nd->err), "%s: offset %llu: %s", te.file,
-			(unsigned long long)te.offset, te.text);
-		return -1;
-	}
+	if (rc < 0)   /* a damaged or truncated tail: what was complete counts */
+		snprintf(nd->warn, sizeof(nd->warn), "%s: offset %llu: %s (the rest of the file "
+			"is not scanned)", te.file, (unsigned long long)te.offset, te.text);
 	return 0;
 }
 

@@ -330,6 +330,13 @@ cmd_incidents(int argc, char **argv)
 		fprintf(stderr, "mscope incidents: out of memory\n");
 		return 1;
 	}
+	{
+		const json_t *w;
+		size_t i;
+
+		json_array_foreach(json_object_get(json_object_get(doc, "scan"), "warnings"), i, w)
+			fprintf(stderr, "mscope incidents: warning: %s\n", json_string_value(w));
+	}
 	if (json && json_dump_file(doc, json, JSON_INDENT(1) | JSON_PRESERVE_ORDER |
 			JSON_REAL_PRECISION(10))) {
 		fprintf(stderr, "mscope incidents: cannot write %s: %s\n", json, strerror(errno));
