@@ -92,10 +92,7 @@ first_tsc(const char *path, uint64_t *t, struct mscope_an_error *err)
 		}
 	}
 	mscope_reader_close(r);
-	if (rc < 0) {
-		seterr(err, "%s: offset %llu: %s", te.file, (unsigned long long)te.offset, te.text);
-		return -1;
-	}
+	(void)rc;   /* a damaged first frame: the scan says so */
 	return 0;
 }
 
