@@ -25,6 +25,7 @@ mscope_inc_opts_init(struct mscope_inc_opts *o)
 	o->factor = 3;
 	o->min_excess_us = 20;
 	o->gap_us = 10000;
+	o->min_severity = 2;
 	o->max_incidents = 100;
 	o->margin_us = 20000;
 }
@@ -280,7 +281,7 @@ run_scan(struct mscope_inc_scan *s, struct mscope_an_error *err)
 	double c0 = now_s(CLOCK_PROCESS_CPUTIME_ID), w0 = now_s(CLOCK_MONOTONIC);
 
 	for (size_t i = 0; i < s->nnodes; i++)
-		total += s->nodes[i].bytes;
+		total += s->nodes[i].is_source ? 0 : s->nodes[i].bytes;
 	pthread_mutex_init(&p.mu, NULL);
 	if ((size_t)nth > s->nnodes)
 		nth = (int)s->nnodes;
@@ -430,11 +431,10 @@ mscope_inc_stats(const struct mscope_inc_scan *s, struct mscope_inc_stats *st)
 	st->nodes = s->nnodes;
 	st->files = s->nfiles;
 	for (size_t i = 0; i < s->nnodes; i++) {
-		st->bytes += s->nodes[i].bytes;
-		if (s->nodes[i].is_source)
-			st->source_packets += s->nodes[i].packets;
-		else
+		if (!s->nodes[i].is_source) {
+			st->bytes += s->nodes[i].bytes;
 			st->hops += s->nodes[i].hops;
+		}
 	}
 	st->cpu_s = s->cpu_s;
 	st->wall_s = s->wall_s;
@@ -546,6 +546,7 @@ mscope_inc_detect(struct mscope_inc_scan *s, const struct mscope_inc_opts *o,
 		s->opts.factor = o->factor;
 		s->opts.min_excess_us = o->min_excess_us;
 		s->opts.gap_us = o->gap_us;
+		s->opts.min_severity = o->min_severity;
 		s->opts.max_incidents = o->max_incidents;
 		s->opts.margin_us = o->margin_us;
 	}
@@ -611,6 +612,14 @@ mscope_inc_detect(struct mscope_inc_scan *s, const struct mscope_inc_opts *o,
 			absorb(&hits[n - 1], &hits[i]);
 		else
 			hits[n++] = hits[i];
+	}
+	{   /* a lone bin just over its threshold is the tail of normal operation */
+		size_t m = 0;
+		for (size_t i = 0; i < n; i++)
+			if (hits[i].severity >= s->opts.min_severity)
+				hits[m++] = hits[i];
+		s->nweak = n - m;
+		n = m;
 	}
 	if (s->opts.max_incidents && n > s->opts.max_incidents) {
 		qsort(hits, n, sizeof(*hits), cmp_sev);

@@ -117,12 +117,14 @@ mscope_inc_json(const struct mscope_inc_scan *s, int points)
 	mscope_inc_stats(s, &st);
 	for (size_t k = 0; k < s->nnodes; k++) {
 		const struct inc_node *nd = &s->nodes[k];
-		json_t *o = json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I}", "id", nd->id,
+		json_t *o = json_pack("{s:s,s:s,s:s,s:I}", "id", nd->id,
 			"nf", nd->hdr.nf_name, "role", nd->is_source ? "source" : "rxq",
-			"files", (json_int_t)nd->npaths, "packets", (json_int_t)nd->packets,
-			"hops", (json_int_t)nd->hops, "drops", (json_int_t)nd->drops);
+			"files", (json_int_t)nd->npaths);
 
-		if (!nd->is_source) {
+		if (!nd->is_source) {   /* the source's trace is not scanned */
+			json_object_set_new(o, "packets", json_integer((json_int_t)nd->packets));
+			json_object_set_new(o, "hops", json_integer((json_int_t)nd->hops));
+			json_object_set_new(o, "drops", json_integer((json_int_t)nd->drops));
 			json_object_set_new(o, "unlinked", json_integer((json_int_t)nd->unlinked));
 			json_object_set_new(o, "p99_median_us", num(nd->med_us));
 			json_object_set_new(o, "p99_mad_us", num(nd->mad_us));
@@ -155,17 +157,18 @@ mscope_inc_json(const struct mscope_inc_scan *s, int points)
 			json_object_set_new(o, "error", json_string(x->diag_err));
 		json_array_append_new(incs, o);
 	}
-	doc = json_pack("{s:i,s:{s:s,s:I,s:o,s:o,s:o,s:o,s:I,s:I,s:I,s:I,s:I,s:o,s:o,s:i},"
-		"s:{s:o,s:o,s:o,s:o,s:o,s:I,s:I},s:o,s:o,s:o}",
+	doc = json_pack("{s:i,s:{s:s,s:I,s:o,s:o,s:o,s:o,s:I,s:I,s:I,s:I,s:o,s:o,s:i},"
+		"s:{s:o,s:o,s:o,s:o,s:o,s:I,s:o,s:I,s:I},s:o,s:o,s:o}",
 		"version", 1,
 		"scan", "dir", s->dir, "origin_tsc", (json_int_t)s->origin_tsc,
 		"tsc_hz", num(s->hz), "start_us", num(st.start_us), "end_us", num(st.end_us),
 		"bin_us", num(st.bin_us), "nodes", (json_int_t)st.nodes, "files", (json_int_t)st.files,
-		"packet_hops", (json_int_t)st.hops, "source_packets", (json_int_t)st.source_packets,
+		"packet_hops", (json_int_t)st.hops,
 		"bytes", (json_int_t)st.bytes, "cpu_s", num(st.cpu_s), "wall_s", num(st.wall_s),
 		"threads", st.threads,
 		"detection", "k_mad", num(s->opts.k_mad), "factor", num(s->opts.factor),
 		"min_excess_us", num(s->opts.min_excess_us), "gap_us", num(s->opts.gap_us),
+		"min_severity", num(s->opts.min_severity), "below_min_severity", (json_int_t)s->nweak,
 		"margin_us", num(s->opts.margin_us), "max_incidents", (json_int_t)s->opts.max_incidents,
 		"not_kept", (json_int_t)s->ndropped,
 		"nodes", nodes, "timeline", timeline(s, points), "incidents", incs);

@@ -66,6 +66,7 @@ struct mscope_inc_scan {
 	uint64_t last_tsc;
 	struct inc_incident *inc;
 	size_t ninc, ndropped;
+	size_t nweak;         /* stood out, below min_severity */
 	char cut_root[1024];  /* temporary directory of the cuts, "" none */
 	double normal_from_us, normal_to_us, normal_first_us; /* a stretch without incidents */
 	int have_normal;

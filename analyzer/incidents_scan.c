@@ -32,8 +32,9 @@ struct scan {
 	uint64_t bin_ticks;       /* current width in ticks (base << shift) */
 	double ns_per_tick;
 	int64_t live;             /* bin of the histogram, -1 none */
+	uint64_t live_t0, live_t1; /* its time range */
 	uint32_t hist[NBUCK];
-	uint32_t hlo, hhi, hn;    /* touched bucket range, count */
+	uint32_t hn;              /* packets in it */
 	uint64_t hmax;
 };
 
@@ -90,8 +91,11 @@ coarsen(struct scan *sc, uint64_t *b)
 		nd->shift++;
 		sc->bin_ticks <<= 1;
 		*b >>= 1;
-		if (sc->live >= 0)
+		if (sc->live >= 0) {
 			sc->live >>= 1;
+			sc->live_t0 = sc->s->t0_tsc + (uint64_t)sc->live * sc->bin_ticks;
+			sc->live_t1 = sc->live_t0 + sc->bin_ticks;
+		}
 	}
 	return 0;
 }
@@ -125,7 +129,7 @@ flush(struct scan *sc)
 	bn = &sc->nd->bins[sc->live];
 	/* p99: the ceil(0.99 n)-th smallest = the (n - that + 1)-th largest */
 	need = sc->hn - (uint32_t)((uint64_t)sc->hn * 99 / 100 + ((uint64_t)sc->hn * 99 % 100 != 0)) + 1;
-	for (b = sc->hhi + 1; b-- > sc->hlo; ) {
+	for (b = bucket(sc->hmax) + 1; b-- > 0; ) {
 		acc += sc->hist[b];
 		if (acc >= need)
 			break;
@@ -139,35 +143,10 @@ flush(struct scan *sc)
 		bn->p99_us = p99;
 	if (mx > bn->max_us)
 		bn->max_us = mx;
-	memset(sc->hist + sc->hlo, 0, (sc->hhi - sc->hlo + 1) * sizeof(sc->hist[0]));
+	memset(sc->hist, 0, sizeof(sc->hist));
 	sc->hn = 0;
 	sc->hmax = 0;
 	sc->live = -1;
-}
-
-static void
-add_residence(struct scan *sc, uint64_t t, uint64_t ticks)
-{
-	uint64_t ns = (uint64_t)((double)ticks * sc->ns_per_tick);
-	uint64_t b = (t - sc->s->t0_tsc) / sc->bin_ticks;
-	uint32_t k;
-
-	if ((int64_t)b != sc->live) {
-		flush(sc);
-		bin_at(sc, t);
-		sc->live = (int64_t)((t - sc->s->t0_tsc) / sc->bin_ticks);
-		sc->hlo = NBUCK;
-		sc->hhi = 0;
-	}
-	k = bucket(ns);
-	sc->hist[k]++;
-	if (k < sc->hlo)
-		sc->hlo = k;
-	if (k > sc->hhi)
-		sc->hhi = k;
-	sc->hn++;
-	if (ns > sc->hmax)
-		sc->hmax = ns;
 }
 
 static void
@@ -211,24 +190,41 @@ static void
 on_tx(struct scan *sc, const struct mscope_tx_burst *tx)
 {
 	struct inc_node *nd = sc->nd;
+	uint64_t b, seq_next = sc->seq_next, off = sc->seq_off, hmax = sc->hmax;
+	const uint64_t *arr = sc->arr;
+	uint32_t *hist = sc->hist, n = 0;
+	const int scale = sc->ns_per_tick != 1.0;
 
-	if (nd->is_source) {
-		nd->packets += tx->accepted;
+	nd->packets += tx->accepted;
+	if (tx->tsc < sc->s->t0_tsc || tx->accepted == 0)
 		return;
+	/* every packet of the burst left at tx->tsc: one bin (no division
+	 * while it stays in the live one) */
+	if (sc->live < 0 || tx->tsc < sc->live_t0 || tx->tsc >= sc->live_t1) {
+		flush(sc);
+		bin_at(sc, tx->tsc);
+		b = (tx->tsc - sc->s->t0_tsc) / sc->bin_ticks;
+		sc->live = (int64_t)b;
+		sc->live_t0 = sc->s->t0_tsc + b * sc->bin_ticks;
+		sc->live_t1 = sc->live_t0 + sc->bin_ticks;
+		hmax = 0;
 	}
-	if (tx->tsc < sc->s->t0_tsc)
-		return;
 	for (uint32_t i = 0; i < tx->accepted; i++) {
-		uint64_t r = tx->rx_seq[i];
+		uint64_t r = tx->rx_seq[i], ns;
 
-		if (r == MSCOPE_NO_LINK || (r += sc->seq_off) >= sc->seq_next ||
-				sc->seq_next - r > RING) {
+		if (r == MSCOPE_NO_LINK || (r += off) >= seq_next || seq_next - r > RING) {
 			nd->unlinked++;
 			continue;
 		}
-		add_residence(sc, tx->tsc, tx->tsc - sc->arr[r & (RING - 1)]);
+		ns = tx->tsc - arr[r & (RING - 1)];
+		if (scale)
+			ns = (uint64_t)((double)ns * sc->ns_per_tick);
+		hist[bucket(ns)]++;
+		hmax = ns > hmax ? ns : hmax;
+		n++;
 	}
-	nd->packets += tx->accepted;
+	sc->hn += n;
+	sc->hmax = hmax;
 }
 
 static void
@@ -255,7 +251,7 @@ scan_file(struct scan *sc, const char *path, uint64_t *base)
 	struct mscope_trace_error te;
 	struct mscope_trace_reader *r = mscope_reader_open(path, &te);
 	struct mscope_record rec;
-	uint64_t off = 0;
+	uint64_t off = 0, nrec = 0;
 	int rc;
 
 	if (r == NULL) {
@@ -271,8 +267,7 @@ scan_file(struct scan *sc, const char *path, uint64_t *base)
 			t = rec.u.rx.tsc;
 			if (t > sc->s->t1_tsc)
 				goto done;
-			if (!nd->is_source)
-				on_rx(sc, &rec.u.rx);
+			on_rx(sc, &rec.u.rx);
 			break;
 		case MSCOPE_REC_TX:
 			t = rec.u.tx.tsc;
@@ -289,7 +284,7 @@ scan_file(struct scan *sc, const char *path, uint64_t *base)
 		default:
 			continue;
 		}
-		if (mscope_reader_offset(r) != off) {
+		if ((++nrec & 255) == 0 && mscope_reader_offset(r) != off) {
 			off = mscope_reader_offset(r);
 			__atomic_store_n(&nd->bytes_done, *base + off, __ATOMIC_RELAXED);
 		}
@@ -310,6 +305,8 @@ inc_scan_node(struct mscope_inc_scan *s, struct inc_node *nd)
 	uint64_t base = 0;
 	int rc = 0;
 
+	if (nd->is_source)
+		return 0;   /* arrivals are not needed: residence is measured at the NFs */
 	memset(&sc, 0, sizeof(sc));
 	sc.s = s;
 	sc.nd = nd;

@@ -53,6 +53,7 @@ struct mscope_inc_opts {
 	double factor;          /**< ... and above factor x median (default 3) */
 	double min_excess_us;   /**< ... and above median + this (default 20) */
 	double gap_us;          /**< incidents closer than this are merged (default 10000) */
+	double min_severity;    /**< incidents below this severity are noise (default 2) */
 	size_t max_incidents;   /**< most severe kept (default 100) */
 	double margin_us;       /**< analysed before an incident (default 20000); after: half */
 	int threads;            /**< scan threads (0 = 2) */
@@ -84,8 +85,7 @@ int mscope_inc_detect(struct mscope_inc_scan *s, const struct mscope_inc_opts *o
 struct mscope_inc_stats {
 	size_t nodes, files;
 	uint64_t hops;          /**< NF packet-hops scanned: rx'd packets and queue-full drops */
-	uint64_t source_packets;
-	uint64_t bytes;         /**< trace bytes read */
+	uint64_t bytes;         /**< trace bytes read (NF traces: the source's is not needed) */
 	double cpu_s;           /**< CPU seconds of the scan (all threads) */
 	double wall_s;
 	double start_us, end_us; /**< scanned range, from the run's start */

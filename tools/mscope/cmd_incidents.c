@@ -36,6 +36,8 @@ usage(FILE *f)
 		"  --factor X            ... and above X times that median (default 3)\n"
 		"  --min-excess TIME     ... and above the median + TIME (default 20us)\n"
 		"  --gap TIME            merge incidents closer than this (default 10ms)\n"
+		"  --min-severity X      drop incidents of lower severity (sum over standing-out\n"
+		"                        node-bins of p99/threshold - 1, plus drops; default 2)\n"
 		"  --max N               diagnose at most the N most severe incidents (default 100)\n"
 		"  --threads N           threads (default 2)\n"
 		"  --run ID              only the traces of this run id\n"
@@ -155,7 +157,7 @@ int
 cmd_incidents(int argc, char **argv)
 {
 	enum { O_FROM = 256, O_TO, O_BIN, O_K, O_FACTOR, O_MINEX, O_GAP, O_MAX, O_THREADS,
-		O_RUN, O_THRESHOLD, O_MARGIN, O_NODIAG, O_JSON, O_HTML };
+		O_RUN, O_THRESHOLD, O_MARGIN, O_NODIAG, O_JSON, O_HTML, O_MINSEV };
 	static const struct option longopts[] = {
 		{ "bin", required_argument, NULL, O_BIN },
 		{ "factor", required_argument, NULL, O_FACTOR },
@@ -168,6 +170,7 @@ cmd_incidents(int argc, char **argv)
 		{ "margin", required_argument, NULL, O_MARGIN },
 		{ "max", required_argument, NULL, O_MAX },
 		{ "min-excess", required_argument, NULL, O_MINEX },
+		{ "min-severity", required_argument, NULL, O_MINSEV },
 		{ "no-diagnose", no_argument, NULL, O_NODIAG },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "run", required_argument, NULL, O_RUN },
@@ -231,6 +234,11 @@ cmd_incidents(int argc, char **argv)
 			if (mscope_an_parse_time(optarg, &ns))
 				return bad("--gap", optarg);
 			o.gap_us = (double)ns / 1e3;
+			break;
+		case O_MINSEV:
+			if (parse_num(optarg, &v) || v < 0)
+				return bad("--min-severity", optarg);
+			o.min_severity = v;
 			break;
 		case O_MAX:
 			if (parse_num(optarg, &v) || v < 1 || v > 1e6)
