@@ -42,14 +42,28 @@ mscope_an_hops(const struct mscope_analysis *an, int node, int64_t from_ns, int6
 	t1 = to_ns < 0 ? INT64_MAX : an->t_start + an_ticks(an, (double)to_ns / 1e3);
 	for (uint32_t k = 0; k < an->nnodes; k++) {
 		const struct an_node *nd = &an->nodes[k];
-		uint32_t *nfd = NULL;
+		uint32_t *nfd = NULL, *next = NULL;
 		int rc = 0;
 
 		if (node >= 0 && (uint32_t)node != k)
 			continue;
+		/* tx wire IDs are kept for source hops only; an NF's is the
+		 * one its downstream hop received */
+		if (!nd->is_source) {
+			next = calloc(nd->n ? nd->n : 1, sizeof(*next));
+			if (next == NULL) {
+				an_err(err, "out of memory");
+				return -1;
+			}
+			for (uint32_t g = 0; g < an->nh; g++)
+				if ((an->fl[g] & H_PRED) && an->pred[g] >= nd->base &&
+						an->pred[g] < nd->base + nd->n)
+					next[an->pred[g] - nd->base] = an->win[g];
+		}
 		if (nd->nnfd) {
 			nfd = malloc(nd->nnfd * sizeof(*nfd));
 			if (nfd == NULL) {
+				free(next);
 				an_err(err, "out of memory");
 				return -1;
 			}
@@ -67,7 +81,7 @@ mscope_an_hops(const struct mscope_analysis *an, int node, int64_t from_ns, int6
 			memset(&x, 0, sizeof(x));
 			x.node = (int)k;
 			x.wire_in = nd->is_source ? 0 : an->win[g];
-			x.wire_out = (fl & H_TX) ? an->wout[g] : 0;
+			x.wire_out = !(fl & H_TX) ? 0 : nd->is_source ? an->wout[g] : next[h];
 			x.arrival_us = an_us(an, a - an->t_start);
 			x.arrival_approx = (fl & H_APPROX) != 0;
 			x.dequeue_us = (fl & H_QFULL) ? NAN : an_us(an, an->d[g] - an->t_start);
@@ -93,6 +107,7 @@ mscope_an_hops(const struct mscope_analysis *an, int node, int64_t from_ns, int6
 			rc = fn(ctx, &x);
 		}
 		free(nfd);
+		free(next);
 		if (rc) {
 			an_err(err, "stopped by the caller");
 			return -1;

@@ -606,7 +606,8 @@ mscope_inc_detect(struct mscope_inc_scan *s, const struct mscope_inc_opts *o,
 		}
 		hits[nh++] = x;
 	}
-	qsort(hits, nh, sizeof(*hits), cmp_time);
+	if (nh > 1)
+		qsort(hits, nh, sizeof(*hits), cmp_time);
 	for (size_t i = 0; i < nh; i++) {
 		if (n && hits[i].start_us <= hits[n - 1].end_us + s->opts.gap_us)
 			absorb(&hits[n - 1], &hits[i]);

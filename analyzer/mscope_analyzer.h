@@ -250,7 +250,8 @@ struct mscope_an_hop {
 	uint32_t packet_wire;     /**< the packet's wire ID where it entered the graph ... */
 	double ingress_us;        /**< ... and when (with packet_wire: the packet's identity) */
 	uint32_t wire_in;         /**< wire ID as received (0 at a source) */
-	uint32_t wire_out;        /**< wire ID as sent, 0 when not sent */
+	uint32_t wire_out;        /**< wire ID as sent (at an NF: as the next node received it),
+	                               0 when not sent or not seen downstream (egress) */
 	double arrival_us;        /**< entered the node's queue (upstream departure) */
 	int arrival_approx;       /**< arrival approximated (no upstream record) */
 	double dequeue_us;        /**< rx call; NAN for a queue-full drop */

@@ -1,6 +1,12 @@
 #!/bin/bash
 # mscope export against the analyzer's own view of the same packets: rows and
 # drops per node equal `mscope analyze --json` nodes[].packets / drops; the
+# an NF's wire_out is what the next node received: nat1 feeds only vpn1
+awk -F, 'FNR == NR { if ($4 == "vpn1") w[$5] = 1; next }
+	$4 == "nat1" && $6 != 0 { n++; if (!($6 in w)) bad++ }
+	END { exit !(n > 1000 && bad == 0) }' "$work/all.csv" "$work/all.csv" && ok "nat1 wire_out = vpn1 wire_in" ||
+	bad "nat1 wire_out not found at vpn1"
+
 # waits of sampled hops equal what `mscope analyze --packet NODE@WIRE` (the
 # inspection API, mscope_an_local_scores) reports; CSV and JSON lines agree;
 # --node, --from/--to select exactly the matching rows; times are ordered.
@@ -40,6 +46,12 @@ jq -s -e 'all(.[]; (.arrival_us <= (.dequeue_us // .arrival_us)) and
 	((.departure_us == null) or (.departure_us >= .dequeue_us)) and
 	((.wait_us == null) or (.wait_us >= 0)) and (.ingress_us <= .arrival_us))' \
 	"$work/all.jsonl" >/dev/null && ok "times ordered" || bad "times out of order"
+
+# an NF's wire_out is what the next node received: nat1 feeds only vpn1
+awk -F, 'FNR == NR { if ($4 == "vpn1") w[$5] = 1; next }
+	$4 == "nat1" && $6 != 0 { n++; if (!($6 in w)) bad++ }
+	END { exit !(n > 1000 && bad == 0) }' "$work/all.csv" "$work/all.csv" && ok "nat1 wire_out = vpn1 wire_in" ||
+	bad "nat1 wire_out not found at vpn1"
 
 # waits of sampled hops at nat1 (during and after the stall) and vpn1
 n=0
