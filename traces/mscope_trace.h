@@ -96,6 +96,10 @@ struct mscope_trace_header {
 	char run_id[64];             /**< identifies one run across all NFs ("" if unknown) */
 	char writer[32];             /**< "mscope-collector", "mscope-sim", ... */
 	char writer_version[16];     /**< writer's version string */
+	uint32_t segment;            /**< position in the node's segment stream (0 = first file);
+	                                  appended header field: files without it read 0 */
+	uint64_t rx_seq_start;       /**< reader: rx seq of the file's first rx packet (appended
+	                                  field, 0 if absent); on write opts.rx_seq_start is used */
 };
 
 /** A flow's 5-tuple. family 0 is the catch-all for non-IP frames. */
@@ -163,6 +167,16 @@ struct mscope_loss {
 	uint64_t packets;         /**< packets in those records */
 };
 
+/** A segment of this node's stream was deleted (ring buffer of segment files). */
+struct mscope_deleted {
+	uint64_t tsc;             /**< when it was deleted */
+	uint32_t segment;         /**< its segment number */
+	uint64_t tsc_first;       /**< first record time it held */
+	uint64_t tsc_last;        /**< last record time it held (>= tsc_first) */
+	uint64_t records;         /**< records it held */
+	uint64_t packets;         /**< packets it held */
+};
+
 /** An additional TSC <-> CLOCK_REALTIME pair. */
 struct mscope_clock {
 	uint64_t tsc;
@@ -176,6 +190,7 @@ enum mscope_rec_type {
 	MSCOPE_REC_FLOW = 4,
 	MSCOPE_REC_LOSS = 5,
 	MSCOPE_REC_CLOCK = 6,
+	MSCOPE_REC_DELETED = 7,
 };
 
 /** One decoded record. */
@@ -188,6 +203,7 @@ struct mscope_record {
 		struct mscope_flow_def flow;
 		struct mscope_loss loss;
 		struct mscope_clock clock;
+		struct mscope_deleted deleted;
 	} u;
 };
 
@@ -205,11 +221,16 @@ struct mscope_trace_writer;
 struct mscope_writer_opts {
 	int zstd_level;           /**< 0 = default (3) */
 	size_t frame_bytes;       /**< raw bytes per frame before it ends by itself; 0 = 1 MiB */
+	unsigned file_mode;       /**< mode of the created file (umask applies); 0 = 0640 */
+	uint64_t rx_seq_start;    /**< rx seq of this file's first rx packet: a rotated stream
+	                               passes the previous segment's end, so rx seqs stay
+	                               continuous and a tx may link (abs code) an rx packet of
+	                               the previous segment. Stored in the header. */
 };
 
 /**
- * Create `path` (O_CREAT|O_EXCL|O_NOFOLLOW, mode 0644: never follows a
- * symlink nor clobbers a file) and write the header.
+ * Create `path` (O_CREAT|O_EXCL|O_NOFOLLOW, mode opts.file_mode, default 0640:
+ * never follows a symlink nor clobbers a file) and write the header.
  * @param opts may be NULL for defaults.
  * @return a writer, or NULL with *err filled.
  */
@@ -231,6 +252,11 @@ int mscope_writer_tx(struct mscope_trace_writer *w, const struct mscope_tx_burst
 int mscope_writer_drop(struct mscope_trace_writer *w, const struct mscope_drop *d);
 int mscope_writer_loss(struct mscope_trace_writer *w, const struct mscope_loss *l);
 int mscope_writer_clock(struct mscope_trace_writer *w, const struct mscope_clock *c);
+/**
+ * Record that segment d->segment of this stream was deleted (d->tsc is this
+ * record's time, in order with the others; d->tsc_last >= d->tsc_first).
+ */
+int mscope_writer_deleted(struct mscope_trace_writer *w, const struct mscope_deleted *d);
 
 /** End the current frame and write it out (no-op if empty). */
 int mscope_writer_flush(struct mscope_trace_writer *w);

@@ -202,6 +202,15 @@ read_header(struct mscope_trace_reader *r, struct mscope_trace_error *err)
 		get_str(strs[i], sizes[i], p, n);
 		p += n;
 	}
+	/* appended fields: absent in files of older writers (read as 0) */
+	h->segment = 0;
+	h->rx_seq_start = 0;
+	if (end - p >= 4) {
+		h->segment = mscope_get_le32(p);
+		p += 4;
+	}
+	if (end - p >= 8)
+		memcpy(&h->rx_seq_start, p, 8);
 	r->in_pos += 8 + size;
 	r->next_off = r->in_off + r->in_pos;
 	return 0;
@@ -827,6 +836,28 @@ mscope_reader_next(struct mscope_trace_reader *r, struct mscope_record *rec,
 			return -1;
 		GETV(v, "clock");
 		c->realtime_ns = mscope_unzz(v);
+		return 1;
+	}
+	case MSCOPE_P_DELETED: {
+		struct mscope_deleted *d = &rec->u.deleted;
+		uint64_t seg, span;
+
+		if (flags)
+			return CORRUPT("unknown deleted flags");
+		rec->type = MSCOPE_REC_DELETED;
+		if (get_tsc(r, err, &d->tsc) < 0)
+			return -1;
+		GETV(seg, "deleted segment");
+		if (seg > UINT32_MAX)
+			return CORRUPT("deleted segment number out of range");
+		d->segment = (uint32_t)seg;
+		GETV(d->tsc_first, "deleted tsc_first");
+		GETV(span, "deleted tsc_last");
+		if (span > UINT64_MAX - d->tsc_first)
+			return CORRUPT("deleted tsc_last overflows");
+		d->tsc_last = d->tsc_first + span;
+		GETV(d->records, "deleted records");
+		GETV(d->packets, "deleted packets");
 		return 1;
 	}
 	default:

@@ -497,6 +497,29 @@ mscope_writer_loss(struct mscope_trace_writer *w, const struct mscope_loss *l)
 }
 
 int
+mscope_writer_deleted(struct mscope_trace_writer *w, const struct mscope_deleted *d)
+{
+	if (w == NULL || d == NULL)
+		return -1;
+	if (d->tsc_last < d->tsc_first) {
+		WERR(w, "deleted segment %u: tsc_last %llu before tsc_first %llu", d->segment,
+		     (unsigned long long)d->tsc_last, (unsigned long long)d->tsc_first);
+		return -1;
+	}
+	if (begin_record(w, d->tsc, 1 + 6 * 10, 0, 0) < 0)
+		return -1;
+	put_u8(&w->ctl, MSCOPE_P_DELETED);
+	put_v(&w->ctl, d->tsc - w->prev_tsc);
+	put_v(&w->ctl, d->segment);
+	put_v(&w->ctl, d->tsc_first);
+	put_v(&w->ctl, d->tsc_last - d->tsc_first);
+	put_v(&w->ctl, d->records);
+	put_v(&w->ctl, d->packets);
+	w->prev_tsc = d->tsc;
+	return 0;
+}
+
+int
 mscope_writer_clock(struct mscope_trace_writer *w, const struct mscope_clock *c)
 {
 	if (w == NULL || c == NULL)
@@ -521,9 +544,10 @@ put_str(uint8_t *p, const char *s, size_t field)
 }
 
 static int
-write_header(struct mscope_trace_writer *w, const struct mscope_trace_header *h)
+write_header(struct mscope_trace_writer *w, const struct mscope_trace_header *h,
+	     uint64_t rx_seq_start)
 {
-	uint8_t b[8 + MSCOPE_HDR_FIXED + 5 * 256 + 4];
+	uint8_t b[8 + MSCOPE_HDR_FIXED + 5 * 256 + MSCOPE_HDR_APPENDED + 4];
 	uint8_t *p = b + 8;
 	const uint32_t version = MSCOPE_TRACE_VERSION, pid = h->pid;
 	const uint64_t hz = h->tsc_hz, atsc = h->anchor_tsc;
@@ -546,6 +570,9 @@ write_header(struct mscope_trace_writer *w, const struct mscope_trace_header *h)
 	len += put_str(p + len, h->run_id, sizeof(h->run_id));
 	len += put_str(p + len, h->writer, sizeof(h->writer));
 	len += put_str(p + len, h->writer_version, sizeof(h->writer_version));
+	mscope_put_le32(p + len, h->segment);
+	memcpy(p + len + 4, &rx_seq_start, 8);
+	len += MSCOPE_HDR_APPENDED;
 	mscope_put_le32(p + len, mscope_hdr_check(p, len));
 	len += 4;
 	mscope_put_le32(b, MSCOPE_HDR_FRAME_MAGIC);
@@ -590,8 +617,9 @@ mscope_writer_fdopen(int fd, const char *name, const struct mscope_trace_header 
 		set_err(err, name, 0, "cannot set up zstd (level %d)", level);
 		goto fail;
 	}
+	w->next_rx = w->tx_expect = w->drop_expect = opts ? opts->rx_seq_start : 0;
 	frame_reset(w);
-	if (write_header(w, hdr) < 0) {
+	if (write_header(w, hdr, w->next_rx) < 0) {
 		if (err)
 			*err = w->err;
 		goto fail;
@@ -614,7 +642,8 @@ mscope_writer_open(const char *path, const struct mscope_trace_header *hdr,
 		set_err(err, "", 0, "no path");
 		return NULL;
 	}
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		  opts && opts->file_mode ? (mode_t)opts->file_mode : 0640);
 	if (fd < 0) {
 		set_err(err, path, 0, "cannot create: %s", strerror(errno));
 		return NULL;

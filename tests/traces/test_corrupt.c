@@ -684,17 +684,24 @@ Test(corrupt, writer_refuses_existing_and_symlink)
 	cr_assert_null(mscope_writer_open(link, &h, NULL, &err));
 	cr_assert_neq(stat(target, &sb), 0, "the symlink target was created");
 
-	/* new file: mode 0644 (before umask) */
+	/* new file: mode 0640 by default, opts.file_mode otherwise (before umask) */
 	snprintf(path, sizeof(path), "%s/new.mst", tmpdir);
 	{
 		const mode_t old = umask(022);
 		struct mscope_trace_writer *w = mscope_writer_open(path, &h, NULL, &err);
+		struct mscope_writer_opts o = { .file_mode = 0600 };
 
+		cr_assert_not_null(w);
+		cr_assert_eq(mscope_writer_close(w), 0);
+		cr_assert_eq(stat(path, &sb), 0);
+		cr_assert_eq(sb.st_mode & 0777, 0640);
+		snprintf(path, sizeof(path), "%s/new600.mst", tmpdir);
+		w = mscope_writer_open(path, &h, &o, &err);
 		umask(old);
 		cr_assert_not_null(w);
 		cr_assert_eq(mscope_writer_close(w), 0);
 		cr_assert_eq(stat(path, &sb), 0);
-		cr_assert_eq(sb.st_mode & 0777, 0644);
+		cr_assert_eq(sb.st_mode & 0777, 0600);
 	}
 }
 

@@ -34,6 +34,8 @@ has "$T/out" "tx    tsc 2000 port 1 queue 0 offered 3 accepted 3 10000000<0 1000
 has "$T/out" "tx    tsc 14000 port 1 queue 0 offered 3 accepted 2 10000040<12 10000041<13"
 has "$T/out" "drop  tsc 14000 reason tx_refused n 1 10000042<14/f1"
 has "$T/out" "loss  tsc 99000 records 2 packets 17"
+has "$T/out" "deleted tsc 99000 segment 3 tsc_first 100 tsc_last 900 records 5 packets 12"
+has "$T/out" "# segment 4 rx_seq_start 0"
 [ "$(grep -c '^rx ' "$T/out")" -eq 30 ] || fail "want 30 rx lines"
 [ "$(grep -c '^tx ' "$T/out")" -eq 30 ] || fail "want 30 tx lines"
 [ "$(grep -c '^drop ' "$T/out")" -eq 6 ] || fail "want 6 drop lines"
@@ -68,6 +70,10 @@ drops = [l for l in lines if l["type"] == "drop"]
 assert drops[0]["reason"] == "tx_refused" and drops[0]["rx_seq"] == [14]
 flows = [l for l in lines if l["type"] == "flow"]
 assert flows[0]["src"] == "10.0.0.1" and flows[0]["dport"] == 80
+dl = [l for l in lines if l["type"] == "deleted"]
+assert dl == [{"type": "deleted", "tsc": 99000, "segment": 3, "tsc_first": 100,
+               "tsc_last": 900, "records": 5, "packets": 12}], dl
+assert lines[0]["segment"] == 4 and lines[0]["rx_seq_start"] == 0, lines[0]
 PY
 
 # stats, text and JSON
@@ -76,9 +82,25 @@ has "$T/out" "records      rx 30 tx 30 drop 6 flow 2 loss 1 clock 1"
 has "$T/out" "packets      rx 90 tx offered 90 accepted 84 refused 6 dropped 6"
 has "$T/out" "drops        tx_refused 6"
 has "$T/out" "losses       2 records, 17 packets"
+has "$T/out" "deleted      1 segments, 5 records, 12 packets"
 has "$T/out" "bytes per rx packet"
 expect_rc 0 "$MSCOPE" dump --stats --json "$T/d.mst"
-python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); assert s["rx_packets"]==90 and s["tx_refused"]==6 and s["complete"], s' "$T/out"
+python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); assert s["rx_packets"]==90 and s["tx_refused"]==6 and s["complete"] and s["deleted_packets"]==12, s' "$T/out"
+expect_rc 0 "$MSCOPE" dump --type deleted "$T/d.mst"
+[ "$(grep -vc '^#' "$T/out")" -eq 1 ] || fail "--type deleted: want 1 record"
+
+# defect 12: header strings with terminal escapes, newlines, bad UTF-8 are escaped
+"$MKTRACE" evil "$T/evil.mst"
+for mode in "" --stats; do
+  expect_rc 0 "$MSCOPE" dump $mode "$T/evil.mst"
+  if LC_ALL=C grep -q $'[\x01-\x08\x0b-\x1f\x7f-\xff]' "$T/out"; then
+    fail "dump $mode printed control or non-ASCII bytes"
+  fi
+  has "$T/out" 'ev\x1b[31mil\x0anf\x5c'
+  has "$T/out" 'h\x0d\x9b\xff'
+done
+expect_rc 0 "$MSCOPE" dump --json "$T/evil.mst"
+python3 -c 'import json,sys; h=json.loads(open(sys.argv[1]).readline()); assert h["nf_name"]=="ev\x1b[31mil\nnf\\" and h["host"]=="h\\x0d\\x9b\\xff", h' "$T/out"
 
 # several files: one bad one makes exit 1 but the others are still dumped
 expect_rc 1 "$MSCOPE" dump --brief "$T/d.mst" "$T/missing.mst" "$T/d.mst"

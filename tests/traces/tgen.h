@@ -264,10 +264,23 @@ tgen_one(struct tgen *g)
 		rec->u.loss.tsc = g->tsc;
 		rec->u.loss.records = tgen_next(&g->rng) >> tgen_below(&g->rng, 64);
 		rec->u.loss.packets = tgen_next(&g->rng) >> tgen_below(&g->rng, 64);
-	} else {
+	} else if (tgen_below(&g->rng, 2)) {
 		rec->type = MSCOPE_REC_CLOCK;
 		rec->u.clock.tsc = g->tsc;
 		rec->u.clock.realtime_ns = (int64_t)tgen_next(&g->rng);
+	} else {
+		struct mscope_deleted *d = &rec->u.deleted;
+
+		rec->type = MSCOPE_REC_DELETED;
+		d->tsc = g->tsc;
+		d->segment = (uint32_t)tgen_next(&g->rng);
+		d->tsc_first = tgen_next(&g->rng) >> tgen_below(&g->rng, 64);
+		d->tsc_last = tgen_next(&g->rng) >> tgen_below(&g->rng, 64);
+		if (d->tsc_last > UINT64_MAX - d->tsc_first)
+			d->tsc_last = UINT64_MAX - d->tsc_first;
+		d->tsc_last += d->tsc_first;
+		d->records = tgen_next(&g->rng) >> tgen_below(&g->rng, 64);
+		d->packets = tgen_next(&g->rng) >> tgen_below(&g->rng, 64);
 	}
 }
 
@@ -324,6 +337,7 @@ tgen_write(struct mscope_trace_writer *w, const struct mscope_record *r)
 	case MSCOPE_REC_FLOW: return mscope_writer_flow(w, r->u.flow.ref, &r->u.flow.key);
 	case MSCOPE_REC_LOSS: return mscope_writer_loss(w, &r->u.loss);
 	case MSCOPE_REC_CLOCK: return mscope_writer_clock(w, &r->u.clock);
+	case MSCOPE_REC_DELETED: return mscope_writer_deleted(w, &r->u.deleted);
 	}
 	return -1;
 }
@@ -414,6 +428,15 @@ tgen_rec_eq(const struct mscope_record *e, const struct mscope_record *g, char *
 		    e->u.clock.realtime_ns != g->u.clock.realtime_ns)
 			DIFF("clock");
 		break;
+	case MSCOPE_REC_DELETED: {
+		const struct mscope_deleted *a = &e->u.deleted, *b = &g->u.deleted;
+
+		if (a->tsc != b->tsc || a->segment != b->segment || a->tsc_first != b->tsc_first ||
+		    a->tsc_last != b->tsc_last || a->records != b->records ||
+		    a->packets != b->packets)
+			DIFF("deleted");
+		break;
+	}
 	}
 	return true;
 #undef DIFF

@@ -22,7 +22,8 @@ struct dump_opts {
 };
 
 struct dump_stats {
-	uint64_t recs[MSCOPE_REC_CLOCK + 1];
+	uint64_t recs[MSCOPE_REC_DELETED + 1];
+	uint64_t del_records, del_packets;
 	uint64_t rx_pkts, tx_offered, tx_accepted, drop_pkts;
 	uint64_t drops[256];
 	uint64_t loss_records, loss_packets;
@@ -44,7 +45,7 @@ usage(FILE *f)
 		"                 rx/tx/accepted/refused/dropped, bytes per packet, losses\n"
 		"  -b, --brief    text and JSON: leave out the per-packet arrays\n"
 		"  -t, --type T,..  print only these record types (rx, tx, drop, flow,\n"
-		"                 loss, clock); --stats still counts all\n"
+		"                 loss, clock, deleted); --stats still counts all\n"
 		"  -h, --help     this help\n"
 		"\n"
 		"Exit status: 0 all files read to their end; 1 a file is missing,\n"
@@ -79,18 +80,43 @@ addr_text(const struct mscope_flow_key *k, const uint8_t *a, char *buf, size_t l
 		snprintf(buf, len, "%s", "");
 }
 
+/*
+ * Header strings and file names come from untrusted files: control bytes,
+ * backslash and non-ASCII print as \xNN so nothing reaches the terminal raw.
+ * Returns buf (rotating among 4, so one printf may use several).
+ */
+static const char *
+esc(const char *s)
+{
+	static char bufs[4][4 * 256 + 1];
+	static unsigned k;
+	char *b = bufs[k++ % 4], *p = b;
+
+	for (size_t i = 0; s[i] && p - b < 4 * 255; i++) {
+		const unsigned char c = (unsigned char)s[i];
+
+		if (c < 0x20 || c >= 0x7f || c == '\\')
+			p += sprintf(p, "\\x%02x", c);
+		else
+			*p++ = (char)c;
+	}
+	*p = '\0';
+	return b;
+}
+
 /* ------------------------------------------------------------------ text */
 
 static void
 text_header(const char *file, const struct mscope_trace_header *h)
 {
-	printf("# file %s\n", file);
+	printf("# file %s\n", esc(file));
 	printf("# version %u role %s nf %s port %u queue %u host %s pid %u\n", h->version,
-	       role_name(h->role), h->nf_name, h->port, h->queue, h->host, h->pid);
+	       role_name(h->role), esc(h->nf_name), h->port, h->queue, esc(h->host), h->pid);
 	printf("# tsc_hz %" PRIu64 " anchor_tsc %" PRIu64 " anchor_realtime_ns %" PRId64 "\n",
 	       h->tsc_hz, h->anchor_tsc, h->anchor_realtime_ns);
-	printf("# run_id %s writer %s %s\n", h->run_id[0] ? h->run_id : "-", h->writer,
-	       h->writer_version);
+	printf("# run_id %s writer %s %s\n", h->run_id[0] ? esc(h->run_id) : "-", esc(h->writer),
+	       esc(h->writer_version));
+	printf("# segment %u rx_seq_start %" PRIu64 "\n", h->segment, h->rx_seq_start);
 }
 
 static void
@@ -173,6 +199,14 @@ text_record(const struct mscope_record *rec, const struct dump_opts *o)
 		printf("clock tsc %" PRIu64 " realtime_ns %" PRId64 "\n", rec->u.clock.tsc,
 		       rec->u.clock.realtime_ns);
 		break;
+	case MSCOPE_REC_DELETED: {
+		const struct mscope_deleted *d = &rec->u.deleted;
+
+		printf("deleted tsc %" PRIu64 " segment %u tsc_first %" PRIu64 " tsc_last %" PRIu64
+		       " records %" PRIu64 " packets %" PRIu64 "\n", d->tsc, d->segment,
+		       d->tsc_first, d->tsc_last, d->records, d->packets);
+		break;
+	}
 	}
 }
 
@@ -223,18 +257,29 @@ json_seqs(const uint64_t *a, uint32_t n)
 	return arr;
 }
 
+/* A JSON string of untrusted bytes: as is when valid UTF-8, else escaped. */
+static json_t *
+json_str(const char *s)
+{
+	json_t *j = json_string(s);
+
+	return j ? j : json_string(esc(s));
+}
+
 static void
 json_header(const char *file, const struct mscope_trace_header *h)
 {
-	json_print(json_pack("{s:s, s:s, s:i, s:s, s:s, s:i, s:i, s:s, s:i, s:o, s:o, s:I, s:s, s:s, s:s}",
-			     "type", "header", "file", file, "version", (int)h->version,
-			     "role", role_name(h->role), "nf_name", h->nf_name,
-			     "port", (int)h->port, "queue", (int)h->queue, "host", h->host,
-			     "pid", (int)h->pid, "tsc_hz", json_u64(h->tsc_hz),
+	json_print(json_pack("{s:s, s:o, s:i, s:s, s:o, s:i, s:i, s:o, s:I, s:o, s:o, s:I, s:o, s:o, s:o, s:I, s:o}",
+			     "type", "header", "file", json_str(file), "version", (int)h->version,
+			     "role", role_name(h->role), "nf_name", json_str(h->nf_name),
+			     "port", (int)h->port, "queue", (int)h->queue, "host", json_str(h->host),
+			     "pid", (json_int_t)h->pid, "tsc_hz", json_u64(h->tsc_hz),
 			     "anchor_tsc", json_u64(h->anchor_tsc),
 			     "anchor_realtime_ns", (json_int_t)h->anchor_realtime_ns,
-			     "run_id", h->run_id, "writer", h->writer,
-			     "writer_version", h->writer_version));
+			     "run_id", json_str(h->run_id), "writer", json_str(h->writer),
+			     "writer_version", json_str(h->writer_version),
+			     "segment", (json_int_t)h->segment,
+			     "rx_seq_start", json_u64(h->rx_seq_start)));
 }
 
 static void
@@ -328,6 +373,18 @@ json_record(const struct mscope_record *rec, const struct dump_opts *o)
 		json_object_set_new(j, "tsc", json_u64(rec->u.clock.tsc));
 		json_object_set_new(j, "realtime_ns", json_integer(rec->u.clock.realtime_ns));
 		break;
+	case MSCOPE_REC_DELETED: {
+		const struct mscope_deleted *d = &rec->u.deleted;
+
+		json_object_set_new(j, "type", json_string("deleted"));
+		json_object_set_new(j, "tsc", json_u64(d->tsc));
+		json_object_set_new(j, "segment", json_integer(d->segment));
+		json_object_set_new(j, "tsc_first", json_u64(d->tsc_first));
+		json_object_set_new(j, "tsc_last", json_u64(d->tsc_last));
+		json_object_set_new(j, "records", json_u64(d->records));
+		json_object_set_new(j, "packets", json_u64(d->packets));
+		break;
+	}
 	}
 	json_print(j);
 }
@@ -340,7 +397,7 @@ stats_add(struct dump_stats *st, const struct mscope_record *rec)
 	uint64_t tsc = 0;
 	bool timed = true;
 
-	if ((unsigned)rec->type <= MSCOPE_REC_CLOCK)
+	if ((unsigned)rec->type <= MSCOPE_REC_DELETED)
 		st->recs[rec->type]++;
 	switch (rec->type) {
 	case MSCOPE_REC_RX:
@@ -365,6 +422,11 @@ stats_add(struct dump_stats *st, const struct mscope_record *rec)
 	case MSCOPE_REC_CLOCK:
 		tsc = rec->u.clock.tsc;
 		break;
+	case MSCOPE_REC_DELETED:
+		st->del_records += rec->u.deleted.records;
+		st->del_packets += rec->u.deleted.packets;
+		tsc = rec->u.deleted.tsc;
+		break;
 	default:
 		timed = false;
 	}
@@ -376,7 +438,8 @@ stats_add(struct dump_stats *st, const struct mscope_record *rec)
 	}
 }
 
-static const char *const rec_names[] = { "?", "rx", "tx", "drop", "flow", "loss", "clock" };
+static const char *const rec_names[] = { "?", "rx", "tx", "drop", "flow", "loss", "clock",
+					 "deleted" };
 
 static void
 stats_print(const char *file, const struct mscope_trace_header *h,
@@ -392,15 +455,15 @@ stats_print(const char *file, const struct mscope_trace_header *h,
 	if (json) {
 		json_t *o = json_object(), *c = json_object(), *d = json_object();
 
-		for (int i = 1; i <= MSCOPE_REC_CLOCK; i++)
+		for (int i = 1; i <= MSCOPE_REC_DELETED; i++)
 			json_object_set_new(c, rec_names[i], json_u64(st->recs[i]));
 		for (int i = 0; i < 256; i++)
 			if (st->drops[i])
 				json_object_set_new(d, mscope_drop_reason_name((uint8_t)i),
 						    json_u64(st->drops[i]));
 		json_object_set_new(o, "type", json_string("stats"));
-		json_object_set_new(o, "file", json_string(file));
-		json_object_set_new(o, "nf_name", json_string(h->nf_name));
+		json_object_set_new(o, "file", json_str(file));
+		json_object_set_new(o, "nf_name", json_str(h->nf_name));
 		json_object_set_new(o, "complete", json_boolean(complete));
 		json_object_set_new(o, "records", c);
 		json_object_set_new(o, "start_s", json_real(t0_neg ?
@@ -414,17 +477,20 @@ stats_print(const char *file, const struct mscope_trace_header *h,
 		json_object_set_new(o, "drops", d);
 		json_object_set_new(o, "lost_records", json_u64(st->loss_records));
 		json_object_set_new(o, "lost_packets", json_u64(st->loss_packets));
+		json_object_set_new(o, "deleted_segments", json_u64(st->recs[MSCOPE_REC_DELETED]));
+		json_object_set_new(o, "deleted_records", json_u64(st->del_records));
+		json_object_set_new(o, "deleted_packets", json_u64(st->del_packets));
 		json_object_set_new(o, "bytes", json_u64(bytes));
 		json_object_set_new(o, "bytes_per_packet", json_real(bpp));
 		json_print(o);
 		return;
 	}
-	printf("file         %s%s\n", file, complete ? "" : " (incomplete)");
-	printf("node         %s port %u queue %u (%s) on %s, pid %u, by %s %s\n", h->nf_name,
-	       h->port, h->queue, role_name(h->role), h->host, h->pid, h->writer,
-	       h->writer_version);
+	printf("file         %s%s\n", esc(file), complete ? "" : " (incomplete)");
+	printf("node         %s port %u queue %u (%s) on %s, pid %u, by %s %s\n", esc(h->nf_name),
+	       h->port, h->queue, role_name(h->role), esc(h->host), h->pid, esc(h->writer),
+	       esc(h->writer_version));
 	printf("records     ");
-	for (int i = 1; i <= MSCOPE_REC_CLOCK; i++)
+	for (int i = 1; i <= MSCOPE_REC_DELETED; i++)
 		printf(" %s %" PRIu64, rec_names[i], st->recs[i]);
 	putchar('\n');
 	if (st->have_tsc)
@@ -447,6 +513,10 @@ stats_print(const char *file, const struct mscope_trace_header *h,
 	       st->rx_pkts ? "rx" : "tx");
 	printf("losses       %" PRIu64 " records, %" PRIu64 " packets\n", st->loss_records,
 	       st->loss_packets);
+	if (st->recs[MSCOPE_REC_DELETED])
+		printf("deleted      %" PRIu64 " segments, %" PRIu64 " records, %" PRIu64
+		       " packets\n", st->recs[MSCOPE_REC_DELETED], st->del_records,
+		       st->del_packets);
 }
 
 /* ------------------------------------------------------------------ main */
@@ -466,8 +536,8 @@ dump_file(const char *path, const struct dump_opts *o)
 	r = mscope_reader_open(path, &err);
 	if (r == NULL) {
 		fflush(stdout);
-		fprintf(stderr, "mscope dump: %s: offset %" PRIu64 ": %s\n", err.file, err.offset,
-			err.text);
+		fprintf(stderr, "mscope dump: %s: offset %" PRIu64 ": %s\n", esc(err.file),
+			err.offset, esc(err.text));
 		return 1;
 	}
 	h = mscope_reader_header(r);
@@ -496,8 +566,8 @@ dump_file(const char *path, const struct dump_opts *o)
 	mscope_reader_close(r);
 	if (rc < 0) {
 		fflush(stdout);
-		fprintf(stderr, "mscope dump: %s: offset %" PRIu64 ": %s\n", err.file, err.offset,
-			err.text);
+		fprintf(stderr, "mscope dump: %s: offset %" PRIu64 ": %s\n", esc(err.file),
+			err.offset, esc(err.text));
 		return 1;
 	}
 	return 0;
@@ -513,12 +583,12 @@ parse_types(const char *arg, unsigned *bits)
 	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
 		int k;
 
-		for (k = 1; k <= MSCOPE_REC_CLOCK; k++)
+		for (k = 1; k <= MSCOPE_REC_DELETED; k++)
 			if (!strcmp(t, rec_names[k]))
 				break;
-		if (k > MSCOPE_REC_CLOCK) {
+		if (k > MSCOPE_REC_DELETED) {
 			fprintf(stderr, "mscope dump: unknown record type '%s' "
-				"(rx, tx, drop, flow, loss, clock)\n", t);
+				"(rx, tx, drop, flow, loss, clock, deleted)\n", t);
 			return -1;
 		}
 		*bits |= 1u << k;
