@@ -260,6 +260,39 @@ int mscope_an_explain(struct mscope_analysis *an, int node, uint32_t wire_id,
 int mscope_an_local_scores(const struct mscope_analysis *an, int node, uint32_t wire_id,
 		struct mscope_an_queued *q);
 
+/* ------------------------------------------------------------ packet-hops */
+
+/** One packet at one node (analyzer/export.c). Times in us from the run's start. */
+struct mscope_an_hop {
+	int node;                 /**< node index (mscope_an_node_info()) */
+	uint32_t packet_wire;     /**< the packet's wire ID where it entered the graph ... */
+	double ingress_us;        /**< ... and when (with packet_wire: the packet's identity) */
+	uint32_t wire_in;         /**< wire ID as received (0 at a source) */
+	uint32_t wire_out;        /**< wire ID as sent (at an NF: as the next node received it),
+	                               0 when not sent or not seen downstream (egress) */
+	double arrival_us;        /**< entered the node's queue (upstream departure) */
+	int arrival_approx;       /**< arrival approximated (no upstream record) */
+	double dequeue_us;        /**< rx call; NAN for a queue-full drop */
+	double departure_us;      /**< tx call; NAN when not sent */
+	double wait_us;           /**< dequeue - arrival; NAN for a queue-full drop */
+	const struct mscope_flow_key *flow; /**< as received (at a source: as sent) */
+	const char *drop;         /**< NULL, "queue_full", "nf" (the NF's decision) or "dropped" */
+	double drop_us;           /**< when dropped, NAN if not */
+};
+
+typedef int (*mscope_an_hop_fn)(void *ctx, const struct mscope_an_hop *hop);
+
+/**
+ * Call fn for every packet-hop of node `node` (-1: all nodes, node by node,
+ * each in rx order then its queue-full drops) whose arrival is within
+ * [from_ns, to_ns] from the run's start (to_ns < 0: the end). Needs the
+ * per-hop data: after mscope_an_open(), before mscope_an_release().
+ * fn returning non-zero stops the iteration.
+ * @return 0, or -1 with *err (released, no such node, stopped by fn).
+ */
+int mscope_an_hops(const struct mscope_analysis *an, int node, int64_t from_ns, int64_t to_ns,
+		mscope_an_hop_fn fn, void *ctx, struct mscope_an_error *err);
+
 #ifdef __cplusplus
 }
 #endif

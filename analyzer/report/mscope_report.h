@@ -60,6 +60,16 @@ int mscope_report_text(const json_t *doc, FILE *out, int top);
 int mscope_report_html(const json_t *doc, FILE *out);
 
 /**
+ * Write the self-contained page of an incidents document (`mscope
+ * incidents --json`, docs/incidents.md): scan summary, a timeline plot of
+ * residence (p99 and max over nodes) and drops with the incidents marked,
+ * each linking to its section: table row, top culprits and the incident's
+ * full diagnosis (mscope_report_html()) embedded in a frame.
+ * @return 0, or -1 with errno.
+ */
+int mscope_report_incidents_html(const json_t *doc, FILE *out);
+
+/**
  * Check that `doc` follows the schema: an object with "version": 1, and
  * where present, "summary" an object, "nodes", "edges", "culprits",
  * "periods" arrays of objects whose known fields have the right types.

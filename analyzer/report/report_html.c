@@ -140,9 +140,28 @@ tick_label(double v, double step, char *buf, size_t len)
 	snprintf(buf, len, "%.*f", prec, fabs(v) < step * 1e-6 ? 0.0 : v);
 }
 
+/* For the other pages of the report library (report_private.h). */
+void
+rp_esc(FILE *f, const char *s)
+{
+	esc(f, s);
+}
+
+double
+rp_nice_step(double range, int target)
+{
+	return nice_step(range, target);
+}
+
+void
+rp_tick_label(double v, double step, char *buf, size_t len)
+{
+	tick_label(v, step, buf, len);
+}
+
 /* ------------------------------------------------------------ page frame */
 
-static const char css[] =
+const char rp_css[] =
 	":root{--fg:#1f2933;--muted:#616e7c;--line:#e4e7eb;--bg:#f5f7fa;--card:#fff;"
 	"--bad:" CULPRIT_RED ";--accent:#2680c2}\n"
 	"*{box-sizing:border-box}\n"
@@ -204,7 +223,7 @@ page_head(struct html *h)
 	fputs("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
 		"<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n"
 		"<title>mscope report</title>\n<style>\n", h->f);
-	fputs(css, h->f);
+	fputs(rp_css, h->f);
 	fputs("</style>\n</head>\n<body>\n<header><div class=\"in\">"
 		"<h1>mscope: why packets were slow or dropped</h1><p>", h->f);
 	rp_time_range(&h->tu, rp_num(s, "start_us", NAN), rp_num(s, "end_us", NAN), tr,

@@ -46,4 +46,11 @@ struct rp_group {
 struct rp_group *rp_groups(const json_t *culprits, size_t *n);
 void rp_groups_free(struct rp_group *g, size_t n);
 
+/* report_html.c, for the other pages: the stylesheet, HTML escaping, axis
+ * steps (about `target` ticks over range) and tick labels. */
+extern const char rp_css[];
+void rp_esc(FILE *f, const char *s);
+double rp_nice_step(double range, int target);
+void rp_tick_label(double v, double step, char *buf, size_t len);
+
 #endif
