@@ -138,6 +138,16 @@ struct mscope_sim_scenario *mscope_sim_load_json(const json_t *root, const char 
 /** NULL is a no-op. */
 void mscope_sim_free(struct mscope_sim_scenario *s);
 
+/**
+ * The scenario as JSON with every default filled in and every value as the
+ * simulator reads it (addresses canonical, port matches as [lo, hi], the pcap
+ * path resolved), plus the fields only the chain launcher uses (nfs[].program,
+ * args, eal_args, rules, byte_ns; traffic.timing, once, count; recording),
+ * each validated. Format: docs/simulator.md ("--dry-run --json").
+ * @return a new reference (the caller decrefs it), or NULL when out of memory.
+ */
+json_t *mscope_sim_scenario_json(const struct mscope_sim_scenario *s);
+
 /** The scenario's name ("name" field, else the file name without ".json"). */
 const char *mscope_sim_name(const struct mscope_sim_scenario *s);
 

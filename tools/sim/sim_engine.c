@@ -663,7 +663,8 @@ service_ps(struct engine *e, struct node *n, const struct pkt *p, uint64_t t)
 		else if (sim_match(&f->match, &e->ft.keys[p->flow]))
 			s *= f->slowdown;
 	}
-	uint64_t r = (uint64_t)(s + 0.5);
+	/* Overlapping slow-downs may multiply past 64 bits: saturate (about 53 days). */
+	uint64_t r = sim_ps_sat(s);
 	return r ? r : 1;
 }
 
@@ -1069,14 +1070,15 @@ synth_next_time(struct engine *e, uint64_t idx)
 			double off = pareto_period(&sy->rng, tr->off_us * 1e6);
 			double on = pareto_period(&sy->rng, tr->on_us * 1e6);
 			double start = (double)sy->on_end + (idx || sy->on_end ? off : 0);
-			sy->on_end = (uint64_t)(start + on);
+			sy->on_end = start + on < 0x1p63 ? (uint64_t)(start + on) : (uint64_t)1 << 63;
 			t = start + over;
 		}
 		break;
 	}
-	sy->t = (uint64_t)t;
-	if (t >= (double)e->s->duration_ps)
+	/* Past the duration (perhaps past 64 bits at a very low rate): the stream ends. */
+	if (!(t < (double)e->s->duration_ps))
 		return NO_TIME;
+	sy->t = (uint64_t)t;
 	return (uint64_t)t / PS_PER_NS * PS_PER_NS;
 }
 

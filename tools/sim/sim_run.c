@@ -53,31 +53,6 @@ us_json(uint64_t ps)
 	return json_real((double)ps / 1e6);
 }
 
-static const char *
-proto_name(uint8_t p, char *buf, size_t len)
-{
-	if (p == 6)
-		return "tcp";
-	if (p == 17)
-		return "udp";
-	if (p == 1)
-		return "icmp";
-	snprintf(buf, len, "%u", p);
-	return buf;
-}
-
-static json_t *
-flow_json(const struct mscope_flow_key *k)
-{
-	char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN], pb[8];
-	int af = k->family == 6 ? AF_INET6 : AF_INET;
-
-	inet_ntop(af, k->src, a, sizeof(a));
-	inet_ntop(af, k->dst, b, sizeof(b));
-	return json_pack("{s:s, s:s, s:i, s:i, s:s}", "src", a, "dst", b, "sport", (int)k->sport,
-		"dport", (int)k->dport, "proto", proto_name(k->proto, pb, sizeof(pb)));
-}
-
 static json_t *
 links_json(const struct mscope_sim_scenario *s)
 {
@@ -250,7 +225,7 @@ culprit_json(const struct mscope_sim_scenario *s, const struct sim_fault *f)
 	if (f->kind == F_BURST) {
 		json_object_set_new(c, "nf", json_string("source"));
 		json_object_set_new(c, "kind", json_string("source"));
-		json_object_set_new(c, "flow", flow_json(&f->flow));
+		json_object_set_new(c, "flow", sim_flow_json(&f->flow));
 	} else {
 		json_object_set_new(c, "nf", json_string(s->nfs[f->nf].name));
 		json_object_set_new(c, "kind", json_string("processing"));
