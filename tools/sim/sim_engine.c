@@ -460,6 +460,8 @@ scratch(struct engine *e, size_t n)
 static int
 outv_add(struct engine *e, struct sim_outv *v, uint64_t idx, uint64_t in_ps, uint32_t wire)
 {
+	/* Packets before v->base were retired (sim_outv_retire): arrays hold [base, n). */
+	idx -= v->base;
 	if (idx >= v->cap) {
 		uint64_t nc = v->cap ? v->cap * 2 : 65536;
 		while (nc <= idx)
@@ -485,9 +487,23 @@ outv_add(struct engine *e, struct sim_outv *v, uint64_t idx, uint64_t in_ps, uin
 	v->out_ps[idx] = 0;
 	v->wire[idx] = wire;
 	v->nf[idx] = -1;
-	if (idx >= v->n)
-		v->n = idx + 1;
+	if (v->base + idx >= v->n)
+		v->n = v->base + idx + 1;
 	return 0;
+}
+
+void
+sim_outv_retire(struct sim_outv *v, uint64_t upto)
+{
+	uint64_t k = upto - v->base, left = v->n - upto;
+
+	if (k == 0)
+		return;
+	memmove(v->in_ps, v->in_ps + k, left * sizeof(*v->in_ps));
+	memmove(v->out_ps, v->out_ps + k, left * sizeof(*v->out_ps));
+	memmove(v->wire, v->wire + k, left * sizeof(*v->wire));
+	memmove(v->nf, v->nf + k, left * sizeof(*v->nf));
+	v->base = upto;
 }
 
 static void
@@ -497,8 +513,8 @@ outcome_end(struct engine *e, const struct pkt *p, uint64_t t, int nf, int dropp
 		return;
 	struct sim_outv *v = &e->res->streams[p->stream];
 
-	v->out_ps[p->idx] = dropped ? SIM_DROPPED : t;
-	v->nf[p->idx] = nf;
+	v->out_ps[p->idx - v->base] = dropped ? SIM_DROPPED : t;
+	v->nf[p->idx - v->base] = nf;
 }
 
 /* ------------------------------------------------------------------ trace */
@@ -1472,54 +1488,93 @@ teardown(struct engine *e)
 	flowtab_free(&e->ft);
 }
 
-int
-sim_engine_run(const struct mscope_sim_scenario *s, const struct sim_engine_opts *o,
+struct sim_engine *
+sim_engine_open(const struct mscope_sim_scenario *s, const struct sim_engine_opts *o,
 		struct sim_result *res, char *err, size_t errlen)
 {
-	struct engine e;
+	struct engine *e = calloc(1, sizeof(*e));
 
-	memset(&e, 0, sizeof(e));
 	memset(res, 0, sizeof(*res));
-	e.s = s;
-	e.seed = o->seed;
-	e.disabled = o->disabled;
-	e.no_jitter = o->no_jitter;
-	e.res = res;
-	e.err = err;
-	e.errlen = errlen;
+	if (e == NULL) {
+		if (err && errlen)
+			snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	e->s = s;
+	e->seed = o->seed;
+	e->disabled = o->disabled;
+	e->no_jitter = o->no_jitter;
+	e->res = res;
+	e->err = err;
+	e->errlen = errlen;
 	res->trace = o->outdir != NULL;
 	res->outcomes = !o->no_outcomes;
 	res->nodes = calloc(s->n_nfs, sizeof(*res->nodes));
 	if (res->nodes == NULL) {
-		eng_fail(&e, "out of memory");
-		return -1;
+		eng_fail(e, "out of memory");
+		return (struct sim_engine *)e;
 	}
-	if (setup(&e, o->outdir, o->zstd_level, o->overwrite, o->writer_thread) == 0) {
-		struct node *src = &e.nodes[s->n_nfs];
+	if (setup(e, o->outdir, o->zstd_level, o->overwrite, o->writer_thread) == 0) {
+		struct node *src = &e->nodes[s->n_nfs];
 		uint64_t first = NO_TIME;
-		for (unsigned si = 0; si < e.n_streams; si++) {
-			e.streams[si].next_t = stream_time(&e, &e.streams[si]);
-			if (e.streams[si].next_t < first)
-				first = e.streams[si].next_t;
+		for (unsigned si = 0; si < e->n_streams; si++) {
+			e->streams[si].next_t = stream_time(e, &e->streams[si]);
+			if (e->streams[si].next_t < first)
+				first = e->streams[si].next_t;
 		}
 		if (first != NO_TIME)
-			heap_push(&e, first, (uint32_t)src->index);
-		while (e.heap_n && !e.failed) {
-			struct event ev = heap_pop(&e);
-			struct node *n = &e.nodes[ev.node];
-			if (res->trace)
-				maybe_flush(&e, ev.t);
-			res->end_ps = ev.t;
-			if (n->cfg == NULL)
-				source_emit(&e, n, ev.t);
-			else if (n->state == N_BUSY)
-				nf_complete(&e, n, ev.t);
-			else
-				nf_poll(&e, n, ev.t);
-		}
+			heap_push(e, first, (uint32_t)src->index);
 	}
-	teardown(&e);
-	return e.failed ? -1 : 0;
+	return (struct sim_engine *)e;
+}
+
+int
+sim_engine_advance(struct sim_engine *se, uint64_t until_ps)
+{
+	struct engine *e = (struct engine *)se;
+	struct sim_result *res = e->res;
+
+	while (e->heap_n && !e->failed && e->heap[0].t < until_ps) {
+		struct event ev = heap_pop(e);
+		struct node *n = &e->nodes[ev.node];
+		if (res->trace)
+			maybe_flush(e, ev.t);
+		res->end_ps = ev.t;
+		if (n->cfg == NULL)
+			source_emit(e, n, ev.t);
+		else if (n->state == N_BUSY)
+			nf_complete(e, n, ev.t);
+		else
+			nf_poll(e, n, ev.t);
+	}
+	if (e->failed)
+		return -1;
+	return e->heap_n > 0;
+}
+
+int
+sim_engine_close(struct sim_engine *se)
+{
+	struct engine *e = (struct engine *)se;
+
+	if (e == NULL)
+		return -1;
+	teardown(e);
+	int rc = e->failed ? -1 : 0;
+	free(e);
+	return rc;
+}
+
+int
+sim_engine_run(const struct mscope_sim_scenario *s, const struct sim_engine_opts *o,
+		struct sim_result *res, char *err, size_t errlen)
+{
+	struct sim_engine *e = sim_engine_open(s, o, res, err, errlen);
+
+	if (e == NULL)
+		return -1;
+	sim_engine_advance(e, NO_TIME);
+	return sim_engine_close(e);
 }
 
 void

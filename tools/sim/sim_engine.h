@@ -11,6 +11,7 @@
 /* Fate of every packet of one stream, indexed by the packet's index in it. */
 struct sim_outv {
 	uint64_t n, cap;
+	uint64_t base;           /* packets before it were retired: arrays hold [base, n) */
 	uint64_t *in_ps;         /* ingress time */
 	uint64_t *out_ps;        /* egress time, SIM_DROPPED, or 0 (never left) */
 	uint32_t *wire;          /* ingress wire ID */
@@ -49,6 +50,21 @@ struct sim_engine_opts {
 /* Run once; res is filled (free with sim_result_free even on failure). */
 int sim_engine_run(const struct mscope_sim_scenario *s, const struct sim_engine_opts *o,
 		struct sim_result *res, char *err, size_t errlen);
+
+/* The same in steps, so that runs can go side by side (victims are compared
+ * as the runs go, memory staying bounded): open, advance to a time again and
+ * again, close. res and err must outlive the engine. open returns NULL only
+ * when out of memory (err filled); a failed setup makes advance return -1. */
+struct sim_engine;
+struct sim_engine *sim_engine_open(const struct mscope_sim_scenario *s,
+		const struct sim_engine_opts *o, struct sim_result *res, char *err, size_t errlen);
+/* Handle every event before until_ps. 1: events remain, 0: the run is over
+ * (drained), -1: failed (err filled). */
+int sim_engine_advance(struct sim_engine *e, uint64_t until_ps);
+/* Flush and close the traces, free the engine; res keeps the figures. 0 / -1. */
+int sim_engine_close(struct sim_engine *e);
+/* Forget the fates of packets before index upto (they were compared). */
+void sim_outv_retire(struct sim_outv *v, uint64_t upto);
 void sim_result_free(struct sim_result *r);
 
 #endif
