@@ -35,6 +35,9 @@ usage(FILE *f)
 		"      --no-victims         skip the per-fault re-runs (faster; no victim counts)\n"
 		"  -t, --threshold-us X     extra end-to-end delay that makes a victim (default:\n"
 		"                           the scenario's victim_threshold_us, else 50)\n"
+		"      --victim-horizon-ms H  stop looking for a fault's victims H ms after it\n"
+		"                           ends (faster on long runs; default: until the re-run\n"
+		"                           is in the main run's state again, or to the end)\n"
 		"  -j, --threads N          threads for the re-runs, alongside the main run\n"
 		"                           (default: one per CPU; the output does not depend on it)\n"
 		"report:\n"
@@ -144,7 +147,7 @@ dry_run(const char *file, struct mscope_sim_scenario *s, int as_json, int quiet)
 int
 cmd_sim(int argc, char **argv)
 {
-	enum { OPT_NO_JITTER = 256, OPT_NO_VICTIMS, OPT_JSON, OPT_MODEL_ONLY };
+	enum { OPT_NO_JITTER = 256, OPT_NO_VICTIMS, OPT_JSON, OPT_MODEL_ONLY, OPT_HORIZON };
 	static const struct option longopts[] = {
 		{ "disable-fault", required_argument, NULL, 'x' },
 		{ "dry-run", no_argument, NULL, 'n' },
@@ -152,6 +155,7 @@ cmd_sim(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "model-only", no_argument, NULL, OPT_MODEL_ONLY },
+		{ "victim-horizon-ms", required_argument, NULL, OPT_HORIZON },
 		{ "no-jitter", no_argument, NULL, OPT_NO_JITTER },
 		{ "no-victims", no_argument, NULL, OPT_NO_VICTIMS },
 		{ "out", required_argument, NULL, 'o' },
@@ -241,6 +245,16 @@ cmd_sim(int argc, char **argv)
 			break;
 		case OPT_MODEL_ONLY:
 			model_only = 1;
+			break;
+		case OPT_HORIZON:
+			errno = 0;
+			o.victim_horizon_us = strtod(optarg, &end) * 1000;
+			if (!*optarg || *end || errno || !(o.victim_horizon_us > 0) ||
+					o.victim_horizon_us > 1e12) {
+				fprintf(stderr, "mscope sim: --victim-horizon-ms: '%s' is not a positive "
+					"number of ms\n", optarg);
+				return 2;
+			}
 			break;
 		default:
 			usage(stderr);

@@ -84,9 +84,13 @@ struct mscope_sim_opts {
 	/** Threads for the victim re-runs, the main run's included (0: one per CPU).
 	 *  The output does not depend on it. */
 	int threads;
+	/** > 0: a fault's re-run stops this many us after the fault's end (victims
+	 *  later than that are not looked for: faster on long runs); 0: a re-run
+	 *  goes on until it is in the same state as the main run, or to the end. */
+	double victim_horizon_us;
 };
 
-#define MSCOPE_SIM_OPTS_DEFAULT { 0, 0, 0, 0, 0, 0.0, 0, 0, 0 }
+#define MSCOPE_SIM_OPTS_DEFAULT { 0, 0, 0, 0, 0, 0.0, 0, 0, 0, 0.0 }
 
 /** What happened to one packet that entered the graph (see mscope_sim_outcome_fn). */
 struct mscope_sim_packet {

@@ -176,17 +176,29 @@ culprit_json(const struct mscope_sim_scenario *s, const struct sim_fault *f)
  * packet whose fate is known in all of them is compared, in order of ingress,
  * and forgotten. Memory stays that of the packets in flight, however long the
  * run; each fault's victims go to a temporary file, copied into victims.jsonl
- * (grouped by fault) at the end. */
+ * (grouped by fault) at the end.
+ * A re-run is the main run until its fault starts: it begins as a copy of the
+ * main run a step before that (GUARD_PS at least before), and it stops as soon
+ * as it is in the same state as the main run again (after the fault's end):
+ * from there on both do the same. So a fault costs what its aftermath lasts,
+ * not the whole run. (A copy is refused when the fault may already have acted,
+ * e.g. a service in progress ends after its start: that re-run then starts
+ * from time 0, catching up.) */
 #define STEP_PS (10ULL * 1000000000ULL)
+#define GUARD_PS (1ULL * 1000000000ULL)
 
 struct rerun {
 	unsigned fault;
+	uint64_t start_ps;          /* the step it begins at (a copy of the main run) */
+	uint64_t end_ps;            /* its fault's end: from then on, check for the same state */
 	unsigned skip;              /* its own burst stream (never its victims), or UINT32_MAX */
 	struct sim_engine *e;
 	struct sim_result res;
-	int state;                  /* 1 running, 0 drained, -1 failed */
+	int state;                  /* 2 not begun, 1 running, 0 drained or the same as the
+	                               main run, -1 failed */
 	char err[512];
 	FILE *tmp;                  /* its victims.jsonl lines */
+	uint64_t hops0;             /* hops copied from the main run when it began */
 	uint64_t n, ndrop;
 };
 
@@ -207,7 +219,7 @@ step_jobs(struct lockstep *ls)
 	while (ls->next < ls->n) {
 		struct rerun *r = &ls->rr[ls->next++];
 		pthread_mutex_unlock(&ls->mu);
-		if (r->state == 1)
+		if (r->state == 1 && r->e)
 			r->state = sim_engine_advance(r->e, ls->until);
 		pthread_mutex_lock(&ls->mu);
 		if (++ls->done == ls->n)
@@ -266,6 +278,7 @@ compare_known(struct sim_result *full, struct rerun *rr, unsigned n_rr, uint64_t
 		if (fo == 0)
 			break;
 		int known = 1;
+		/* (a re-run not begun yet: its fault starts after this packet left) */
 		for (unsigned k = 0; k < n_rr && known; k++)
 			if (rr[k].skip != (unsigned)best && rr[k].state == 1 &&
 					fate(&rr[k].res.streams[best], j) == 0)
@@ -274,7 +287,7 @@ compare_known(struct sim_result *full, struct rerun *rr, unsigned n_rr, uint64_t
 			break;
 		for (unsigned k = 0; k < n_rr; k++) {
 			struct rerun *r = &rr[k];
-			if (r->skip == (unsigned)best)
+			if (r->skip == (unsigned)best || r->state == 2)
 				continue;
 			uint64_t wo = fate(&r->res.streams[best], j), extra = 0;
 			int dropped = fo == SIM_DROPPED;
@@ -307,10 +320,48 @@ compare_known(struct sim_result *full, struct rerun *rr, unsigned n_rr, uint64_t
 	return 0;
 }
 
+/* Begin re-run r at step boundary t: a copy of the main run, or when that is
+ * refused, a run from time 0 brought to t (forgetting, as it goes, the fates
+ * of packets the main run already compared: they are no victims of a fault
+ * that had not started). */
+static int
+begin_rerun(const struct mscope_sim_scenario *s, const struct sim_engine_opts *eo,
+		struct sim_engine *me, struct rerun *r, uint64_t t, struct sim_result *full)
+{
+	int rc = t ? sim_engine_clone(me, r->fault, &r->res, r->err, sizeof(r->err), &r->e) : 1;
+
+	if (rc < 0)
+		return -1;
+	if (rc == 1) {
+		struct sim_engine_opts ro = *eo;
+		ro.outdir = NULL;
+		ro.writer_thread = 0;
+		ro.no_outcomes = 0;
+		ro.disabled |= 1ULL << r->fault;
+		r->e = sim_engine_open(s, &ro, &r->res, r->err, sizeof(r->err));
+		if (r->e == NULL)
+			return -1;
+		for (uint64_t u = STEP_PS; u <= t; u += STEP_PS) {
+			if (sim_engine_advance(r->e, u) < 0)
+				return -1;
+			for (unsigned i = 0; i < full->n_streams; i++) {
+				struct sim_outv *v = &r->res.streams[i];
+				uint64_t upto = full->streams[i].base < v->n ? full->streams[i].base : v->n;
+				if (upto > v->base)
+					sim_outv_retire(v, upto);
+			}
+		}
+	}
+	r->hops0 = r->res.hops;
+	r->state = 1;
+	return 0;
+}
+
 /* The main run (writing the traces) and the victim re-runs side by side. */
 static int
 run_with_victims(const struct mscope_sim_scenario *s, const struct sim_engine_opts *eo,
-		unsigned threads, uint64_t thr_ps, struct sim_result *full, struct rerun *rr,
+		unsigned threads, uint64_t thr_ps, uint64_t horizon_ps, struct sim_result *full,
+		struct rerun *rr,
 		unsigned n_rr, double *main_cpu, char *err, size_t errlen)
 {
 	struct lockstep ls = { .rr = rr, .n = n_rr };
@@ -325,20 +376,15 @@ run_with_victims(const struct mscope_sim_scenario *s, const struct sim_engine_op
 	if (me == NULL)
 		goto out;
 	for (unsigned k = 0; k < n_rr; k++) {
-		struct sim_engine_opts ro = *eo;
-		ro.outdir = NULL;
-		ro.writer_thread = 0;
-		ro.no_outcomes = 0;
-		ro.disabled |= 1ULL << rr[k].fault;
+		const struct sim_fault *f = &s->faults[rr[k].fault];
+		rr[k].start_ps = f->at_ps > GUARD_PS ? (f->at_ps - GUARD_PS) / STEP_PS * STEP_PS : 0;
+		rr[k].end_ps = f->end_ps;
+		rr[k].state = 2;
 		rr[k].tmp = tmpfile();
-		rr[k].e = rr[k].tmp ? sim_engine_open(s, &ro, &rr[k].res, rr[k].err,
-			sizeof(rr[k].err)) : NULL;
-		if (rr[k].e == NULL) {
-			seterr(err, errlen, "%s%s", rr[k].tmp ? rr[k].err : "cannot create a "
-				"temporary file: ", rr[k].tmp ? "" : strerror(errno));
+		if (rr[k].tmp == NULL) {
+			seterr(err, errlen, "cannot create a temporary file: %s%s", strerror(errno), "");
 			goto out;
 		}
-		rr[k].state = 1;
 	}
 	while (n_threads + 1 < threads && n_threads < n_rr &&
 			pthread_create(&tids[n_threads], NULL, step_worker, &ls) == 0) {
@@ -347,6 +393,13 @@ run_with_victims(const struct mscope_sim_scenario *s, const struct sim_engine_op
 	}
 	for (uint64_t t = STEP_PS;; t += STEP_PS) {
 		int going = 0;
+		/* re-runs whose fault starts in the coming step (after GUARD_PS) begin */
+		for (unsigned k = 0; k < n_rr; k++)
+			if (rr[k].state == 2 && rr[k].start_ps <= t - STEP_PS &&
+					begin_rerun(s, eo, me, &rr[k], t - STEP_PS, full) < 0) {
+				seterr(err, errlen, "%s%s", rr[k].err, "");
+				goto out;
+			}
 		pthread_mutex_lock(&ls.mu);
 		ls.until = t;
 		ls.next = ls.done = 0;
@@ -377,8 +430,32 @@ run_with_victims(const struct mscope_sim_scenario *s, const struct sim_engine_op
 			seterr(err, errlen, "%s%s", "writing victims to a temporary file failed", "");
 			goto out;
 		}
+		/* a re-run back in the main run's state has nothing more to tell (nor,
+		 * by choice, one past its horizon) */
+		for (unsigned k = 0; k < n_rr; k++)
+			if (rr[k].state == 1 && t > rr[k].end_ps && (t > rr[k].end_ps + horizon_ps ||
+					sim_engine_same(me, rr[k].e))) {
+				rr[k].state = 0;
+				if (sim_engine_close(rr[k].e) < 0) {
+					rr[k].e = NULL;
+					seterr(err, errlen, "%s%s", rr[k].err, "");
+					goto out;
+				}
+				rr[k].e = NULL;
+			}
+		/* nothing to do before the next event or re-run: skip ahead */
+		uint64_t next = main_state == 1 ? sim_engine_next(me) : UINT64_MAX;
+		for (unsigned k = 0; k < n_rr; k++) {
+			if (rr[k].state == 1 && sim_engine_next(rr[k].e) < next)
+				next = sim_engine_next(rr[k].e);
+			if (rr[k].state == 2 && rr[k].start_ps < next)
+				next = rr[k].start_ps;
+			going |= rr[k].state == 2;
+		}
 		if (!going)
 			break;
+		if (next != UINT64_MAX && next / STEP_PS * STEP_PS > t)
+			t = next / STEP_PS * STEP_PS;
 	}
 	rc = 0;
 out:
@@ -477,7 +554,10 @@ mscope_sim_run(const struct mscope_sim_scenario *s, const struct mscope_sim_opts
 			goto out;
 	} else {
 		/* seconds: the whole side-by-side run; CPU seconds: the main run's share */
-		int mrc = run_with_victims(s, &eo, want, (uint64_t)llround(thr_us * 1e6), &full, rr,
+		uint64_t horizon = o->victim_horizon_us > 0 ?
+			(uint64_t)llround(o->victim_horizon_us * 1e6) : UINT64_MAX / 2;
+		int mrc = run_with_victims(s, &eo, want, (uint64_t)llround(thr_us * 1e6), horizon,
+			&full, rr,
 			n_rr, &st.sim_cpu_seconds, err, errlen);
 		st.sim_seconds = now_s() - t0;
 		if (mrc < 0)
@@ -523,7 +603,7 @@ mscope_sim_run(const struct mscope_sim_scenario *s, const struct mscope_sim_opts
 			seterr(err, errlen, "%s/victims.jsonl: %s", outdir, "write failed");
 			goto out;
 		}
-		st.rerun_hops += r->res.hops;
+		st.rerun_hops += r->res.hops - r->hops0;
 		st.victims += r->n;
 		json_object_set_new(fj, "victims", json_integer((json_int_t)r->n));
 		json_object_set_new(fj, "victims_dropped", json_integer((json_int_t)r->ndrop));
