@@ -1156,8 +1156,9 @@ parse_faults(const struct perr *pe, const json_t *root, struct mscope_sim_scenar
 				"\"%s\": must be \"burst\", \"interrupt\", \"bug\" or \"slow\"", kind);
 			return -1;
 		}
+		/* (a duration under 1 ps would be none at all) */
 		if (get_num(pe, o, p, "at_us", 1, 0, 1e10, &at) < 0 ||
-				get_pos(pe, o, p, "duration_us", 1, 1e10, &dur) < 0)
+				get_num(pe, o, p, "duration_us", 1, 1e-6, 1e10, &dur) < 0)
 			return -1;
 		f->at_ps = (uint64_t)llround(at * 1e6);
 		f->end_ps = f->at_ps + (uint64_t)llround(dur * 1e6);
@@ -1258,7 +1259,7 @@ mscope_sim_load_json(const json_t *root, const char *name, const char *base_dir,
 		goto err;
 	if (rc == 1)
 		s->seed = (uint64_t)ll;
-	if (get_pos(&pe, root, NULL, "duration_ms", 1, 3.6e6, &d) < 0)
+	if (get_num(&pe, root, NULL, "duration_ms", 1, 1e-6, 3.6e6, &d) < 0)
 		goto err;
 	s->duration_ps = (uint64_t)llround(d * 1e9);
 	s->victim_threshold_us = 50;
