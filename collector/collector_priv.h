@@ -384,6 +384,10 @@ extern const mc_wire_ids_fn mc_wire_ids_avx512;
 /* A TSC reading and CLOCK_REALTIME (ns) taken together, as closely as possible. */
 void mc_clock_pair(uint64_t *tsc, int64_t *realtime);
 
+/* telemetry.c */
+/* Offer the /mscope/ commands on DPDK's telemetry socket; nothing if it has none. */
+void mc_telemetry_register(void);
+
 /* writer.c */
 int mc_writer_start(void);
 void mc_writer_stop(void);
