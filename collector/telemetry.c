@@ -60,7 +60,8 @@ queues(struct tel_queue *out, unsigned max)
 	pthread_mutex_lock(&mc.lock);
 	for (unsigned i = 0; i < mc.nb_rxqs && n < max; i++)
 		out[n++] = (struct tel_queue){ .port = mc.rxqs[i]->port,
-					       .queue = mc.rxqs[i]->queue, .rx = mc.rxqs[i] };
+					       .queue = mc.rxqs[i]->queue,
+					       .rx = mc.rxqs[i] };
 	for (unsigned i = 0; i < mc.nb_txqs; i++) {
 		struct mc_txq *t = mc.txqs[i];
 		unsigned k;
@@ -70,7 +71,8 @@ queues(struct tel_queue *out, unsigned max)
 		if (k < n)
 			out[k].tx = t;
 		else if (n < max)
-			out[n++] = (struct tel_queue){ .port = t->port, .queue = t->queue, .tx = t };
+			out[n++] =
+				(struct tel_queue){ .port = t->port, .queue = t->queue, .tx = t };
 	}
 	pthread_mutex_unlock(&mc.lock);
 	return n;
@@ -168,8 +170,7 @@ parse_queue(const char *s, uint16_t *port, uint16_t *queue)
 }
 
 static void
-add_file(struct rte_tel_data *d, const char *key, const char *bytes_key,
-	 const struct mc_node *n)
+add_file(struct rte_tel_data *d, const char *key, const char *bytes_key, const struct mc_node *n)
 {
 	char path[PATH_MAX];
 	const char *base;
@@ -223,8 +224,9 @@ cmd_queue(const char *cmd, const char *params, struct rte_tel_data *d)
 		tel.add_dict_u64(d, "rx_packets", ld(&n->rx_count));
 		tel.add_dict_u64(d, "rx_ring_used", ring_used(&q.rx->ring));
 		tel.add_dict_u64(d, "rx_ring_slots", q.rx->ring.mask + 1);
-		tel.add_dict_u64(d, "write_failed", __atomic_load_n(&n->failed, __ATOMIC_RELAXED) &&
-						   __atomic_load_n(&n->w, __ATOMIC_RELAXED) != NULL);
+		tel.add_dict_u64(d, "write_failed",
+				 __atomic_load_n(&n->failed, __ATOMIC_RELAXED) &&
+					 __atomic_load_n(&n->w, __ATOMIC_RELAXED) != NULL);
 	}
 	if (q.tx != NULL) {
 		const struct mc_node *src = __atomic_load_n(&q.tx->src, __ATOMIC_ACQUIRE);
@@ -268,8 +270,7 @@ mc_telemetry_register(void)
 	if (RESOLVE(add_dict_u64, "rte_tel_data_add_dict_uint") == NULL)
 		RESOLVE(add_dict_u64, "rte_tel_data_add_dict_u64");
 	if (tel.register_cmd == NULL || tel.start_dict == NULL || tel.start_array == NULL ||
-	    tel.add_array_string == NULL || tel.add_dict_string == NULL ||
-	    tel.add_dict_u64 == NULL)
+	    tel.add_array_string == NULL || tel.add_dict_string == NULL || tel.add_dict_u64 == NULL)
 		return; /* no telemetry in this DPDK: nothing to offer */
 	for (unsigned i = 0; i < RTE_DIM(cmds); i++)
 		if (tel.register_cmd(cmds[i].cmd, cmds[i].fn, cmds[i].help) != 0)
