@@ -224,9 +224,10 @@ cmd_queue(const char *cmd, const char *params, struct rte_tel_data *d)
 		tel.add_dict_u64(d, "rx_packets", ld(&n->rx_count));
 		tel.add_dict_u64(d, "rx_ring_used", ring_used(&q.rx->ring));
 		tel.add_dict_u64(d, "rx_ring_slots", q.rx->ring.mask + 1);
+		/* the writer gave up on its file (a warning said why) */
 		tel.add_dict_u64(d, "write_failed",
 				 __atomic_load_n(&n->failed, __ATOMIC_RELAXED) &&
-					 __atomic_load_n(&n->w, __ATOMIC_RELAXED) != NULL);
+					 !__atomic_load_n(&mc.stop, __ATOMIC_RELAXED));
 	}
 	if (q.tx != NULL) {
 		const struct mc_node *src = __atomic_load_n(&q.tx->src, __ATOMIC_ACQUIRE);
