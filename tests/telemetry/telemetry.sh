@@ -23,14 +23,15 @@ while o + 16 <= len(d):
 print(n)' "$PCAP")
 [ "$N" -gt 1000 ] || fail "pcap has only $N packets"
 
+# testpmd's commands through a fifo, held open read-write here
 mkfifo "$T/cmd"
-TP_STDIN=$T/cmd
-start_testpmd MSCOPE_DIR="$T" MSCOPE_NF=tel MSCOPE_RUN_ID=run-tel MSCOPE_BUFFER=65536 -- \
+exec 3<>"$T/cmd"
+send() { echo "$1" >&3; }
+TP_STDIN=$T/cmd start_testpmd MSCOPE_DIR="$T" MSCOPE_NF=tel MSCOPE_RUN_ID=run-tel \
+	MSCOPE_BUFFER=65536 -- \
 	--vdev="net_pcap0,rx_pcap=$PCAP" --vdev="net_pcap1,tx_pcap=$T/out.pcap" -- \
 	-i --no-flush-rx --forward-mode=io
 pid=$TP_PID
-exec 3>"$T/cmd"
-send() { echo "$1" >&3; }
 wait_for "testpmd>" 30
 
 # the socket, where DPDK's EAL puts it (as dpdk-telemetry.py finds it)
@@ -108,10 +109,7 @@ fi
 
 send quit
 exec 3>&-
-for ((i = 0; i < 150; i++)); do
-	kill -0 "$TP_PID" 2>/dev/null || break
-	sleep 0.1
-done
+timeout 15 tail --pid="$TP_PID" -f /dev/null || true # until testpmd has left
 stop_testpmd INT 2>/dev/null || true
 grep -q "mscope-collector" "$T/tp.log" && { grep mscope-collector "$T/tp.log"; fail "collector warned"; }
 
