@@ -12,8 +12,8 @@
  * path and the writer thread maintain anyway, without their locks and
  * without writing anything they read: a query costs the NF core nothing.
  * The counters are single 64-bit words written by one thread each, so a
- * reading is at worst a moment old. mc.lock (the control path's) is taken
- * only to copy the list of queues.
+ * reading is at worst a moment old. mc.lock (the control path's and the
+ * writer's, never the data path's) is taken only to find the queues.
  *
  * Like every DPDK function, the telemetry API is resolved at run time: a
  * DPDK without it (or a program run with --no-telemetry, whose commands are
