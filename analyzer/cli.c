@@ -10,9 +10,7 @@
 
 #include "commands.h"
 #include "mscope_analyzer.h"
-#ifdef MSCOPE_HAVE_REPORT
 #include "mscope_report.h"
-#endif
 
 #define DEFAULT_TOP 10
 
@@ -64,9 +62,7 @@ usage(FILE *f)
 		"Output:\n"
 		"  --json FILE           report document (JSON)\n"
 		"  --relations FILE      one JSON line per diagnosed victim with its culprits\n"
-#ifdef MSCOPE_HAVE_REPORT
 		"  --html FILE           self-contained HTML report\n"
-#endif
 		"  --packet NODE@WIRE    explain one packet at one node (e.g. fw1:p0q0@123456):\n"
 		"                        its local scores and culprits, then exit\n"
 		"  --top N               culprits shown in the table (default %d)\n"
@@ -126,42 +122,6 @@ print_nodes(const json_t *doc, FILE *out)
 		fprintf(out, "* arrivals approximated from rx bursts (no upstream trace)\n");
 }
 
-/* Minimal rule table when the report library is not built. */
-static void
-print_table(const json_t *doc, FILE *out, int top)
-{
-	const json_t *sum = json_object_get(doc, "summary");
-	const json_t *cul = json_object_get(doc, "culprits");
-	size_t i;
-	const json_t *n;
-
-	fprintf(out, "victims %lld (drops %lld) of %lld packets, %.0f us, %lld nodes, "
-		"trace losses %lld, unresolved ids %lld, arrivals %s, dag %s\n",
-		(long long)json_integer_value(json_object_get(sum, "victims")),
-		(long long)json_integer_value(json_object_get(sum, "drops")),
-		(long long)json_integer_value(json_object_get(sum, "packets")),
-		json_real_value(json_object_get(sum, "end_us")),
-		(long long)json_integer_value(json_object_get(sum, "nodes")),
-		(long long)json_integer_value(json_object_get(sum, "trace_losses")),
-		(long long)json_integer_value(json_object_get(sum, "unresolved_ids")),
-		json_string_value(json_object_get(sum, "arrivals")),
-		json_string_value(json_object_get(sum, "dag")));
-	fprintf(out, "\n%4s %-10s %-10s %-38s %-10s %6s %7s\n", "rank", "culprit", "kind",
-		"flow", "victim nf", "share", "victims");
-	json_array_foreach(cul, i, n) {
-		if ((int)i >= top)
-			break;
-		fprintf(out, "%4lld %-10.10s %-10.10s %-38.38s %-10.10s %5.1f%% %7lld\n",
-			(long long)json_integer_value(json_object_get(n, "rank")),
-			json_string_value(json_object_get(n, "nf")),
-			json_string_value(json_object_get(n, "kind")),
-			json_string_value(json_object_get(n, "flow")),
-			json_string_value(json_object_get(n, "victim_nf")),
-			100 * json_real_value(json_object_get(n, "share")),
-			(long long)json_integer_value(json_object_get(n, "victims")));
-	}
-}
-
 /* No victims: which threshold judged that, and how to choose another. */
 static void
 print_no_victims(const json_t *doc, FILE *out)
@@ -201,7 +161,6 @@ write_outputs(struct mscope_analysis *an, const struct cli_out *o)
 			rc = 1;
 		}
 	}
-#ifdef MSCOPE_HAVE_REPORT
 	if (o->html) {
 		FILE *f = fopen(o->html, "w");
 		if (f == NULL || mscope_report_html(doc, f) || fclose(f)) {
@@ -212,14 +171,9 @@ write_outputs(struct mscope_analysis *an, const struct cli_out *o)
 	}
 	if (!o->quiet)
 		mscope_report_text(doc, stdout, o->top);
-#else
-	if (!o->quiet)
-		print_table(doc, stdout, o->top);
-#endif
 	if (!o->quiet)
 		print_nodes(doc, stdout);
 	print_no_victims(doc, o->quiet ? stderr : stdout);
-	(void)print_table;
 	json_decref(doc);
 	return rc;
 }
@@ -453,11 +407,6 @@ cmd_analyze(int argc, char **argv)
 			out.relations = optarg;
 			break;
 		case O_HTML:
-#ifndef MSCOPE_HAVE_REPORT
-			fprintf(stderr, "mscope analyze: --html needs the report component, not built\n");
-			free(rates);
-			return 2;
-#endif
 			out.html = optarg;
 			break;
 		case O_TOP:

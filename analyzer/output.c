@@ -1,14 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Output: the report document (JSON, schema in docs/analyzer.md), the
  * per-victim relations (JSON lines), and the aggregation of causal relations
- * into ranked culprits (AutoFocus when built, exact grouping otherwise). */
+ * into ranked culprits (AutoFocus; the exact grouping alongside). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef MSCOPE_HAVE_AUTOFOCUS
 #include "mscope_autofocus.h"   /* first: an_internal.h declares its ranking helpers */
-#endif
 #include "an_internal.h"
 
 static const char *
@@ -23,7 +21,6 @@ rel_us(const struct mscope_analysis *an, int64_t t)
 	return an_us(an, t - an->t_start);
 }
 
-#ifdef MSCOPE_HAVE_AUTOFOCUS
 static int
 cmp_cause(const void *x, const void *y)
 {
@@ -276,9 +273,8 @@ culprits_autofocus(struct mscope_analysis *an, double total)
 	free(rel);
 	return arr;
 }
-#endif
 
-/* Exact grouping by (culprit NF, kind, flow): the fallback aggregation. */
+/* Exact grouping by (culprit NF, kind, flow): the raw ranking. */
 struct grp_rule {
 	uint32_t nf, flow;
 	uint8_t kind, has_flow;
@@ -509,13 +505,8 @@ mscope_an_json(struct mscope_analysis *an)
 	}
 	json_object_set_new(doc, "edges", edges);
 
-#ifdef MSCOPE_HAVE_AUTOFOCUS
 	json_object_set_new(doc, "culprits", culprits_autofocus(an, total));
 	json_object_set_new(sum, "aggregation", json_string("autofocus"));
-#else
-	json_object_set_new(doc, "culprits", culprits_exact(an, total));
-	json_object_set_new(sum, "aggregation", json_string("exact"));
-#endif
 	/* always also the exact per-(NF, kind, flow) totals: the raw ranking */
 	json_object_set_new(doc, "culprits_exact", culprits_exact(an, total));
 

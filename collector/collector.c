@@ -351,6 +351,7 @@ setup_once(void)
 		return false;
 	}
 	install_signal_hooks();
+	mc_telemetry_register();
 	done = 1;
 	return true;
 }

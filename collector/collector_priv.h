@@ -425,6 +425,10 @@ int mc_tx_desc_status(void *qd, uint16_t off);
 uint16_t mc_dead_rx_burst(void *qd, struct rte_mbuf **pkts, uint16_t n);
 uint16_t mc_dead_tx_burst(void *qd, struct rte_mbuf **pkts, uint16_t n);
 
+/* telemetry.c */
+/* Offer the /mscope/ commands on DPDK's telemetry socket; nothing if it has none. */
+void mc_telemetry_register(void);
+
 /* flows.c */
 /* Flow key of a frame (same result as mscope_flow_parse, faster for IPv4). */
 void mc_flow_key(const uint8_t *d, uint32_t len, union mc_fkey *k);
