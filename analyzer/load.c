@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <time.h>
 
 #include "an_internal.h"
@@ -456,36 +457,38 @@ check_closed(struct mscope_analysis *an, struct an_node *nd)
 }
 
 /* `<trace>.lost`: what the collector could not record in the trace itself
- * (it could not write there any more): first line
- * `lost_records N lost_packets M`. Added to the node's losses. */
+ * (it could not write there any more): one JSON line,
+ * {"mscope_lost": 1, "records": R, "packets": P, ...} (docs/collector.md).
+ * Added to the node's losses. */
 static int
 lost_sidecar(struct mscope_analysis *an, struct an_node *nd, const char *trace)
 {
-	char *path, line[256];
-	unsigned long long r, p;
-	FILE *f;
+	json_int_t r = -1, p = -1;
+	json_error_t jerr;
+	json_t *doc;
+	char *path;
 
 	if (asprintf(&path, "%s.lost", trace) < 0)
 		return -1;
-	f = fopen(path, "r");
-	if (f == NULL) {
+	if (access(path, F_OK) != 0) {
 		free(path);
 		return 0;
 	}
-	if (fgets(line, sizeof(line), f) == NULL ||
-			sscanf(line, "lost_records %llu lost_packets %llu", &r, &p) != 2) {
-		an_warn(an, "%s: not 'lost_records N lost_packets M'; the collector lost an unknown part of %s",
+	doc = json_load_file(path, JSON_DISABLE_EOF_CHECK, &jerr);
+	if (doc == NULL || json_unpack(doc, "{s:I, s:I}", "records", &r, "packets", &p) ||
+			r < 0 || p < 0) {
+		an_warn(an, "%s: not a collector loss file (a JSON line with records and packets); the collector lost an unknown part of %s",
 			path, trace);
 		nd->lost_unknown = true;
 	} else {
-		nd->sidecar_records += r;
-		nd->sidecar_packets += p;
-		nd->loss_records += r;
-		nd->loss_packets += p;
-		an_warn(an, "%s: the collector could not write %llu records (%llu packets) into the trace",
-			path, r, p);
+		nd->sidecar_records += (uint64_t)r;
+		nd->sidecar_packets += (uint64_t)p;
+		nd->loss_records += (uint64_t)r;
+		nd->loss_packets += (uint64_t)p;
+		an_warn(an, "%s: the collector could not write %lld records (%lld packets) into the trace",
+			path, (long long)r, (long long)p);
 	}
-	fclose(f);
+	json_decref(doc);
 	free(path);
 	return 0;
 }

@@ -302,7 +302,8 @@ Test(defects, unwritten_losses_and_deleted_segments)
 	cr_assert(asprintf(&path, "%s/a.mst.lost", dir) > 0);
 	f = fopen(path, "w");
 	cr_assert_not_null(f);
-	fputs("lost_records 3 lost_packets 96\n", f);
+	/* the collector's format (collector/segments.c) */
+	fputs("{\"mscope_lost\": 1, \"trace\": \"a.mst\", \"segment\": 0, \"state\": \"final\", \"records\": 3, \"packets\": 96, \"since_tsc\": 5, \"error\": \"No space left on device\"}\n", f);
 	fclose(f);
 
 	an = mscope_an_open(dir, NULL, &err);
