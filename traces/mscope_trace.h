@@ -314,7 +314,7 @@ const struct mscope_trace_header *mscope_reader_header(const struct mscope_trace
 int mscope_reader_next(struct mscope_trace_reader *r, struct mscope_record *rec,
 		struct mscope_trace_error *err);
 
-/** Byte offset of the next unread frame. */
+/** Byte offset of the next unread frame (of a segment stream: in the current segment's file). */
 uint64_t mscope_reader_offset(const struct mscope_trace_reader *r);
 
 /**
