@@ -12,9 +12,20 @@
  *   2. a sequence of ordinary zstd frames, each independently decodable and
  *      each ending on a record boundary. Every frame starts with its own
  *      bases (time, packet sequence numbers), so a file cut anywhere is
- *      readable up to its last complete frame.
+ *      readable up to its last complete frame;
+ *   3. written at close, a zstd skippable frame holding the *seek table*:
+ *      per frame its offset, sizes, time range, first rx seq and counts, and
+ *      the file's flow definitions (a time index; rebuilt by a scan when
+ *      absent or unusable).
  * `zstdcat FILE` therefore prints the raw record stream (and skips the
- * header). The exact byte layout lives in the private trace_proto.h.
+ * header and the seek table). The exact byte layout lives in the private
+ * trace_proto.h; docs/trace-format.md documents it for users.
+ *
+ * ## Segments
+ * A rotating writer splits a node's stream into segment files (header
+ * `segment` 0, 1, ...; opts.rx_seq_start keeps rx seqs continuous); a DELETED
+ * record says a segment was deleted. mscope_reader_open_segments() reads
+ * them as one stream, mscope_trace_group() sorts files into streams.
  *
  * ## Records
  * Times are raw TSC cycles of the writing host (see header tsc_hz and the
@@ -45,7 +56,18 @@
  * Arrays in a record point into reader-owned memory valid until the next call.
  * The reader treats the file as untrusted: it never reads out of bounds,
  * bounds every count, and reports truncation, corruption, bad magic and
- * unknown versions as errors. Memory stays bounded (one frame window).
+ * unknown versions as errors; also time or rx seq not continuing from one
+ * frame to the next, flow refs used but never defined, impossible loss
+ * counts, and frames decoding to more than max_ratio x their size (decode
+ * bombs). Memory stays bounded (one frame window; the index and flow refs
+ * grow with the file, never beyond what it holds).
+ *
+ * ## Time index
+ *   mscope_reader_window(r, t0, t1, &err);  // frames overlapping [t0, t1]
+ *   while (mscope_reader_next(r, &rec, &err) == 1) ...  // FLOW replay, then frames
+ * A hostile seek table is never trusted: inconsistent tables are ignored and
+ * the index rebuilt by a scan (mscope_reader_index_note() says why); frames
+ * read through the index are checked against their entry.
  *
  * ## Errors
  * Functions returning a pointer return NULL and fill *err (if err is not
@@ -292,7 +314,7 @@ const struct mscope_trace_header *mscope_reader_header(const struct mscope_trace
 int mscope_reader_next(struct mscope_trace_reader *r, struct mscope_record *rec,
 		struct mscope_trace_error *err);
 
-/** Byte offset of the next unread frame. */
+/** Byte offset of the next unread frame (of a segment stream: in the current segment's file). */
 uint64_t mscope_reader_offset(const struct mscope_trace_reader *r);
 
 /**

@@ -290,6 +290,8 @@ mscope_reader_header(const struct mscope_trace_reader *r)
 uint64_t
 mscope_reader_offset(const struct mscope_trace_reader *r)
 {
+	if (r && r->nseg) /* a segment stream: in the current segment's file */
+		return mscope_reader_offset(r->seg[r->cur_seg < r->nseg ? r->cur_seg : r->nseg - 1]);
 	return r ? r->next_off : 0;
 }
 

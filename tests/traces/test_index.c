@@ -88,6 +88,17 @@ table_size(const uint8_t *p, size_t len)
 	       mscope_get_le32(p + len - 12) + MSCOPE_IDX_FOOTER;
 }
 
+/* A random stream g written to tmpdir/name (path out), and the file's bytes. */
+static uint8_t *
+gen_file(struct tgen *g, uint64_t seed, size_t nrec, size_t frame_bytes, const char *name,
+	 char *path, size_t *len)
+{
+	tgen_init(g, seed, nrec);
+	snprintf(path, 300, "%s/%.200s", tmpdir, name);
+	write_gen(path, g, frame_bytes);
+	return slurp(path, len);
+}
+
 static struct mscope_trace_reader *
 open_or_die(const char *path)
 {
@@ -236,11 +247,8 @@ Test(index, seek_replay_equals_full_read)
 	size_t len;
 	uint8_t *p;
 
-	tgen_init(&g, 9, 800);
-	snprintf(path, sizeof(path), "%s/k.mst", tmpdir);
+	p = gen_file(&g, 9, 800, 900, "k.mst", path, &len);
 	snprintf(cut, sizeof(cut), "%s/k-cut.mst", tmpdir);
-	write_gen(path, &g, 900);
-	p = slurp(path, &len);
 	spit(cut, p, len - table_size(p, len));
 	for (int which = 0; which < 2; which++) {
 		struct mscope_trace_reader *r = open_or_die(which ? cut : path);
@@ -290,11 +298,8 @@ Test(index, rebuilt_after_cut_inside_a_frame)
 	int rebuilt;
 	uint8_t *p;
 
-	tgen_init(&g, 11, 500);
-	snprintf(path, sizeof(path), "%s/c.mst", tmpdir);
+	p = gen_file(&g, 11, 500, 800, "c.mst", path, &len);
 	snprintf(cut, sizeof(cut), "%s/c-cut.mst", tmpdir);
-	write_gen(path, &g, 800);
-	p = slurp(path, &len);
 	full = open_or_die(path);
 	get_index(full, &ff, &nf, &rebuilt);
 	spit(cut, p, ff[nf - 1].offset + ff[nf - 1].csize / 2);
@@ -453,7 +458,32 @@ Test(index, three_segments_equal_one_file)
 		cr_assert_geq(f[i].tsc_first, f[i - 1].tsc_last);
 		cr_assert_eq(f[i].rx_seq_first, f[i - 1].rx_seq_first + f[i - 1].rx_packets);
 	}
-	/* seek into the middle segment and read on: its flows, then its records */
+	/* a window across the segment 0/1 boundary holds what one file's window holds */
+	{
+		const uint64_t t0 = f[nf1 - 1].tsc_first, t1 = f[nf1].tsc_last;
+		struct mscope_trace_reader *rd[2] = { s, o };
+		uint64_t in[2] = { 0, 0 };
+
+		for (int k = 0; k < 2; k++) {
+			struct mscope_record rec;
+			int rc;
+
+			cr_assert_eq(mscope_reader_window(rd[k], t0, t1, &err), 0, "%s", err.text);
+			while ((rc = mscope_reader_next(rd[k], &rec, &err)) == 1)
+				if (rec.type == MSCOPE_REC_RX || rec.type == MSCOPE_REC_TX) {
+					const uint64_t t = rec.type == MSCOPE_REC_RX ? rec.u.rx.tsc :
+							   rec.u.tx.tsc;
+
+					in[k] += t >= t0 && t <= t1;
+				}
+			cr_assert_eq(rc, 0, "%s", err.text);
+		}
+		cr_assert_eq(in[0], in[1]);
+		cr_assert_eq(in[0], (t1 - t0) / 500 + 1, "records every 500 tsc in the window");
+	}
+	/* seek into the middle segment and read on: its flows, then its records
+	 * (a seek reads to the window's end: widen the window first) */
+	cr_assert_eq(mscope_reader_window(s, 0, UINT64_MAX, &err), 0, "%s", err.text);
 	cr_assert_eq(mscope_reader_seek(s, nf1 + 1, &err), 0, "%s", err.text);
 	{
 		struct mscope_record rec;
@@ -582,11 +612,9 @@ hostile(const char *what, void (*fn)(uint8_t *p, size_t *len), const char *note)
 	size_t k = 0;
 	int rebuilt, rc;
 
-	tgen_init(&g, 5, 400);
-	snprintf(path, sizeof(path), "%s/h-%s.mst", tmpdir, what);
+	snprintf(bad, sizeof(bad), "h-%s.mst", what);
+	p = gen_file(&g, 5, 400, 600, bad, path, &len);
 	snprintf(bad, sizeof(bad), "%s/h-%s-bad.mst", tmpdir, what);
-	write_gen(path, &g, 600);
-	p = slurp(path, &len);
 	fn(p, &len);
 	spit(bad, p, len);
 	r = open_or_die(bad);
@@ -695,10 +723,7 @@ Test(index, lying_seek_table_refused_while_reading)
 	int rebuilt, rc;
 	uint32_t recs;
 
-	tgen_init(&g, 6, 400);
-	snprintf(path, sizeof(path), "%s/lie.mst", tmpdir);
-	write_gen(path, &g, 600);
-	p = slurp(path, &len);
+	p = gen_file(&g, 6, 400, 600, "lie.mst", path, &len);
 	recs = mscope_get_le32(entry(p, len, 1) + 40);
 	mscope_put_le32(entry(p, len, 1) + 40, recs + 1);
 	recheck(p, len);

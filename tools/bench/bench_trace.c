@@ -10,6 +10,11 @@
  * tx calls refusing part of the burst, which is offered again by the next tx
  * call (a retry). One clock record per simulated second. All of it is
  * generated before the clock starts.
+ *
+ * Then the time index: the time to read a 10 ms window from the middle of the
+ * file through the seek table, against a full scan that keeps the same
+ * records and against a file without seek table (index rebuilt by a scan),
+ * rounds alternated; and the seek table's size per frame and per packet.
  */
 #include <getopt.h>
 #include <inttypes.h>
@@ -247,6 +252,111 @@ read_stream(const char *path, uint64_t *sum)
 	return events;
 }
 
+/* Records in [t0, t1] (timed ones) read through the window API, or by a full scan. */
+static uint64_t
+read_window(const char *path, uint64_t t0, uint64_t t1, int use_index)
+{
+	struct mscope_trace_error err;
+	struct mscope_trace_reader *r = mscope_reader_open(path, &err);
+	struct mscope_record rec;
+	uint64_t n = 0;
+	int rc;
+
+	if (r == NULL || (use_index && mscope_reader_window(r, t0, t1, &err) < 0)) {
+		fprintf(stderr, "bench-trace: %s: %s\n", err.file, err.text);
+		exit(1);
+	}
+	while ((rc = mscope_reader_next(r, &rec, &err)) == 1) {
+		const uint64_t t = rec.type == MSCOPE_REC_RX ? rec.u.rx.tsc :
+				   rec.type == MSCOPE_REC_TX ? rec.u.tx.tsc : 0;
+
+		n += t >= t0 && t <= t1;
+	}
+	if (rc < 0) {
+		fprintf(stderr, "bench-trace: %s: %s\n", err.file, err.text);
+		exit(1);
+	}
+	mscope_reader_close(r);
+	return n;
+}
+
+/* The index section: window through the seek table vs full scan vs rebuilt index. */
+static void
+bench_index(const struct stream *s, const char *dir, uint64_t npkts)
+{
+	char path[4096], bare[4200], cmd[8500];
+	struct mscope_trace_error err;
+	struct mscope_trace_reader *r;
+	const struct mscope_frame_info *f;
+	struct stat sb;
+	uint8_t foot[20];
+	double best[3] = { 1e9, 1e9, 1e9 };
+	uint64_t t0, t1, want = 0, tab;
+	size_t n;
+	int rebuilt;
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/bench-index-%d.mst", dir, (int)getpid());
+	snprintf(bare, sizeof(bare), "%s.bare", path);
+	unlink(path);
+	write_stream(s, path, 1);
+	r = mscope_reader_open(path, &err);
+	if (r == NULL || mscope_reader_index(r, &f, &n, &rebuilt, &err) < 0) {
+		fprintf(stderr, "bench-trace: index: %s\n", err.text);
+		exit(1);
+	}
+	if (n < 3) {
+		printf("\nindex: only %zu frames: too few packets (-p) for the window benchmark\n", n);
+		mscope_reader_close(r);
+		unlink(path);
+		return;
+	}
+	t0 = f[n / 2].tsc_first;
+	t1 = t0 + TSC_HZ / 100; /* 10 ms */
+	fp = fopen(path, "rb");
+	if (fp == NULL || stat(path, &sb) < 0 || fseek(fp, -20, SEEK_END) < 0 ||
+	    fread(foot, 1, 20, fp) != 20) {
+		perror(path);
+		exit(1);
+	}
+	fclose(fp);
+	tab = 8 + (uint64_t)(foot[0] | foot[1] << 8 | foot[2] << 16 | (uint32_t)foot[3] << 24) * 56 +
+	      (foot[8] | foot[9] << 8 | foot[10] << 16 | (uint32_t)foot[11] << 24) + 20;
+	mscope_reader_close(r);
+	/* the same file without its seek table (as a SIGKILLed writer leaves it) */
+	snprintf(cmd, sizeof(cmd), "head -c %llu '%s' > '%s'",
+		 (unsigned long long)((uint64_t)sb.st_size - tab), path, bare);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "bench-trace: cannot write %s\n", bare);
+		exit(1);
+	}
+	for (int rep = 0; rep < 5; rep++)
+		for (int k = 0; k < 3; k++) {
+			const double a = now(CLOCK_MONOTONIC);
+			const uint64_t got = read_window(k == 2 ? bare : path, t0, t1, k != 1);
+			const double d = now(CLOCK_MONOTONIC) - a;
+
+			if (rep == 0 && k == 0)
+				want = got;
+			if (got != want) {
+				fprintf(stderr, "bench-trace: window read %llu records, want %llu\n",
+					(unsigned long long)got, (unsigned long long)want);
+				exit(1);
+			}
+			best[k] = fmin(best[k], d);
+		}
+	printf("\nindex: %zu frames, seek table %llu bytes = %.1f bytes per frame, %.5f bytes "
+	       "per rx packet (%.3f%% of the file)\n", n, (unsigned long long)tab,
+	       (double)tab / (double)n, (double)tab / (double)npkts,
+	       100.0 * (double)tab / (double)sb.st_size);
+	printf("10 ms window from the middle (%llu records): seek table %.2f ms, full scan %.2f "
+	       "ms (x%.0f), no seek table (scan to rebuild) %.2f ms\n", (unsigned long long)want,
+	       best[0] * 1e3, best[1] * 1e3, best[1] / best[0], best[2] * 1e3);
+	printf("(best of 5 alternated rounds each, wall clock, new reader each time)\n");
+	unlink(path);
+	unlink(bare);
+}
+
 static void
 usage(FILE *f)
 {
@@ -340,5 +450,6 @@ main(int argc, char **argv)
 	printf("(rates per CPU second of the one thread doing the work, wall-clock read rate "
 	       "beside it;\n write Mpkt/s counts rx packets; events = rx packets + tx packets; "
 	       "bytes/pkt = file size / rx packets, rx and tx together)\n");
+	bench_index(&s, dir, npkts);
 	return 0;
 }
