@@ -243,6 +243,8 @@ struct mc_recent {
 	uint32_t gen;             /* flow is a ref of the node's file of this generation */
 };
 
+#define MC_GAPS 64 /* rx seq ranges lost to failed writes, remembered per node */
+
 /* A closed segment file of a node, still in MSCOPE_DIR. */
 struct mc_seg {
 	uint32_t number;
@@ -293,6 +295,16 @@ struct mc_node {
 	char lost_name[140];
 	char why[192];            /* the write error */
 	bool warned_fail, warned_back; /* one line each, however often it happens */
+	/*
+	 * rx seqs in the files: packets a failed write lost take no seq there,
+	 * so a node's files keep one continuous rx seq space (what readers of a
+	 * segment stream check). file seq = seq - the lost ones before it.
+	 */
+	uint64_t rx_unwritten;    /* rx packets counted in rx_count, not yet in a record */
+	uint64_t file_rx_end;     /* seq after the last rx packet in a complete frame */
+	uint64_t seq_off;         /* lost seqs before the current file's */
+	struct mc_gap { uint64_t start, end, off_before; } gaps[MC_GAPS];
+	uint32_t ngaps;           /* gaps[(ngaps - 1) % MC_GAPS] is the newest */
 };
 
 struct mc_rxq {
@@ -514,6 +526,11 @@ struct mc_node *mc_node_open(uint8_t role, uint16_t port, uint16_t queue, uint32
 bool mc_seg_wrote(struct mc_node *n, int rc, uint64_t tsc, uint64_t rec, uint64_t pkt);
 /* Rotation, deletion, budget, keep requests, retries after failures: once a round. */
 void mc_seg_round(uint64_t now, uint64_t horizon);
+/*
+ * The rx seq that collector seq `seq` of node n has in its files:
+ * MSCOPE_NO_LINK if the packet was lost to a failed write (or seq is).
+ */
+uint64_t mc_seg_file_seq(const struct mc_node *n, uint64_t seq);
 /* Set aside a few pages for the .lost sidecars of a disk that fills up. */
 void mc_seg_reserve(void);
 /* Close the node's file at exit; reports what could never be written. */

@@ -167,11 +167,20 @@ new_file(struct mc_node *n, struct mscope_trace_error *err)
 	struct mscope_writer_opts o = {
 		.zstd_level = mc.cfg.zstd_level,
 		.file_mode = mc.cfg.file_mode,
-		.rx_seq_start = n->rx_count,
 	};
 	uint64_t tsc;
 	int64_t rt;
 	int fd;
+
+	/* rx packets since the last complete frame of the last file are lost */
+	if (n->rx_count > n->file_rx_end) {
+		struct mc_gap *g = &n->gaps[n->ngaps++ % MC_GAPS];
+
+		*g = (struct mc_gap){ n->file_rx_end, n->rx_count, n->seq_off };
+		n->seq_off += n->rx_count - n->file_rx_end;
+		n->file_rx_end = n->rx_count;
+	}
+	o.rx_seq_start = n->rx_count - n->seq_off;
 
 	n->cur.plain = n->cur.number == 0 && !mc_rotating(&mc.cfg);
 	set_name(n, n->cur.number, n->cur.plain);
@@ -330,6 +339,7 @@ mc_seg_wrote(struct mc_node *n, int rc, uint64_t tsc, uint64_t rec, uint64_t pkt
 		/* a frame went out: it held everything before this record */
 		n->last_bytes = b;
 		n->unframed_rec = n->unframed_pkt = 0;
+		n->file_rx_end = n->rx_count - n->rx_unwritten;
 	}
 	if (rc < 0) {
 		fail(n, rec, pkt);
@@ -346,6 +356,26 @@ mc_seg_wrote(struct mc_node *n, int rc, uint64_t tsc, uint64_t rec, uint64_t pkt
 		n->cur.packets += pkt;
 	}
 	return true;
+}
+
+uint64_t
+mc_seg_file_seq(const struct mc_node *n, uint64_t seq)
+{
+	const uint32_t kept = n->ngaps < MC_GAPS ? n->ngaps : MC_GAPS;
+
+	if (seq == MSCOPE_NO_LINK)
+		return seq;
+	for (uint32_t k = 0; k < kept; k++) {
+		const struct mc_gap *g = &n->gaps[(n->ngaps - 1 - k) % MC_GAPS];
+
+		if (seq >= g->end)
+			return seq - g->off_before - (g->end - g->start);
+		if (seq >= g->start)
+			return MSCOPE_NO_LINK; /* in no file */
+		if (k + 1 == kept)
+			return seq - g->off_before; /* before the oldest gap remembered */
+	}
+	return seq;
 }
 
 /* End the frame now (so that what the file holds is on disk). */
@@ -482,10 +512,16 @@ retry(struct mc_node *n, uint64_t horizon)
 {
 	struct mscope_trace_error err;
 	const struct mc_seg prev = n->cur;
+	const uint64_t seq_off = n->seq_off, rx_end = n->file_rx_end;
+	const uint32_t ngaps = n->ngaps;
 
 	if (!next_file(n, &err))
 		return;
 	if (pending_write(n, horizon) < 0) {
+		/* the gap this file began with is not one yet */
+		n->seq_off = seq_off;
+		n->file_rx_end = rx_end;
+		n->ngaps = ngaps;
 		/* not even that fits: the new file goes, the old one stays the last */
 		(void)mscope_writer_close(n->w);
 		n->w = NULL;

@@ -240,7 +240,7 @@ freed_links(const uint64_t *links, uint32_t n, uint64_t tsc)
 		cur_flows = known;
 		f_wire[k] = r ? r->wire : 0;
 		f_flow[k] = known ? r->flow : 0;
-		f_seq[k++] = seq;
+		f_seq[k++] = mc_seg_file_seq(nd, seq);
 	}
 }
 
@@ -356,9 +356,11 @@ do_rx(struct src *s)
 				.hw_ts = hw ? s_u64 + i : NULL,
 			};
 
+			nd->rx_unwritten = n - i;
 			if (!mc_seg_wrote(nd, mscope_writer_rx(nd->w, &rx), tsc, 1, rx.n))
 				break;
 		}
+		nd->rx_unwritten = 0;
 		nd->written_rec++;
 	}
 	return copy_end - c;
@@ -504,7 +506,8 @@ do_tx(struct src *s)
 		k = g_start[g] + g_fill[g]++;
 		s_wire[k] = (uint32_t)ps;
 		s_flow[k] = flow;
-		s_u64[k] = o == 0 ? MSCOPE_NO_LINK : link_seq(mc.nodes[o - 1], code);
+		s_u64[k] = o == 0 ? MSCOPE_NO_LINK :
+				    mc_seg_file_seq(mc.nodes[o - 1], link_seq(mc.nodes[o - 1], code));
 	}
 	for (uint32_t g = 0; g < ng; g++) {
 		const uint32_t o = g_origin[g], b = g_start[g];

@@ -4,7 +4,8 @@
 # their current files and hard-link their segments into kept/<time>-<reason>/:
 # both answer, the kept files survive the rotation that deletes the
 # originals, and read as complete streams. SIGUSR2 to one NF (which has no
-# handler for it) does the same for both, and the NF lives on.
+# handler for it) does the same for both, and the NF lives on. Once both
+# have exited, mscope keep links their files itself.
 . "$(dirname "$0")/lib.sh"
 
 PCAP=$DATA/pcapplusplus_example.pcap
@@ -63,4 +64,16 @@ kill -0 "$pb" || fail "SIGUSR2 killed the NF"
 stop_testpmd INT
 kill -INT "$pb"; wait "$pb" 2>/dev/null || true
 grep "^mscope-collector" "$T/tp.log" "$T/tpb.log" | grep -v "merged too late" && fail "collector warned"
+
+# both gone: mscope keep links their files itself
+"$MSCOPE" keep "$T/d" --reason after >"$T/keep2.out" 2>&1 || { cat "$T/keep2.out"; fail "keep after exit failed"; }
+head -1 "$T/keep2.out"
+n=$(ls "$T/d"/*.mst | wc -l)
+grep -q "$n files (0 collectors answered of 0 live, $n files of exited processes)" "$T/keep2.out" ||
+	fail "keep after exit: not all $n files linked"
+# bad use: a clear error, exit 1; usage, exit 2
+rc=0; "$MSCOPE" keep "$T/nonexistent" 2>"$T/err" || rc=$?
+[ $rc = 1 ] && grep -q "nonexistent" "$T/err" || fail "keep of a missing directory: rc $rc"
+rc=0; "$MSCOPE" keep 2>/dev/null || rc=$?
+[ $rc = 2 ] || fail "keep without a directory: rc $rc"
 echo "PASS: keep by command and by SIGUSR2, both NFs, kept files outlive the rotation"
