@@ -284,6 +284,10 @@ scan_file(struct scan *sc, const char *path, uint64_t *base)
 				goto done;
 			on_drop(sc, &rec.u.drop);
 			break;
+		case MSCOPE_REC_DELETED:
+			nd->deleted++;
+			nd->deleted_packets += rec.u.deleted.packets;
+			continue;
 		default:
 			continue;
 		}
