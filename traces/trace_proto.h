@@ -78,6 +78,11 @@
 #include <string.h>
 
 #define MSCOPE_HDR_FRAME_MAGIC 0x184D2A5Du /* zstd skippable frame, nibble D */
+#define MSCOPE_IDX_FRAME_MAGIC 0x184D2A5Eu /* skippable frame, nibble E: the seek table */
+#define MSCOPE_IDX_MAGIC 0x5849534Du       /* "MSIX": last 4 bytes of the seek table */
+#define MSCOPE_IDX_ENTRY 56u               /* bytes per frame entry */
+#define MSCOPE_IDX_FOOTER 20u              /* nframes, nflows, flows_bytes, check, magic */
+#define MSCOPE_IDX_MAX (256u << 20)        /* largest seek table payload written or read */
 #define MSCOPE_ZSTD_MAGIC 0xFD2FB528u
 #define MSCOPE_HDR_MAGIC "MSCOPE\0\0"
 #define MSCOPE_HDR_FIXED 46u     /* header payload bytes before the strings */
@@ -182,6 +187,15 @@ mscope_hdr_check(const uint8_t *p, size_t n)
 {
 	uint32_t h = 2166136261u;
 
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h;
+}
+
+/* Continue an FNV-1a hash over more bytes (the seek table's check). */
+static inline uint32_t
+mscope_fnv_more(uint32_t h, const uint8_t *p, size_t n)
+{
 	for (size_t i = 0; i < n; i++)
 		h = (h ^ p[i]) * 16777619u;
 	return h;

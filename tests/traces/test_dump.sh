@@ -114,8 +114,13 @@ expect_rc 1 "$MSCOPE" dump "$T/v1.mst"
 has "$T/err" "$T/v1.mst: offset 16: unsupported format version 1 (this reader reads version 2)"
 grep -q '^rx ' "$T/out" && fail "records printed from a version 1 file"
 
+# where the frames end: the seek table (a skippable frame, its footer last) follows
+data_end() {
+  python3 -c 'import struct,sys; b=open(sys.argv[1],"rb").read(); nf,_,fb,_,m=struct.unpack("<5I",b[-20:]); assert m==0x5849534D; print(len(b)-8-nf*56-fb-20)' "$1"
+}
+
 # truncated: partial dump on stdout, error with file and offset, exit 1
-size=$(stat -c %s "$T/d.mst")
+size=$(data_end "$T/d.mst")
 head -c $((size - 7)) "$T/d.mst" >"$T/cut.mst"
 expect_rc 1 "$MSCOPE" dump "$T/cut.mst"
 has "$T/err" "$T/cut.mst: offset "
@@ -129,6 +134,49 @@ diff <(tail -n +2 "$T/out") <(tail -n +2 "$T/full.txt" | head -n $(($(wc -l <"$T
 expect_rc 1 "$MSCOPE" dump --stats "$T/cut.mst"
 has "$T/out" "(incomplete)"
 has "$T/out" "packets      rx 60"
+
+# the index: from the seek table, and rebuilt for the cut file
+expect_rc 0 "$MSCOPE" dump --index "$T/d.mst"
+has "$T/out" "3 frames, from the seek table"
+[ "$(grep -c '^frame ' "$T/out")" -eq 3 ] || fail "want 3 frame lines"
+has "$T/out" "frame 0 segment 4 offset "
+head -c "$(data_end "$T/d.mst")" "$T/d.mst" >"$T/killed.mst"
+expect_rc 0 "$MSCOPE" dump --index "$T/killed.mst"
+has "$T/out" "3 frames, rebuilt by a scan: no seek table"
+expect_rc 0 "$MSCOPE" dump --index "$T/cut.mst"
+has "$T/out" "2 frames, rebuilt by a scan"
+expect_rc 0 "$MSCOPE" dump --index --json "$T/d.mst"
+python3 -c 'import json,sys; l=[json.loads(x) for x in open(sys.argv[1])]; assert l[1]["type"]=="index" and l[1]["frames"]==3 and not l[1]["rebuilt"], l[1]; assert sum(x["rx"] for x in l if x["type"]=="frame")==90' "$T/out"
+# the sequential reader is not bothered by the seek table; a bare zstd reader neither
+if command -v zstdcat >/dev/null; then zstdcat "$T/d.mst" >/dev/null || fail "zstdcat refused the file"; fi
+
+# --from/--to: only the frames overlapping the window (the second one: tsc 31000..58000)
+expect_rc 0 "$MSCOPE" dump --brief --from 40000 --to 41000 "$T/d.mst"
+[ "$(grep -c '^rx ' "$T/out")" -eq 10 ] || fail "window: want the 10 rx of frame 1"
+has "$T/out" "rx    tsc 31000 seq 30 n 3"
+has "$T/out" "flow  f1 udp"
+expect_rc 2 "$MSCOPE" dump --from 5 --to 4 "$T/d.mst"
+expect_rc 2 "$MSCOPE" dump --from x "$T/d.mst"
+
+# segments of one node: one ordered stream, the oldest may be gone, a middle gap shows
+mkdir "$T/segs"
+"$MKTRACE" segments "$T/segs" 4 20 "$T/one.mst"
+expect_rc 0 "$MSCOPE" dump --brief "$T/segs/s.000002.mst" "$T/segs/s.000000.mst" "$T/segs/s.000001.mst" "$T/segs/s.000003.mst"
+[ "$(grep -c '^# file ' "$T/out")" -eq 1 ] || fail "segments: want one stream"
+has "$T/out" "# stream of 4 segment files"
+grep -v '^#' "$T/out" >"$T/stream.txt"
+expect_rc 0 "$MSCOPE" dump --brief "$T/one.mst"
+grep -v '^#' "$T/out" | diff - "$T/stream.txt" >/dev/null || fail "4 segments differ from one file"
+rm "$T/segs/s.000000.mst" "$T/segs/s.000002.mst"
+expect_rc 0 "$MSCOPE" dump --stats "$T/segs/"*.mst
+has "$T/out" "gaps         1 missing middle segments"
+has "$T/out" "losses       0 records, 80 packets"
+has "$T/out" "packets      rx 160 "
+
+# defect 11: a frame decoding far beyond what the writer produces is refused, --max-ratio lifts it
+expect_rc 0 "$MSCOPE" dump --stats --max-ratio 0 "$T/d.mst"
+expect_rc 1 "$MSCOPE" dump --stats --max-ratio 1 "$T/d.mst"
+has "$T/err" "decode ratio above 1, refused as hostile"
 
 # not a trace; empty file
 echo "hello" >"$T/text.txt"

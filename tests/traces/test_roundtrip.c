@@ -162,6 +162,11 @@ Test(roundtrip, forwarding_links)
 	snprintf(path, sizeof(path), "%s/fwd.mst", tmpdir);
 	w = mscope_writer_open(path, &h, &o, &err);
 	cr_assert_not_null(w);
+	for (uint32_t f = 0; f < 17; f++) {
+		const struct mscope_flow_key k = { .family = 4, .proto = 17, .sport = (uint16_t)f };
+
+		cr_assert_eq(mscope_writer_flow(w, f, &k), 0);
+	}
 	for (uint32_t b = 0; b < 2000; b++) {
 		struct mscope_rx_burst rx = { .tsc = 1000 + b * 10, .n = 1 + b % 32,
 					      .qdepth = (int32_t)(b % 7), .wire_id = wire,
@@ -192,6 +197,8 @@ Test(roundtrip, forwarding_links)
 	cr_assert_not_null(r);
 	next = 0;
 	while ((rc = mscope_reader_next(r, &rec, &err)) == 1) {
+		if (rec.type == MSCOPE_REC_FLOW)
+			continue;
 		if (rec.type == MSCOPE_REC_RX) {
 			cr_assert_eq(rec.u.rx.first_seq, rx_n);
 			rx_n += rec.u.rx.n;
