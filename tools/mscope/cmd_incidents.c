@@ -11,9 +11,7 @@
 
 #include "commands.h"
 #include "mscope_incidents.h"
-#ifdef MSCOPE_HAVE_REPORT
 #include "mscope_report.h"
-#endif
 
 #define TIMELINE_POINTS 2000
 
@@ -51,9 +49,7 @@ usage(FILE *f)
 		"\n"
 		"Output:\n"
 		"  --json FILE           the incidents document with every diagnosis\n"
-#ifdef MSCOPE_HAVE_REPORT
 		"  --html FILE           self-contained page: timeline, incidents, diagnoses\n"
-#endif
 		"  -q, --quiet           no table on stdout\n"
 		"  -h, --help            this text\n"
 		"\n"
@@ -272,10 +268,6 @@ cmd_incidents(int argc, char **argv)
 			json = optarg;
 			break;
 		case O_HTML:
-#ifndef MSCOPE_HAVE_REPORT
-			fprintf(stderr, "mscope incidents: --html needs the report component, not built\n");
-			return 2;
-#endif
 			html = optarg;
 			break;
 		default:
@@ -350,7 +342,6 @@ cmd_incidents(int argc, char **argv)
 		fprintf(stderr, "mscope incidents: cannot write %s: %s\n", json, strerror(errno));
 		rc = 1;
 	}
-#ifdef MSCOPE_HAVE_REPORT
 	if (html) {
 		FILE *f = fopen(html, "w");
 		if (f == NULL || mscope_report_incidents_html(doc, f) || fclose(f)) {
@@ -359,7 +350,6 @@ cmd_incidents(int argc, char **argv)
 			rc = 1;
 		}
 	}
-#endif
 	if (!quiet)
 		print_table(doc, stdout);
 	json_decref(doc);
