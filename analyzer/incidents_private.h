@@ -20,7 +20,9 @@ struct inc_bin {        /* one node, one time bin */
 struct inc_node {
 	char id[96];        /* as the analyzer names it: nf:pPqQ, or the source's NF name */
 	char **paths;       /* its files, in segment order */
+	uint32_t *segs;     /* their header segment numbers (while listing) */
 	size_t npaths;
+	uint64_t deleted, deleted_packets; /* segments the collector deleted (ring buffer) */
 	struct mscope_trace_header hdr;
 	bool is_source;
 	double hz;

@@ -262,6 +262,19 @@ scan_file(struct scan *sc, const char *path, uint64_t *base)
 			(unsigned long long)te.offset, te.text);
 		return -1;
 	}
+	/* --from/--to: only the frames of the window (the time index), from
+	 * 100 ms before it so that the packets queued at its start are known */
+	if (sc->s->opts.from_ns > 0 || sc->s->opts.to_ns >= 0) {
+		uint64_t slack = (uint64_t)(0.1 * nd->hz);
+		uint64_t t0 = sc->s->t0_tsc > slack ? sc->s->t0_tsc - slack : 0;
+
+		if (mscope_reader_window(r, t0, sc->s->t1_tsc, &te)) {
+			snprintf(nd->err, sizeof(nd->err), "%s: offset %llu: %s", te.file,
+				(unsigned long long)te.offset, te.text);
+			mscope_reader_close(r);
+			return -1;
+		}
+	}
 	while ((rc = mscope_reader_next(r, &rec, &te)) == 1) {
 		uint64_t t;
 
@@ -284,6 +297,10 @@ scan_file(struct scan *sc, const char *path, uint64_t *base)
 				goto done;
 			on_drop(sc, &rec.u.drop);
 			break;
+		case MSCOPE_REC_DELETED:
+			nd->deleted++;
+			nd->deleted_packets += rec.u.deleted.packets;
+			continue;
 		default:
 			continue;
 		}
