@@ -163,16 +163,23 @@ on_rx(struct scan *sc, const struct mscope_rx_burst *rx)
 		s0 = sc->seq_next;
 		sc->aq_n = 0;
 	}
-	for (uint32_t i = 0; i < rx->n; i++) {
-		uint64_t s = s0 + i, a = rx->tsc;
+	/* runs of packets under the same arrival bound (the head of aq, whose
+	 * count covers them), each filled in one loop */
+	for (uint64_t s = s0, end = s0 + rx->n; s < end; ) {
+		uint64_t a = rx->tsc, stop = end;
 
 		while (sc->aq_n && sc->aq[sc->aq_head].c <= s) {
 			sc->aq_head = (sc->aq_head + 1) & (AQ - 1);
 			sc->aq_n--;
 		}
-		if (sc->aq_n && sc->aq[sc->aq_head].t < a)
-			a = sc->aq[sc->aq_head].t;
-		sc->arr[s & (RING - 1)] = a;
+		if (sc->aq_n) {
+			if (sc->aq[sc->aq_head].t < a)
+				a = sc->aq[sc->aq_head].t;
+			if (sc->aq[sc->aq_head].c < stop)
+				stop = sc->aq[sc->aq_head].c;
+		}
+		for (; s < stop; s++)
+			sc->arr[s & (RING - 1)] = a;
 	}
 	sc->seq_next = s0 + rx->n;
 	sc->nd->hops += rx->n;
@@ -187,6 +194,17 @@ on_rx(struct scan *sc, const struct mscope_rx_burst *rx)
 			sc->aq_n++;
 		}
 	}
+}
+
+/* k packets that stayed `ticks`: into the histogram; the new maximum. */
+static inline uint64_t
+add_run(const struct scan *sc, uint32_t *hist, uint64_t ticks, uint32_t k, int scale,
+	uint64_t hmax)
+{
+	uint64_t ns = scale ? (uint64_t)((double)ticks * sc->ns_per_tick) : ticks;
+
+	hist[bucket(ns)] += k;
+	return ns > hmax ? ns : hmax;
 }
 
 static void
@@ -212,20 +230,32 @@ on_tx(struct scan *sc, const struct mscope_tx_burst *tx)
 		sc->live_t1 = sc->live_t0 + sc->bin_ticks;
 		hmax = 0;
 	}
+	/* packets of one rx burst share their arrival bound: count runs of
+	 * equal arrivals, convert and bucket once per run */
+	uint64_t prev_a = 0;
+	uint32_t run = 0;
+
 	for (uint32_t i = 0; i < tx->accepted; i++) {
-		uint64_t r = tx->rx_seq[i], ns;
+		uint64_t r = tx->rx_seq[i], a;
 
 		if (r == MSCOPE_NO_LINK || (r += off) >= seq_next || seq_next - r > RING) {
 			nd->unlinked++;
 			continue;
 		}
-		ns = tx->tsc - arr[r & (RING - 1)];
-		if (scale)
-			ns = (uint64_t)((double)ns * sc->ns_per_tick);
-		hist[bucket(ns)]++;
-		hmax = ns > hmax ? ns : hmax;
-		n++;
+		a = arr[r & (RING - 1)];
+		if (run && a == prev_a) {
+			run++;
+			continue;
+		}
+		if (run)
+			hmax = add_run(sc, hist, tx->tsc - prev_a, run, scale, hmax);
+		n += run;
+		prev_a = a;
+		run = 1;
 	}
+	if (run)
+		hmax = add_run(sc, hist, tx->tsc - prev_a, run, scale, hmax);
+	n += run;
 	sc->hn += n;
 	sc->hmax = hmax;
 }
@@ -262,6 +292,8 @@ scan_file(struct scan *sc, const char *path, uint64_t *base)
 			(unsigned long long)te.offset, te.text);
 		return -1;
 	}
+	/* neither wire IDs nor flows are needed: the reader skips them */
+	mscope_reader_set_fields(r, MSCOPE_FIELDS_LEAN);
 	/* --from/--to: only the frames of the window (the time index), from
 	 * 100 ms before it so that the packets queued at its start are known */
 	if (sc->s->opts.from_ns > 0 || sc->s->opts.to_ns >= 0) {

@@ -326,6 +326,27 @@ uint64_t mscope_reader_offset(const struct mscope_trace_reader *r);
  */
 void mscope_reader_set_max_ratio(struct mscope_trace_reader *r, unsigned ratio);
 
+/** What mscope_reader_next() decodes: everything (the default). */
+#define MSCOPE_FIELDS_ALL 0u
+/**
+ * Lean mode: times, counts, rx seqs, tx/drop links, qdepth, hw_ts, ports,
+ * drop reasons, FLOW/LOSS/CLOCK/DELETED records as in MSCOPE_FIELDS_ALL, but
+ * rx, tx and drop records carry wire_id == NULL and flow == NULL: the wire
+ * section is only bounds-checked and skipped, the flow section is not read
+ * (so flow codes are not checked against the FLOW records). Every check that
+ * guards memory or the record values is kept (counts, section bounds, ring
+ * links, sequence continuity, the seek table, the zstd content checksum).
+ * For scans that need neither packet identity nor flows (`mscope incidents`).
+ */
+#define MSCOPE_FIELDS_LEAN 1u
+
+/**
+ * Choose what mscope_reader_next() decodes (MSCOPE_FIELDS_ALL or
+ * MSCOPE_FIELDS_LEAN); call before the first record (a segment reader passes
+ * it to every segment). @return 0, or -1 for an unknown value.
+ */
+int mscope_reader_set_fields(struct mscope_trace_reader *r, unsigned fields);
+
 /** Default decode-ratio bound. */
 #define MSCOPE_MAX_RATIO_DEFAULT 8192u
 

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_d_stableOutBuffer (a parameter, no static symbol) */
 #include <zstd.h>
 
 #include "mscope_trace.h"
@@ -325,14 +326,27 @@ mscope_reader_set_max_ratio(struct mscope_trace_reader *r, unsigned ratio)
 		r->seg[i]->max_ratio = ratio;
 }
 
+int
+mscope_reader_set_fields(struct mscope_trace_reader *r, unsigned fields)
+{
+	if (r == NULL || fields > MSCOPE_FIELDS_LEAN)
+		return -1;
+	r->lean = fields == MSCOPE_FIELDS_LEAN;
+	for (size_t i = 0; i < r->nseg; i++)
+		r->seg[i]->lean = r->lean;
+	return 0;
+}
+
 struct mscope_trace_reader *
 mscope_rd_reopen(const struct mscope_trace_reader *r, struct mscope_trace_error *err)
 {
 	struct mscope_trace_reader *n = r->path ? mscope_reader_open(r->path, err) :
 		mscope_reader_open_mem(r->mem, (size_t)r->file_size, r->name, err);
 
-	if (n)
+	if (n) {
 		n->max_ratio = r->max_ratio;
+		n->lean = r->lean;
+	}
 	return n;
 }
 
@@ -429,6 +443,7 @@ load_frame(struct mscope_trace_reader *r, struct mscope_trace_error *err)
 {
 	const uint64_t off = r->next_off;
 	ZSTD_outBuffer out;
+	int stable;
 	const uint8_t *p;
 	uint32_t magic;
 	size_t ret;
@@ -486,6 +501,11 @@ load_frame(struct mscope_trace_reader *r, struct mscope_trace_error *err)
 			r->raw = nb;
 			r->raw_cap = want;
 		}
+		/* the declared size fits: zstd decodes straight into raw (no copy
+		 * through its own window buffer); else the buffer grows below */
+		stable = cs <= r->raw_cap;
+		if (ZSTD_isError(ZSTD_DCtx_setParameter(r->dctx, ZSTD_d_stableOutBuffer, stable)))
+			return fail(r, err, off, "cannot set up zstd");
 	}
 	out = (ZSTD_outBuffer){ r->raw, r->raw_cap, 0 };
 	for (;;) {
@@ -506,7 +526,8 @@ load_frame(struct mscope_trace_reader *r, struct mscope_trace_error *err)
 				    (unsigned long long)off, ZSTD_getErrorName(ret));
 		if (ret == 0)
 			break;
-		if (out.pos == out.size) {
+		/* stable: a frame larger than it declared is a zstd error */
+		if (out.pos == out.size && !stable) {
 			size_t cap;
 			uint8_t *nb;
 
@@ -705,14 +726,20 @@ get_links(struct mscope_trace_reader *r, struct mscope_trace_error *err,
 			if ((code & 3) == MSCOPE_LINK_RING) {
 				if (!in_ring(r, s))
 					return CORRUPT("reference to an rx packet outside the frame");
-				r->a_wire[i] = r->ring[s % MSCOPE_RX_RING];
+				if (!r->lean)
+					r->a_wire[i] = r->ring[s % MSCOPE_RX_RING];
 				continue;
 			}
 			break;
 		}
 		}
-		if (get_wire(r, &r->a_wire[i]) < 0)
+		if (r->lean) {
+			if (r->w_end - r->wp < 4)
+				return CORRUPT("wire section too short");
+			r->wp += 4;
+		} else if (get_wire(r, &r->a_wire[i]) < 0) {
 			return CORRUPT("wire section too short");
+		}
 	}
 	return 0;
 }
@@ -792,6 +819,14 @@ dec_rx(struct mscope_trace_reader *r, struct mscope_trace_error *err, unsigned f
 		return CORRUPT("wire section too short");
 	if (r->next_rx > UINT64_MAX - 1 - n)
 		return CORRUPT("rx sequence overflows");
+	if (r->lean) {
+		/* ring links are still bounds-checked by seq (in_ring), not read */
+		r->wp += (size_t)n * 4;
+		r->next_rx += n;
+		rx->wire_id = NULL;
+		rx->flow = NULL;
+		return 0;
+	}
 	memcpy(r->a_wire, r->wp, (size_t)n * 4);
 	r->wp += (size_t)n * 4;
 	{
@@ -856,18 +891,19 @@ dec_tx(struct mscope_trace_reader *r, struct mscope_trace_error *err, unsigned f
 
 		if (n > 0 && (!in_ring(r, s0) || !in_ring(r, s0 + n - 1)))
 			return CORRUPT("mirrored tx outside the frame's rx packets");
-		for (uint32_t i = 0; i < n; i++) {
+		for (uint32_t i = 0; i < n; i++)
 			r->a_seq[i] = s0 + i;
-			r->a_wire[i] = r->ring[(s0 + i) % MSCOPE_RX_RING];
-		}
+		if (!r->lean)
+			for (uint32_t i = 0; i < n; i++)
+				r->a_wire[i] = r->ring[(s0 + i) % MSCOPE_RX_RING];
 		r->tx_expect = s0 + n;
 	} else if (get_links(r, err, &r->tx_expect, n) < 0) {
 		return -1;
 	}
-	tx->wire_id = r->a_wire;
+	tx->wire_id = r->lean ? NULL : r->a_wire;
 	tx->rx_seq = r->a_seq;
 	tx->flow = NULL;
-	if (flags & MSCOPE_TXF_FLOWS) {
+	if ((flags & MSCOPE_TXF_FLOWS) && !r->lean) {
 		if ((frc = get_flows(r, r->a_flow, n)) < 0)
 			return flow_error(r, err, frc);
 		tx->flow = r->a_flow;
@@ -900,12 +936,13 @@ dec_drop(struct mscope_trace_reader *r, struct mscope_trace_error *err, unsigned
 	} else {
 		if ((size_t)(r->w_end - r->wp) < (size_t)n * 4)
 			return CORRUPT("wire section too short");
-		memcpy(r->a_wire, r->wp, (size_t)n * 4);
+		if (!r->lean)
+			memcpy(r->a_wire, r->wp, (size_t)n * 4);
 		r->wp += (size_t)n * 4;
 	}
-	d->wire_id = r->a_wire;
+	d->wire_id = r->lean ? NULL : r->a_wire;
 	d->flow = NULL;
-	if (flags & MSCOPE_DRF_FLOWS) {
+	if ((flags & MSCOPE_DRF_FLOWS) && !r->lean) {
 		if ((frc = get_flows(r, r->a_flow, n)) < 0)
 			return flow_error(r, err, frc);
 		d->flow = r->a_flow;
@@ -1026,6 +1063,8 @@ mscope_rd_next_raw(struct mscope_trace_reader *r, struct mscope_record *rec,
 		if (r->in_frame) {
 			/* every section must be used up exactly */
 			r->in_frame = false;
+			if (r->lean) /* the flow section was not read */
+				r->fp = r->f_end;
 			if (r->wp != r->w_end || r->fp != r->f_end)
 				return fail(r, err, r->frame_off,
 					    "corrupt frame at offset %llu: %s section has %llu unused bytes",

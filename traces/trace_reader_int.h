@@ -40,6 +40,7 @@ struct mscope_trace_reader {
 	uint8_t *raw;            /* current raw frame */
 	size_t raw_cap;
 	unsigned max_ratio;      /* refuse frames decoding to more than this x their size */
+	bool lean;               /* MSCOPE_FIELDS_LEAN: no wire IDs, no flow codes */
 	/* cursors into the current raw frame */
 	const uint8_t *c, *c_end, *wp, *w_end, *fp, *f_end;
 	bool in_frame;
