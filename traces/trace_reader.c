@@ -744,7 +744,8 @@ get_links(struct mscope_trace_reader *r, struct mscope_trace_error *err,
 	return 0;
 }
 
-static int
+/* inlined: called for every burst record */
+static inline __attribute__((always_inline)) int
 get_tsc(struct mscope_trace_reader *r, struct mscope_trace_error *err, uint64_t *tsc)
 {
 	uint64_t d;
@@ -757,7 +758,8 @@ get_tsc(struct mscope_trace_reader *r, struct mscope_trace_error *err, uint64_t 
 	return 0;
 }
 
-static int
+/* inlined: called for every burst record */
+static inline __attribute__((always_inline)) int
 get_count(struct mscope_trace_reader *r, struct mscope_trace_error *err, uint32_t *n)
 {
 	uint64_t v;
@@ -785,7 +787,7 @@ dec_rx(struct mscope_trace_reader *r, struct mscope_trace_error *err, unsigned f
        struct mscope_rx_burst *rx)
 {
 	int frc;
-	uint32_t n;
+	uint32_t n = 0;
 
 	if (flags & ~(MSCOPE_RXF_HWTS | MSCOPE_RXF_QDEPTH))
 		return CORRUPT("unknown rx flags");
@@ -856,7 +858,7 @@ dec_tx(struct mscope_trace_reader *r, struct mscope_trace_error *err, unsigned f
        struct mscope_tx_burst *tx)
 {
 	int frc;
-	uint32_t n;
+	uint32_t n = 0;
 	uint64_t refused;
 
 	if (flags & ~(MSCOPE_TXF_MIRROR | MSCOPE_TXF_FLOWS | MSCOPE_TXF_SAMEPQ))
@@ -916,7 +918,7 @@ dec_drop(struct mscope_trace_reader *r, struct mscope_trace_error *err, unsigned
 	 struct mscope_drop *d)
 {
 	int frc;
-	uint32_t n;
+	uint32_t n = 0;
 
 	if (flags & ~(MSCOPE_DRF_FLOWS | MSCOPE_DRF_SEQS))
 		return CORRUPT("unknown drop flags");
