@@ -39,17 +39,17 @@ touch_record(const struct mscope_record *rec)
 	switch (rec->type) {
 	case MSCOPE_REC_RX:
 		for (uint32_t i = 0; i < rec->u.rx.n; i++)
-			x += rec->u.rx.wire_id[i] + rec->u.rx.flow[i] +
+			x += (rec->u.rx.wire_id ? rec->u.rx.wire_id[i] + rec->u.rx.flow[i] : 0) +
 			     (rec->u.rx.hw_ts ? rec->u.rx.hw_ts[i] : 0);
 		break;
 	case MSCOPE_REC_TX:
 		for (uint32_t i = 0; i < rec->u.tx.accepted; i++)
-			x += rec->u.tx.wire_id[i] + rec->u.tx.rx_seq[i] +
+			x += (rec->u.tx.wire_id ? rec->u.tx.wire_id[i] : 0) + rec->u.tx.rx_seq[i] +
 			     (rec->u.tx.flow ? rec->u.tx.flow[i] : 0);
 		break;
 	case MSCOPE_REC_DROP:
 		for (uint32_t i = 0; i < rec->u.drop.n; i++)
-			x += rec->u.drop.wire_id[i] +
+			x += (rec->u.drop.wire_id ? rec->u.drop.wire_id[i] : 0) +
 			     (rec->u.drop.rx_seq ? rec->u.drop.rx_seq[i] : 0) +
 			     (rec->u.drop.flow ? rec->u.drop.flow[i] : 0);
 		break;
@@ -212,6 +212,12 @@ read_all(const uint8_t *data, size_t size)
 	while (mscope_reader_next(r, &rec, &err) == 1)
 		sink += touch_record(&rec);
 	(void)mscope_reader_offset(r);
+	mscope_reader_close(r);
+	/* the lean mode (wire and flow sections skipped) over the same bytes */
+	r = mscope_reader_open_mem(data, size, "fuzz", &err);
+	if (r && mscope_reader_set_fields(r, MSCOPE_FIELDS_LEAN) == 0)
+		while (mscope_reader_next(r, &rec, &err) == 1)
+			sink += touch_record(&rec);
 	mscope_reader_close(r);
 	sink += read_indexed(data, size);
 	(void)sink;
