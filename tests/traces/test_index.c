@@ -39,17 +39,7 @@ TestSuite(index, .init = setup, .fini = teardown);
 static void
 write_gen(const char *path, struct tgen *g, size_t frame_bytes)
 {
-	struct mscope_trace_header h;
-	struct mscope_trace_error err;
-	struct mscope_writer_opts o = { .zstd_level = 1, .frame_bytes = frame_bytes };
-	struct mscope_trace_writer *w;
-
-	tgen_header(&h, "idx");
-	w = mscope_writer_open(path, &h, &o, &err);
-	cr_assert_not_null(w, "%s", err.text);
-	for (size_t i = 0; i < g->n; i++)
-		cr_assert_eq(tgen_write(w, &g->recs[i]), 0, "%s", mscope_writer_error(w)->text);
-	cr_assert_eq(mscope_writer_close(w), 0);
+	cr_assert_eq(tgen_write_file(path, g, "idx", frame_bytes), 0, "cannot write %s", path);
 }
 
 static uint8_t *

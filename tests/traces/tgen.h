@@ -515,6 +515,34 @@ tgen_rec_eq(const struct mscope_record *e, const struct mscope_record *g, char *
 #undef DIFF
 }
 
+static inline void tgen_header(struct mscope_trace_header *h, const char *nf);
+
+/* Stream g written to path (zstd level 1, frames of frame_bytes, 0: the
+ * default), header of node nf. Returns 0, or -1 with the reason on stderr. */
+static inline int
+tgen_write_file(const char *path, const struct tgen *g, const char *nf, size_t frame_bytes)
+{
+	struct mscope_trace_header h;
+	struct mscope_trace_error err;
+	struct mscope_writer_opts o = { .zstd_level = 1, .frame_bytes = frame_bytes };
+	struct mscope_trace_writer *w;
+
+	tgen_header(&h, nf);
+	w = mscope_writer_open(path, &h, &o, &err);
+	if (w == NULL) {
+		fprintf(stderr, "%s: %s\n", path, err.text);
+		return -1;
+	}
+	for (size_t i = 0; i < g->n; i++)
+		if (tgen_write(w, &g->recs[i]) < 0) {
+			fprintf(stderr, "%s: record %zu: %s\n", path, i,
+				mscope_writer_error(w)->text);
+			mscope_writer_close(w);
+			return -1;
+		}
+	return mscope_writer_close(w) == 0 ? 0 : -1;
+}
+
 static inline void
 tgen_header(struct mscope_trace_header *h, const char *nf)
 {
