@@ -348,10 +348,10 @@ run_scan(struct mscope_inc_scan *s, struct mscope_an_error *err)
 }
 
 struct mscope_inc_scan *
-mscope_inc_scan(const char *dir, const struct mscope_inc_opts *o, struct mscope_an_error *err)
+inc_scan_open(const char *dir, const struct mscope_inc_opts *o, struct mscope_an_error *err)
 {
 	struct mscope_inc_scan *s = calloc(1, sizeof(*s));
-	uint64_t origin = UINT64_MAX, last = 0;
+	uint64_t origin = UINT64_MAX;
 
 	if (s == NULL) {
 		seterr(err, "out of memory");
@@ -397,8 +397,19 @@ mscope_inc_scan(const char *dir, const struct mscope_inc_opts *o, struct mscope_
 		goto fail;
 	}
 	s->bin_ticks = s->opts.bin_us * s->hz / 1e6;
+	return s;
+fail:
+	mscope_inc_free(s);
+	return NULL;
+}
+
+int
+inc_scan_run(struct mscope_inc_scan *s, struct mscope_an_error *err)
+{
+	uint64_t last = 0;
+
 	if (run_scan(s, err))
-		goto fail;
+		return -1;
 	for (size_t i = 0; i < s->nnodes; i++)
 		if (s->nodes[i].nbins) {
 			uint64_t t = (uint64_t)s->nodes[i].nbins;
@@ -406,10 +417,19 @@ mscope_inc_scan(const char *dir, const struct mscope_inc_opts *o, struct mscope_
 				last = t;
 		}
 	s->last_tsc = last;   /* number of bins */
+	return 0;
+}
+
+struct mscope_inc_scan *
+mscope_inc_scan(const char *dir, const struct mscope_inc_opts *o, struct mscope_an_error *err)
+{
+	struct mscope_inc_scan *s = inc_scan_open(dir, o, err);
+
+	if (s && inc_scan_run(s, err)) {
+		mscope_inc_free(s);
+		return NULL;
+	}
 	return s;
-fail:
-	mscope_inc_free(s);
-	return NULL;
 }
 
 double
@@ -686,5 +706,6 @@ mscope_inc_free(struct mscope_inc_scan *s)
 		free(s->inc[i].diag_err);
 	}
 	free(s->inc);
+	free(s->shard_t);
 	free(s);
 }

@@ -471,6 +471,8 @@ prepare(struct mscope_inc_scan *s, struct mscope_an_error *err)
 	for (size_t i = 0; i <= s->ninc; i++) {
 		double from, to;
 
+		if (i < s->ninc && s->cut_mask && !s->cut_mask[i])
+			continue;   /* diagnosed elsewhere (a shard driver) */
 		if (i < s->ninc) {
 			struct inc_incident *x = &s->inc[i];
 			x->cut_from_us = x->start_us - s->opts.margin_us;

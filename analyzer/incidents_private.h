@@ -33,6 +33,8 @@ struct inc_node {
 	uint64_t unlinked;  /* tx packets whose rx was not seen (cut, or too old) */
 	/* baseline */
 	double med_us, mad_us, thr_us, dthr;
+	uint64_t read_from_tsc; /* shard scan: read from the frame of this time (0: the start) */
+	uint64_t inexact;   /* shard scan: packets whose residence needs an earlier look-back */
 	char err[512];      /* scan failure of this node */
 	char warn[512];     /* damaged tail: scanned up to it */
 };
@@ -61,6 +63,10 @@ struct mscope_inc_scan {
 	double bin_ticks;     /* base width */
 	uint32_t shift;       /* common final shift */
 	int64_t bin0;         /* index of the first scanned bin from the origin (base width) */
+	uint64_t count_tsc;   /* shard scan: records before this are look-back (state only) */
+	const unsigned char *cut_mask; /* incidents whose windows are cut (NULL: all) */
+	uint64_t *shard_t;    /* shard plan: shard k starts at shard_t[k] (TSC) */
+	unsigned nshards, rescans;
 	double cpu_s, wall_s;
 	int threads;
 	uint64_t last_tsc;
@@ -72,6 +78,12 @@ struct mscope_inc_scan {
 	int have_normal;
 	double normal_p99_us; /* end-to-end p99 latency there, 0 unknown */
 };
+
+/* incidents.c: mscope_inc_scan() in two steps, the files listed and the
+ * scan window set, then the scan (incidents_shard.c scans shards) */
+struct mscope_inc_scan *inc_scan_open(const char *dir, const struct mscope_inc_opts *o,
+		struct mscope_an_error *err);
+int inc_scan_run(struct mscope_inc_scan *s, struct mscope_an_error *err);
 
 /* incidents_scan.c */
 int inc_scan_node(struct mscope_inc_scan *s, struct inc_node *nd);

@@ -1,0 +1,50 @@
+#!/bin/bash
+# mscope-mpi gives the same report for 1, 2 and 4 ranks as mscope incidents:
+# a 3 s chain with five faults, two across the shard edges of 2 and 4 ranks
+# (tests/mpi/shard-edges.json); text, --json and --html compared with cmp
+# (only the CPU and wall times, which differ between any two runs, are masked).
+set -euo pipefail
+build=${MSCOPE_BUILD:?}
+src=${MSCOPE_SRC:?}
+. "$src/tests/mpi/mpi_env.sh"
+mscope=$build/tools/mscope
+mpi=$build/tools/mscope-mpi
+work=$(mktemp -d /tmp/mscope-mpi-same.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+fail=0
+ok() { echo "ok   $*"; }
+bad() { echo "FAIL $*"; fail=1; }
+
+"$mscope" sim "$src/tests/mpi/shard-edges.json" -o "$work/run" --no-victims -q
+TMPDIR=$work "$mscope" incidents "$work/run" --json "$work/plain.json" --html "$work/plain.html" \
+	>"$work/plain.txt"
+n=$(jq '.incidents | length' "$work/plain.json")
+[ "$n" -eq 5 ] && ok "plain: 5 incidents" || bad "plain: $n incidents, expected 5"
+for f in txt json html; do normalise "$work/plain.$f" >"$work/plain.$f.n"; done
+# the masked fields are the only difference: they are present
+grep -q '"cpu_s": T' "$work/plain.json.n" && ok "timings masked" || bad "no cpu_s in the JSON"
+
+for n in 1 2 4; do
+	if ! TMPDIR=$work MSCOPE_MPI_STATS=1 mpirun_n "$n" "$mpi" incidents "$work/run" \
+			--json "$work/r$n.json" --html "$work/r$n.html" >"$work/r$n.txt" 2>"$work/r$n.err"; then
+		bad "$n ranks: exit status $?"; cat "$work/r$n.err"; continue
+	fi
+	[ "$(grep -c '^rank [0-9]*: scan' "$work/r$n.err")" -eq "$n" ] &&
+		ok "$n ranks: per-rank figures" || { bad "$n ranks: per-rank figures"; cat "$work/r$n.err"; }
+	for f in txt json html; do
+		normalise "$work/r$n.$f" >"$work/r$n.$f.n"
+		if cmp "$work/plain.$f.n" "$work/r$n.$f.n"; then
+			ok "$n ranks: $f identical"
+		else
+			bad "$n ranks: $f differs"; diff "$work/plain.$f.n" "$work/r$n.$f.n" | head -20
+		fi
+	done
+done
+# each rank scanned its shard: the 4 ranks' packet-hops add up to the total
+total=$(jq '.scan.packet_hops' "$work/plain.json")
+sum=$(sed -nE 's/^rank [0-9]+: scan ([0-9.]+) M hops.*/\1/p' "$work/r4.err" | paste -sd+ | bc)
+python3 -c "import sys; t, s = $total / 1e6, $sum; sys.exit(abs(t - s) > 0.05 * 4)" &&
+	ok "4 shards add up to $total packet-hops" || bad "4 shards: $sum M hops, total $total"
+[ -z "$(ls "$work" | grep mscope-incidents || true)" ] && ok "no temporary cuts left" ||
+	bad "temporary cuts left in $work"
+exit $fail
