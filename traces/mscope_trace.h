@@ -96,6 +96,10 @@ struct mscope_trace_header {
 	char run_id[64];             /**< identifies one run across all NFs ("" if unknown) */
 	char writer[32];             /**< "mscope-collector", "mscope-sim", ... */
 	char writer_version[16];     /**< writer's version string */
+	uint32_t segment;            /**< position in the node's segment stream (0 = first file);
+	                                  appended header field: files without it read 0 */
+	uint64_t rx_seq_start;       /**< reader: rx seq of the file's first rx packet (appended
+	                                  field, 0 if absent); on write opts.rx_seq_start is used */
 };
 
 /** A flow's 5-tuple. family 0 is the catch-all for non-IP frames. */
@@ -163,6 +167,16 @@ struct mscope_loss {
 	uint64_t packets;         /**< packets in those records */
 };
 
+/** A segment of this node's stream was deleted (ring buffer of segment files). */
+struct mscope_deleted {
+	uint64_t tsc;             /**< when it was deleted */
+	uint32_t segment;         /**< its segment number */
+	uint64_t tsc_first;       /**< first record time it held */
+	uint64_t tsc_last;        /**< last record time it held (>= tsc_first) */
+	uint64_t records;         /**< records it held */
+	uint64_t packets;         /**< packets it held */
+};
+
 /** An additional TSC <-> CLOCK_REALTIME pair. */
 struct mscope_clock {
 	uint64_t tsc;
@@ -176,6 +190,7 @@ enum mscope_rec_type {
 	MSCOPE_REC_FLOW = 4,
 	MSCOPE_REC_LOSS = 5,
 	MSCOPE_REC_CLOCK = 6,
+	MSCOPE_REC_DELETED = 7,
 };
 
 /** One decoded record. */
@@ -188,6 +203,7 @@ struct mscope_record {
 		struct mscope_flow_def flow;
 		struct mscope_loss loss;
 		struct mscope_clock clock;
+		struct mscope_deleted deleted;
 	} u;
 };
 
@@ -205,11 +221,16 @@ struct mscope_trace_writer;
 struct mscope_writer_opts {
 	int zstd_level;           /**< 0 = default (3) */
 	size_t frame_bytes;       /**< raw bytes per frame before it ends by itself; 0 = 1 MiB */
+	unsigned file_mode;       /**< mode of the created file (umask applies); 0 = 0640 */
+	uint64_t rx_seq_start;    /**< rx seq of this file's first rx packet: a rotated stream
+	                               passes the previous segment's end, so rx seqs stay
+	                               continuous and a tx may link (abs code) an rx packet of
+	                               the previous segment. Stored in the header. */
 };
 
 /**
- * Create `path` (O_CREAT|O_EXCL|O_NOFOLLOW, mode 0644: never follows a
- * symlink nor clobbers a file) and write the header.
+ * Create `path` (O_CREAT|O_EXCL|O_NOFOLLOW, mode opts.file_mode, default 0640:
+ * never follows a symlink nor clobbers a file) and write the header.
  * @param opts may be NULL for defaults.
  * @return a writer, or NULL with *err filled.
  */
@@ -231,6 +252,11 @@ int mscope_writer_tx(struct mscope_trace_writer *w, const struct mscope_tx_burst
 int mscope_writer_drop(struct mscope_trace_writer *w, const struct mscope_drop *d);
 int mscope_writer_loss(struct mscope_trace_writer *w, const struct mscope_loss *l);
 int mscope_writer_clock(struct mscope_trace_writer *w, const struct mscope_clock *c);
+/**
+ * Record that segment d->segment of this stream was deleted (d->tsc is this
+ * record's time, in order with the others; d->tsc_last >= d->tsc_first).
+ */
+int mscope_writer_deleted(struct mscope_trace_writer *w, const struct mscope_deleted *d);
 
 /** End the current frame and write it out (no-op if empty). */
 int mscope_writer_flush(struct mscope_trace_writer *w);
@@ -268,6 +294,106 @@ int mscope_reader_next(struct mscope_trace_reader *r, struct mscope_record *rec,
 
 /** Byte offset of the next unread frame. */
 uint64_t mscope_reader_offset(const struct mscope_trace_reader *r);
+
+/**
+ * Bound the decode ratio: a frame that decodes to more than `ratio` times its
+ * compressed size is refused as hostile (a few hundred bytes could otherwise
+ * hold millions of packets). 0 removes the bound. The default,
+ * MSCOPE_MAX_RATIO_DEFAULT, is far above what the writer produces (see
+ * docs/trace-format.md, "Decode ratio").
+ */
+void mscope_reader_set_max_ratio(struct mscope_trace_reader *r, unsigned ratio);
+
+/** Default decode-ratio bound. */
+#define MSCOPE_MAX_RATIO_DEFAULT 8192u
+
+/* -------------------------------------------------------------- time index */
+
+/** One data frame of a file (or of a segment stream). */
+struct mscope_frame_info {
+	uint64_t offset;          /**< byte offset of the zstd frame in its file */
+	uint32_t csize;           /**< its compressed size */
+	uint32_t segment;         /**< header segment number of its file */
+	uint64_t tsc_first;       /**< time of its first record (a FLOW record takes the previous record's time) */
+	uint64_t tsc_last;        /**< time of its last record */
+	uint64_t rx_seq_first;    /**< rx seq of its first rx packet (the next rx seq at its start) */
+	uint32_t records, rx_packets, tx_packets, drop_packets; /**< tx: accepted packets */
+	uint32_t rsize;           /**< decoded (raw) size */
+};
+
+/**
+ * The frames of the file (or stream): from the seek table the writer appends
+ * at close, or rebuilt by a scan when there is none or it is unusable
+ * (*rebuilt = 1; mscope_reader_index_note() says why). The scan stops at the
+ * first damaged frame: the index then lists the complete frames before it.
+ * Array owned by the reader, valid until it is closed.
+ * @return 0, or -1 with *err (the file cannot be read at all).
+ */
+int mscope_reader_index(struct mscope_trace_reader *r, const struct mscope_frame_info **frames,
+			size_t *n, int *rebuilt, struct mscope_trace_error *err);
+
+/** Why the index was rebuilt by a scan ("" if the seek table was used or no index was built). */
+const char *mscope_reader_index_note(const struct mscope_trace_reader *r);
+
+/**
+ * Restrict reading to frames overlapping [tsc0, tsc1]: the next
+ * mscope_reader_next() returns first a FLOW record for every flow defined
+ * before the first such frame, then that frame's records; it returns 0 after
+ * the last such frame. Records of those frames outside [tsc0, tsc1] are
+ * returned too (whole frames). Builds the index if needed.
+ * @return 0, or -1 with *err.
+ */
+int mscope_reader_window(struct mscope_trace_reader *r, uint64_t tsc0, uint64_t tsc1,
+			 struct mscope_trace_error *err);
+
+/**
+ * Seek to frame i of the index (same FLOW-replay rule), reading to the end
+ * (or to the window's end if one is set). frame == n seeks to the end.
+ * @return 0, or -1 with *err.
+ */
+int mscope_reader_seek(struct mscope_trace_reader *r, size_t frame,
+		       struct mscope_trace_error *err);
+
+/**
+ * A node's segment files as ONE reader: sorted by header segment number,
+ * checked to be one stream (same nf, role, port, queue, pid, run_id), read in
+ * order with continuous rx seq (each segment starts where the previous ended,
+ * see mscope_writer_opts.rx_seq_start). Missing oldest segments are fine (the
+ * first present one starts the stream); a missing middle segment is a gap:
+ * the reader returns a synthetic LOSS record (records 0, packets = the rx seq
+ * gap, tsc = the last time before the gap) and counts it
+ * (mscope_reader_gaps()). Time or rx seq going back across segments is an
+ * error. The header returned is the first present segment's. A FLOW record of
+ * a later segment may redefine a ref for the rest of the stream. The index,
+ * window and seek functions work on the stream (frame_info.segment says whose
+ * frame; offsets are in that segment's file).
+ * @return NULL with *err naming the file on failure.
+ */
+struct mscope_trace_reader *mscope_reader_open_segments(const char *const *paths, size_t n,
+							 struct mscope_trace_error *err);
+
+/** Missing middle segments met so far by a segment reader (0 for a plain reader). */
+size_t mscope_reader_gaps(const struct mscope_trace_reader *r);
+
+/** A stream: its files sorted by segment number. */
+struct mscope_trace_stream {
+	char **paths;
+	size_t npaths;
+};
+
+/**
+ * Group trace file paths into streams (one per node stream: same nf, role,
+ * port, queue, pid, run_id), each sorted by segment, streams in the order of
+ * their first file in `paths`. Only headers are read. A file whose segment
+ * number a stream already holds (a copy) starts another stream.
+ * @return 0 with *out (free with mscope_trace_group_free()), or -1 with *err
+ *   naming the first file that cannot be read.
+ */
+int mscope_trace_group(const char *const *paths, size_t n, struct mscope_trace_stream **out,
+		       size_t *nout, struct mscope_trace_error *err);
+
+/** Free what mscope_trace_group() returned. NULL is a no-op. */
+void mscope_trace_group_free(struct mscope_trace_stream *s, size_t n);
 
 /** NULL is a no-op. */
 void mscope_reader_close(struct mscope_trace_reader *r);

@@ -17,9 +17,10 @@
  *   char magic[8] "MSCOPE\0\0"; u32 version; u8 role; u8 reserved (0);
  *   u16 port; u16 queue; u32 pid; u64 tsc_hz; u64 anchor_tsc;
  *   i64 anchor_realtime_ns; then five strings, each u8 length + bytes (no NUL):
- *   nf_name, host, run_id, writer, writer_version; bytes a later minor
- *   revision may add (ignored by this reader); u32 check = mscope_hdr_check()
- *   of all payload bytes before it (the last 4 bytes of the payload).
+ *   nf_name, host, run_id, writer, writer_version; appended fields (a reader
+ *   that lacks one reads 0): u32 segment, u64 rx_seq_start; bytes a later
+ *   minor revision may add (ignored by this reader); u32 check =
+ *   mscope_hdr_check() of all payload bytes before it (the last 4 bytes).
  *
  * ## Raw frame = control section, wire section, flow section
  * Columns keep the incompressible 32-bit wire IDs apart from the compressible
@@ -57,6 +58,8 @@
  *     src[alen]; dst[alen] (the remaining bytes of the 16 are 0).
  *   LOSS (5): varint dtsc; varint records; varint packets.
  *   CLOCK (6): varint dtsc; zz realtime_ns.
+ *   DELETED (7): varint dtsc; varint segment (< 2^32); varint tsc_first;
+ *     varint tsc_last - tsc_first; varint records; varint packets.
  * Link code (varint): low 2 bits say what follows, the rest is zz(seq - expect)
  *   for kinds 0 and 1 and must be 0 for kinds 2 and 3:
  *   0 RING: the wire ID is that of the linked rx packet, which must lie in
@@ -75,10 +78,16 @@
 #include <string.h>
 
 #define MSCOPE_HDR_FRAME_MAGIC 0x184D2A5Du /* zstd skippable frame, nibble D */
+#define MSCOPE_IDX_FRAME_MAGIC 0x184D2A5Eu /* skippable frame, nibble E: the seek table */
+#define MSCOPE_IDX_MAGIC 0x5849534Du       /* "MSIX": last 4 bytes of the seek table */
+#define MSCOPE_IDX_ENTRY 56u               /* bytes per frame entry */
+#define MSCOPE_IDX_FOOTER 20u              /* nframes, nflows, flows_bytes, check, magic */
+#define MSCOPE_IDX_MAX (256u << 20)        /* largest seek table payload written or read */
 #define MSCOPE_ZSTD_MAGIC 0xFD2FB528u
 #define MSCOPE_HDR_MAGIC "MSCOPE\0\0"
 #define MSCOPE_HDR_FIXED 46u     /* header payload bytes before the strings */
 #define MSCOPE_HDR_MIN (MSCOPE_HDR_FIXED + 5 + 4) /* empty strings and the check */
+#define MSCOPE_HDR_APPENDED 12u  /* u32 segment, u64 rx_seq_start */
 #define MSCOPE_HDR_MAX 4096u     /* largest header payload a reader accepts */
 
 #define MSCOPE_FRAME_RAW_MAX (16u << 20)  /* reader refuses larger raw frames */
@@ -95,6 +104,7 @@ enum {
 	MSCOPE_P_FLOW = 4,
 	MSCOPE_P_LOSS = 5,
 	MSCOPE_P_CLOCK = 6,
+	MSCOPE_P_DELETED = 7,
 };
 
 /* Flags (high nibble of the type byte, already shifted down). */
@@ -177,6 +187,15 @@ mscope_hdr_check(const uint8_t *p, size_t n)
 {
 	uint32_t h = 2166136261u;
 
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h;
+}
+
+/* Continue an FNV-1a hash over more bytes (the seek table's check). */
+static inline uint32_t
+mscope_fnv_more(uint32_t h, const uint8_t *p, size_t n)
+{
 	for (size_t i = 0; i < n; i++)
 		h = (h ^ p[i]) * 16777619u;
 	return h;

@@ -13,45 +13,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <zstd.h>
 
 #include "mscope_trace.h"
 #include "trace_proto.h"
+#include "trace_reader_int.h"
 
 #define IN_CHUNK (256u << 10)
-
-struct mscope_trace_reader {
-	int fd;                  /* -1: memory */
-	const uint8_t *in;       /* input window; in[0] is at file offset in_off */
-	size_t in_len, in_pos;
-	uint64_t in_off;
-	bool eof;
-	uint8_t *inbuf;          /* owned chunk buffer (file mode) */
-	ZSTD_DCtx *dctx;
-	uint8_t *raw;            /* current raw frame */
-	size_t raw_cap;
-	/* cursors into the current raw frame */
-	const uint8_t *c, *c_end, *wp, *w_end, *fp, *f_end;
-	bool in_frame;
-	uint64_t frame_off;      /* file offset of the current frame */
-	uint64_t next_off;       /* file offset of the next unread frame */
-	/* decoder state */
-	uint64_t prev_tsc, next_rx, f_rx, tx_expect, drop_expect;
-	uint32_t prev_flow;
-	bool have_pq;
-	uint16_t tx_port, tx_queue;
-	bool failed;
-	struct mscope_trace_error err;
-	struct mscope_trace_header hdr;
-	uint32_t ring[MSCOPE_RX_RING];
-	uint32_t a_wire[MSCOPE_MAX_BURST];
-	uint32_t a_flow[MSCOPE_MAX_BURST];
-	uint64_t a_seq[MSCOPE_MAX_BURST];
-	uint64_t a_ts[MSCOPE_MAX_BURST];
-	char name[256];
-};
 
 static void
 set_err(struct mscope_trace_error *err, const char *file, uint64_t off,
@@ -68,10 +39,9 @@ set_err(struct mscope_trace_error *err, const char *file, uint64_t off,
 	va_end(ap);
 }
 
-/* Record the (sticky) error, copy it out, return -1. */
-static int
-fail(struct mscope_trace_reader *r, struct mscope_trace_error *err, uint64_t off,
-     const char *fmt, ...)
+int
+mscope_rd_fail(struct mscope_trace_reader *r, struct mscope_trace_error *err, uint64_t off,
+	       const char *fmt, ...)
 {
 	va_list ap;
 
@@ -85,6 +55,8 @@ fail(struct mscope_trace_reader *r, struct mscope_trace_error *err, uint64_t off
 		*err = r->err;
 	return -1;
 }
+
+#define fail mscope_rd_fail
 
 /* Make at least `need` unread bytes available unless the file ends first. */
 static int
@@ -202,8 +174,18 @@ read_header(struct mscope_trace_reader *r, struct mscope_trace_error *err)
 		get_str(strs[i], sizes[i], p, n);
 		p += n;
 	}
+	/* appended fields: absent in files of older writers (read as 0) */
+	h->segment = 0;
+	h->rx_seq_start = 0;
+	if (end - p >= 4) {
+		h->segment = mscope_get_le32(p);
+		p += 4;
+	}
+	if (end - p >= 8)
+		memcpy(&h->rx_seq_start, p, 8);
 	r->in_pos += 8 + size;
-	r->next_off = r->in_off + r->in_pos;
+	r->next_off = r->hdr_end = r->in_off + r->in_pos;
+	r->data_end = r->file_size;
 	return 0;
 }
 
@@ -217,6 +199,7 @@ reader_new(const char *name, struct mscope_trace_error *err)
 		return NULL;
 	}
 	r->fd = -1;
+	r->max_ratio = MSCOPE_MAX_RATIO_DEFAULT;
 	snprintf(r->name, sizeof(r->name), "%s", name ? name : "");
 	r->dctx = ZSTD_createDCtx();
 	if (r->dctx == NULL ||
@@ -244,8 +227,9 @@ mscope_reader_open_mem(const void *buf, size_t len, const char *name,
 	r = reader_new(name, err);
 	if (r == NULL)
 		return NULL;
-	r->in = buf ? buf : (const uint8_t *)"";
+	r->in = r->mem = buf ? buf : (const uint8_t *)"";
 	r->in_len = len;
+	r->file_size = len;
 	r->eof = true;
 	if (read_header(r, err) < 0) {
 		mscope_reader_close(r);
@@ -279,6 +263,17 @@ mscope_reader_open(const char *path, struct mscope_trace_error *err)
 		return NULL;
 	}
 	r->in = r->inbuf;
+	{
+		struct stat sb;
+
+		r->path = strdup(path);
+		if (r->path == NULL || fstat(r->fd, &sb) < 0) {
+			set_err(err, path, 0, "cannot open: %s", strerror(errno));
+			mscope_reader_close(r);
+			return NULL;
+		}
+		r->file_size = (uint64_t)sb.st_size;
+	}
 	if (read_header(r, err) < 0) {
 		mscope_reader_close(r);
 		return NULL;
@@ -303,12 +298,127 @@ mscope_reader_close(struct mscope_trace_reader *r)
 {
 	if (r == NULL)
 		return;
+	for (size_t i = 0; i < r->nseg; i++)
+		mscope_reader_close(r->seg[i]);
+	free(r->seg);
+	free(r->seg_base);
 	if (r->fd >= 0)
 		close(r->fd);
 	ZSTD_freeDCtx(r->dctx);
 	free(r->inbuf);
 	free(r->raw);
+	free(r->flows.slot);
+	mscope_rd_free_index(r);
+	free(r->path);
 	free(r);
+}
+
+void
+mscope_reader_set_max_ratio(struct mscope_trace_reader *r, unsigned ratio)
+{
+	if (r == NULL)
+		return;
+	r->max_ratio = ratio;
+	for (size_t i = 0; i < r->nseg; i++)
+		r->seg[i]->max_ratio = ratio;
+}
+
+struct mscope_trace_reader *
+mscope_rd_reopen(const struct mscope_trace_reader *r, struct mscope_trace_error *err)
+{
+	struct mscope_trace_reader *n = r->path ? mscope_reader_open(r->path, err) :
+		mscope_reader_open_mem(r->mem, (size_t)r->file_size, r->name, err);
+
+	if (n)
+		n->max_ratio = r->max_ratio;
+	return n;
+}
+
+int
+mscope_rd_reposition(struct mscope_trace_reader *r, uint64_t off)
+{
+	if (off > r->file_size)
+		off = r->file_size;
+	r->next_off = off;
+	r->in_frame = false;
+	if (r->fd < 0) {
+		r->in_off = 0;
+		r->in_pos = (size_t)off;
+		return 0;
+	}
+	if (lseek(r->fd, (off_t)off, SEEK_SET) < 0)
+		return -1;
+	r->in_off = off;
+	r->in_len = r->in_pos = 0;
+	r->eof = false;
+	return 0;
+}
+
+/* ------------------------------------------------------------ flow refs */
+
+static inline uint64_t
+flow_hash(uint32_t ref)
+{
+	return (uint64_t)ref * 0x9E3779B97F4A7C15ULL;
+}
+
+static bool
+flow_defined(const struct flow_set *fs, uint32_t ref)
+{
+	if (fs->cap == 0)
+		return false;
+	for (size_t i = (size_t)(flow_hash(ref) >> 32) & (fs->cap - 1);; i = (i + 1) & (fs->cap - 1)) {
+		if (fs->slot[i] == 0)
+			return false;
+		if (fs->slot[i] == (uint64_t)ref + 1)
+			return true;
+	}
+}
+
+int
+mscope_rd_flow_add(struct mscope_trace_reader *r, uint32_t ref)
+{
+	struct flow_set *fs = &r->flows;
+
+	if (flow_defined(fs, ref))
+		return 0;
+	if ((fs->n + 1) * 2 > fs->cap) { /* grow: load factor <= 1/2 */
+		struct flow_set b = { .cap = fs->cap ? fs->cap * 2 : 1024 };
+
+		b.slot = calloc(b.cap, sizeof(*b.slot));
+		if (b.slot == NULL)
+			return -1;
+		for (size_t i = 0; i < fs->cap; i++)
+			if (fs->slot[i]) {
+				size_t j = (size_t)(flow_hash((uint32_t)(fs->slot[i] - 1)) >> 32) &
+					   (b.cap - 1);
+
+				while (b.slot[j])
+					j = (j + 1) & (b.cap - 1);
+				b.slot[j] = fs->slot[i];
+			}
+		b.n = fs->n;
+		free(fs->slot);
+		*fs = b;
+	}
+	for (size_t i = (size_t)(flow_hash(ref) >> 32) & (fs->cap - 1);; i = (i + 1) & (fs->cap - 1))
+		if (fs->slot[i] == 0) {
+			fs->slot[i] = (uint64_t)ref + 1;
+			fs->n++;
+			return 0;
+		}
+}
+
+void
+mscope_rd_reset_state(struct mscope_trace_reader *r)
+{
+	r->flows.n = 0;
+	if (r->flows.slot)
+		memset(r->flows.slot, 0, r->flows.cap * sizeof(*r->flows.slot));
+	r->have_prev = false;
+	r->in_frame = false;
+	r->failed = false;
+	r->prev_tsc = 0;
 }
 
 /* Decompress the next frame. 1: a frame, 0: clean end of file, -1: error. */
@@ -330,6 +440,22 @@ load_frame(struct mscope_trace_reader *r, struct mscope_trace_error *err)
 			    (unsigned long long)off, file_end_text(r));
 	p = r->in + r->in_pos;
 	magic = mscope_get_le32(p);
+	if (magic == MSCOPE_IDX_FRAME_MAGIC && avail(r) >= 8) {
+		/* the seek table ends the file: the data ends here */
+		const uint64_t end = off + 8 + mscope_get_le32(p + 4);
+		struct stat sb;
+
+		if (end != r->file_size && r->fd >= 0 && fstat(r->fd, &sb) == 0)
+			r->file_size = (uint64_t)sb.st_size; /* the file grew since open */
+		if (end == r->file_size) {
+			r->data_end = off;
+			r->next_off = end; /* nothing left unread */
+			return 0;
+		}
+		if (end > r->file_size)
+			return fail(r, err, off, "truncated seek table at offset %llu (%s)",
+				    (unsigned long long)off, file_end_text(r));
+	}
 	if ((magic & 0xFFFFFFF0u) == 0x184D2A50u)
 		return fail(r, err, off, "unexpected skippable frame at offset %llu",
 			    (unsigned long long)off);
@@ -401,6 +527,14 @@ load_frame(struct mscope_trace_reader *r, struct mscope_trace_error *err)
 		return fail(r, err, off, "empty frame at offset %llu", (unsigned long long)off);
 	r->frame_off = off;
 	r->next_off = r->in_off + r->in_pos;
+	r->frame_csize = r->next_off - off;
+	if (r->max_ratio && out.pos > (uint64_t)r->max_ratio * r->frame_csize)
+		return fail(r, err, off, "frame at offset %llu decodes %zu bytes from %llu: decode "
+			    "ratio above %u, refused as hostile", (unsigned long long)off, out.pos,
+			    (unsigned long long)r->frame_csize, r->max_ratio);
+	if (r->frame_csize > UINT32_MAX)
+		return fail(r, err, off, "frame at offset %llu is larger than 4 GiB",
+			    (unsigned long long)off);
 	r->c = r->raw;
 	r->c_end = r->raw + out.pos;
 	return 1;
@@ -420,7 +554,7 @@ load_frame(struct mscope_trace_reader *r, struct mscope_trace_error *err)
 static int
 start_frame(struct mscope_trace_reader *r, struct mscope_trace_error *err)
 {
-	uint64_t ctl_len, wire_len;
+	uint64_t ctl_len, wire_len, tsc, rx, txe, dre;
 	size_t rest;
 
 	if (r->c >= r->c_end || *r->c != MSCOPE_P_FRAME)
@@ -428,10 +562,40 @@ start_frame(struct mscope_trace_reader *r, struct mscope_trace_error *err)
 	r->c++;
 	GETV(ctl_len, "preamble");
 	GETV(wire_len, "preamble");
-	GETV(r->prev_tsc, "preamble");
-	GETV(r->next_rx, "preamble");
-	GETV(r->tx_expect, "preamble");
-	GETV(r->drop_expect, "preamble");
+	GETV(tsc, "preamble");
+	GETV(rx, "preamble");
+	GETV(txe, "preamble");
+	GETV(dre, "preamble");
+	/* A frame continues exactly where the previous one ended (the writer
+	 * never skips): time or sequence going back or jumping is corruption. */
+	if (r->have_prev && tsc != r->prev_tsc)
+		return fail(r, err, r->frame_off, "corrupt frame at offset %llu: time %s between "
+			    "frames (previous frame ended at tsc %llu, this one starts at %llu)",
+			    (unsigned long long)r->frame_off, tsc < r->prev_tsc ? "goes back" :
+			    "jumps", (unsigned long long)r->prev_tsc, (unsigned long long)tsc);
+	if (r->have_prev && (rx != r->next_rx || txe != r->tx_expect || dre != r->drop_expect))
+		return fail(r, err, r->frame_off, "corrupt frame at offset %llu: %s sequence %s "
+			    "between frames (previous frame ended at %llu, this one starts at %llu)",
+			    (unsigned long long)r->frame_off,
+			    rx != r->next_rx ? "rx" : txe != r->tx_expect ? "tx link" : "drop link",
+			    (rx != r->next_rx ? rx < r->next_rx : txe != r->tx_expect ?
+			     txe < r->tx_expect : dre < r->drop_expect) ? "goes back" :
+			    "does not continue",
+			    (unsigned long long)(rx != r->next_rx ? r->next_rx : txe != r->tx_expect ?
+						 r->tx_expect : r->drop_expect),
+			    (unsigned long long)(rx != r->next_rx ? rx : txe != r->tx_expect ? txe : dre));
+	r->prev_tsc = tsc;
+	r->next_rx = rx;
+	r->tx_expect = txe;
+	r->drop_expect = dre;
+	memset(&r->cur, 0, sizeof(r->cur));
+	r->cur.offset = r->frame_off;
+	r->cur.csize = (uint32_t)r->frame_csize;
+	r->cur.segment = r->hdr.segment;
+	r->cur.rsize = (uint32_t)(r->c_end - r->raw);
+	r->cur.rx_seq_first = rx;
+	r->cur.tsc_first = r->cur.tsc_last = tsc;
+	r->cur_have_tsc = false;
 	rest = (size_t)(r->c_end - r->c);
 	if (ctl_len == 0 || ctl_len > rest || wire_len > rest - ctl_len || wire_len % 4)
 		return CORRUPT("section lengths do not fit the frame");
@@ -442,11 +606,13 @@ start_frame(struct mscope_trace_reader *r, struct mscope_trace_error *err)
 	r->c_end = r->wp;
 	r->f_rx = r->next_rx;
 	r->prev_flow = 0;
+	r->flow_ok = false;
 	r->have_pq = false;
 	r->in_frame = true;
 	return 0;
 }
 
+/* n flow codes into dst. -1: bad code; -2: a ref no FLOW record defined. */
 static inline int
 get_flows(struct mscope_trace_reader *r, uint32_t *dst, uint32_t n)
 {
@@ -465,7 +631,18 @@ get_flows(struct mscope_trace_reader *r, uint32_t *dst, uint32_t n)
 			if (v > (uint64_t)UINT32_MAX + 1)
 				return -1;
 			prev = (uint32_t)(v - 1);
+			if (!flow_defined(&r->flows, prev)) {
+				r->prev_flow = prev;
+				return -2;
+			}
+		} else if (!r->flow_ok) {
+			/* the frame's first code may reuse ref 0 */
+			if (!flow_defined(&r->flows, prev)) {
+				r->prev_flow = prev;
+				return -2;
+			}
 		}
+		r->flow_ok = true;
 		dst[i] = prev;
 	}
 	r->fp = p;
@@ -563,10 +740,22 @@ get_count(struct mscope_trace_reader *r, struct mscope_trace_error *err, uint32_
 	return 0;
 }
 
+/* Error for get_flows() result rc. */
+static int
+flow_error(struct mscope_trace_reader *r, struct mscope_trace_error *err, int rc)
+{
+	if (rc == -2)
+		return fail(r, err, r->frame_off, "corrupt frame at offset %llu: flow ref %u used "
+			    "but never defined by a flow record", (unsigned long long)r->frame_off,
+			    r->prev_flow);
+	return CORRUPT("flow section too short or bad flow code");
+}
+
 static int
 dec_rx(struct mscope_trace_reader *r, struct mscope_trace_error *err, unsigned flags,
        struct mscope_rx_burst *rx)
 {
+	int frc;
 	uint32_t n;
 
 	if (flags & ~(MSCOPE_RXF_HWTS | MSCOPE_RXF_QDEPTH))
@@ -618,8 +807,8 @@ dec_rx(struct mscope_trace_reader *r, struct mscope_trace_error *err, unsigned f
 		}
 	}
 	r->next_rx += n;
-	if (get_flows(r, r->a_flow, n) < 0)
-		return CORRUPT("flow section too short or bad flow code");
+	if ((frc = get_flows(r, r->a_flow, n)) < 0)
+		return flow_error(r, err, frc);
 	rx->wire_id = r->a_wire;
 	rx->flow = r->a_flow;
 	return 0;
@@ -629,6 +818,7 @@ static int
 dec_tx(struct mscope_trace_reader *r, struct mscope_trace_error *err, unsigned flags,
        struct mscope_tx_burst *tx)
 {
+	int frc;
 	uint32_t n;
 	uint64_t refused;
 
@@ -676,8 +866,8 @@ dec_tx(struct mscope_trace_reader *r, struct mscope_trace_error *err, unsigned f
 	tx->rx_seq = r->a_seq;
 	tx->flow = NULL;
 	if (flags & MSCOPE_TXF_FLOWS) {
-		if (get_flows(r, r->a_flow, n) < 0)
-			return CORRUPT("flow section too short or bad flow code");
+		if ((frc = get_flows(r, r->a_flow, n)) < 0)
+			return flow_error(r, err, frc);
 		tx->flow = r->a_flow;
 	}
 	return 0;
@@ -687,6 +877,7 @@ static int
 dec_drop(struct mscope_trace_reader *r, struct mscope_trace_error *err, unsigned flags,
 	 struct mscope_drop *d)
 {
+	int frc;
 	uint32_t n;
 
 	if (flags & ~(MSCOPE_DRF_FLOWS | MSCOPE_DRF_SEQS))
@@ -713,8 +904,8 @@ dec_drop(struct mscope_trace_reader *r, struct mscope_trace_error *err, unsigned
 	d->wire_id = r->a_wire;
 	d->flow = NULL;
 	if (flags & MSCOPE_DRF_FLOWS) {
-		if (get_flows(r, r->a_flow, n) < 0)
-			return CORRUPT("flow section too short or bad flow code");
+		if ((frc = get_flows(r, r->a_flow, n)) < 0)
+			return flow_error(r, err, frc);
 		d->flow = r->a_flow;
 	}
 	return 0;
@@ -752,25 +943,84 @@ dec_flow(struct mscope_trace_reader *r, struct mscope_trace_error *err, unsigned
 	memcpy(f->key.src, r->c, alen);
 	memcpy(f->key.dst, r->c + alen, alen);
 	r->c += 2 * alen;
+	if (mscope_rd_flow_add(r, f->ref) < 0)
+		return fail(r, err, r->frame_off, "out of memory");
 	return 0;
 }
 
+/* The frame just finished: check it against the index entry it was read by. */
+static int
+frame_done(struct mscope_trace_reader *r, struct mscope_trace_error *err)
+{
+	const struct mscope_frame_info *e;
+
+	r->cur.tsc_last = r->prev_tsc;
+	if (!r->cur_have_tsc)
+		r->cur.tsc_first = r->prev_tsc;
+	r->have_prev = true;
+	r->have_done = true;
+	r->done = r->cur;
+	if (!r->by_index)
+		return 0;
+	e = &r->frames[r->f_cur];
+	if (e->records != r->cur.records || e->tsc_first != r->cur.tsc_first ||
+	    e->tsc_last != r->cur.tsc_last || e->rx_packets != r->cur.rx_packets ||
+	    e->tx_packets != r->cur.tx_packets || e->drop_packets != r->cur.drop_packets ||
+	    e->csize != r->cur.csize || e->rx_seq_first != r->cur.rx_seq_first)
+		return fail(r, err, r->frame_off, "seek table entry %zu does not match the frame at "
+			    "offset %llu (records %u/%u, tsc %llu..%llu/%llu..%llu)", r->f_cur,
+			    (unsigned long long)r->frame_off, e->records, r->cur.records,
+			    (unsigned long long)e->tsc_first, (unsigned long long)e->tsc_last,
+			    (unsigned long long)r->cur.tsc_first,
+			    (unsigned long long)r->cur.tsc_last);
+	return 0;
+}
+
+/* Load the next frame: the next in the file, or the next of the index range. */
+static int
+next_frame(struct mscope_trace_reader *r, struct mscope_trace_error *err)
+{
+	int rc;
+
+	if (r->by_index) {
+		if (r->f_next >= r->f_stop)
+			return 0;
+		if (r->next_off != r->frames[r->f_next].offset) {
+			if (mscope_rd_reposition(r, r->frames[r->f_next].offset) < 0)
+				return fail(r, err, r->frames[r->f_next].offset, "seek failed: %s",
+					    strerror(errno));
+			r->have_prev = false;
+		}
+		r->f_cur = r->f_next++;
+	}
+	rc = load_frame(r, err);
+	if (rc == 0 && r->by_index)
+		return fail(r, err, r->next_off, "seek table lists a frame at offset %llu past the "
+			    "end of the data", (unsigned long long)r->next_off);
+	if (rc <= 0)
+		return rc;
+	if (start_frame(r, err) < 0)
+		return -1;
+	return 1;
+}
+
+/* Bounds no writer exceeds: keep sums of these fields from wrapping. */
+#define LOSS_RECORDS_MAX (1ULL << 40)
+#define PKTS_PER_RECORD_MAX 65536ULL
+
 int
-mscope_reader_next(struct mscope_trace_reader *r, struct mscope_record *rec,
+mscope_rd_next_raw(struct mscope_trace_reader *r, struct mscope_record *rec,
 		   struct mscope_trace_error *err)
 {
 	unsigned type, flags;
+	int rc;
 
-	if (r == NULL || rec == NULL)
-		return -1;
 	if (r->failed) {
 		if (err)
 			*err = r->err;
 		return -1;
 	}
 	while (!r->in_frame || r->c >= r->c_end) {
-		int rc;
-
 		if (r->in_frame) {
 			/* every section must be used up exactly */
 			r->in_frame = false;
@@ -781,12 +1031,12 @@ mscope_reader_next(struct mscope_trace_reader *r, struct mscope_record *rec,
 					    r->wp != r->w_end ? "wire" : "flow",
 					    (unsigned long long)(r->wp != r->w_end ?
 						r->w_end - r->wp : r->f_end - r->fp));
+			if (frame_done(r, err) < 0)
+				return -1;
 		}
-		rc = load_frame(r, err);
+		rc = next_frame(r, err);
 		if (rc <= 0)
 			return rc;
-		if (start_frame(r, err) < 0)
-			return -1;
 	}
 	type = *r->c & 0x0f;
 	flags = *r->c >> 4;
@@ -794,16 +1044,27 @@ mscope_reader_next(struct mscope_trace_reader *r, struct mscope_record *rec,
 	switch (type) {
 	case MSCOPE_P_RX:
 		rec->type = MSCOPE_REC_RX;
-		return dec_rx(r, err, flags, &rec->u.rx) < 0 ? -1 : 1;
+		if (dec_rx(r, err, flags, &rec->u.rx) < 0)
+			return -1;
+		r->cur.rx_packets += rec->u.rx.n;
+		break;
 	case MSCOPE_P_TX:
 		rec->type = MSCOPE_REC_TX;
-		return dec_tx(r, err, flags, &rec->u.tx) < 0 ? -1 : 1;
+		if (dec_tx(r, err, flags, &rec->u.tx) < 0)
+			return -1;
+		r->cur.tx_packets += rec->u.tx.accepted;
+		break;
 	case MSCOPE_P_DROP:
 		rec->type = MSCOPE_REC_DROP;
-		return dec_drop(r, err, flags, &rec->u.drop) < 0 ? -1 : 1;
+		if (dec_drop(r, err, flags, &rec->u.drop) < 0)
+			return -1;
+		r->cur.drop_packets += rec->u.drop.n;
+		break;
 	case MSCOPE_P_FLOW:
 		rec->type = MSCOPE_REC_FLOW;
-		return dec_flow(r, err, flags, &rec->u.flow) < 0 ? -1 : 1;
+		if (dec_flow(r, err, flags, &rec->u.flow) < 0)
+			return -1;
+		break;
 	case MSCOPE_P_LOSS: {
 		struct mscope_loss *l = &rec->u.loss;
 
@@ -814,7 +1075,9 @@ mscope_reader_next(struct mscope_trace_reader *r, struct mscope_record *rec,
 			return -1;
 		GETV(l->records, "loss records");
 		GETV(l->packets, "loss packets");
-		return 1;
+		if (l->records > LOSS_RECORDS_MAX || l->packets > l->records * PKTS_PER_RECORD_MAX)
+			return CORRUPT("loss counts out of range");
+		break;
 	}
 	case MSCOPE_P_CLOCK: {
 		struct mscope_clock *c = &rec->u.clock;
@@ -827,10 +1090,56 @@ mscope_reader_next(struct mscope_trace_reader *r, struct mscope_record *rec,
 			return -1;
 		GETV(v, "clock");
 		c->realtime_ns = mscope_unzz(v);
-		return 1;
+		break;
+	}
+	case MSCOPE_P_DELETED: {
+		struct mscope_deleted *d = &rec->u.deleted;
+		uint64_t seg, span;
+
+		if (flags)
+			return CORRUPT("unknown deleted flags");
+		rec->type = MSCOPE_REC_DELETED;
+		if (get_tsc(r, err, &d->tsc) < 0)
+			return -1;
+		GETV(seg, "deleted segment");
+		if (seg > UINT32_MAX)
+			return CORRUPT("deleted segment number out of range");
+		d->segment = (uint32_t)seg;
+		GETV(d->tsc_first, "deleted tsc_first");
+		GETV(span, "deleted tsc_last");
+		if (span > UINT64_MAX - d->tsc_first)
+			return CORRUPT("deleted tsc_last overflows");
+		d->tsc_last = d->tsc_first + span;
+		GETV(d->records, "deleted records");
+		GETV(d->packets, "deleted packets");
+		if (d->records > LOSS_RECORDS_MAX || d->packets > d->records * PKTS_PER_RECORD_MAX)
+			return CORRUPT("deleted segment counts out of range");
+		break;
 	}
 	default:
 		r->c--;
 		return CORRUPT("unknown record type");
 	}
+	r->cur.records++;
+	if (!r->cur_have_tsc && rec->type != MSCOPE_REC_FLOW) {
+		r->cur.tsc_first = r->prev_tsc;
+		r->cur_have_tsc = true;
+	}
+	return 1;
+}
+
+int
+mscope_reader_next(struct mscope_trace_reader *r, struct mscope_record *rec,
+		   struct mscope_trace_error *err)
+{
+	if (r == NULL || rec == NULL)
+		return -1;
+	if (r->nseg)
+		return mscope_rd_stream_next(r, rec, err);
+	if (r->replay < r->replay_end && !r->failed) {
+		rec->type = MSCOPE_REC_FLOW;
+		rec->u.flow = r->iflows[r->replay++].def;
+		return 1;
+	}
+	return mscope_rd_next_raw(r, rec, err);
 }

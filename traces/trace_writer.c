@@ -51,6 +51,12 @@ struct mscope_trace_writer {
 	uint16_t tx_port, tx_queue;
 	uint32_t ring[MSCOPE_RX_RING];
 	struct mscope_trace_error err;
+	/* seek table: one entry per written frame, the flow definitions */
+	uint32_t f_records, f_rxp, f_txp, f_drp;
+	struct buf idx;          /* MSCOPE_IDX_ENTRY bytes per frame */
+	struct buf iflows;       /* encoded flow definitions (trace_proto.h) */
+	uint32_t nframes, nflows;
+	bool idx_failed;         /* out of memory: no seek table (readers scan) */
 };
 
 static void
@@ -118,6 +124,7 @@ frame_reset(struct mscope_trace_writer *w)
 	w->f_tx_expect = w->tx_expect;
 	w->f_drop_expect = w->drop_expect;
 	w->f_have_first = false;
+	w->f_records = w->f_rxp = w->f_txp = w->f_drp = 0;
 	w->prev_flow = 0;
 	w->have_pq = false;
 }
@@ -153,6 +160,64 @@ static size_t
 raw_len(const struct mscope_trace_writer *w)
 {
 	return w->ctl.len + w->wire.len + w->flow.len;
+}
+
+/* Append the seek table entry of the frame just written at off. */
+static void
+idx_add(struct mscope_trace_writer *w, uint64_t off, uint32_t csize, uint32_t rsize)
+{
+	uint8_t *p;
+
+	if (w->idx_failed || buf_reserve(&w->idx, MSCOPE_IDX_ENTRY) < 0 || w->nframes == UINT32_MAX) {
+		w->idx_failed = true;
+		return;
+	}
+	p = w->idx.p + w->idx.len;
+	memcpy(p, &off, 8);
+	mscope_put_le32(p + 8, csize);
+	mscope_put_le32(p + 12, rsize);
+	memcpy(p + 16, w->f_have_first ? &w->f_first_tsc : &w->prev_tsc, 8);
+	memcpy(p + 24, &w->prev_tsc, 8);
+	memcpy(p + 32, &w->f_rx, 8);
+	mscope_put_le32(p + 40, w->f_records);
+	mscope_put_le32(p + 44, w->f_rxp);
+	mscope_put_le32(p + 48, w->f_txp);
+	mscope_put_le32(p + 52, w->f_drp);
+	w->idx.len += MSCOPE_IDX_ENTRY;
+	w->nframes++;
+}
+
+/* Write the seek table (a skippable frame ending the file, trace_proto.h). */
+static int
+write_index(struct mscope_trace_writer *w)
+{
+	const uint64_t payload = (uint64_t)w->idx.len + w->iflows.len + MSCOPE_IDX_FOOTER;
+	uint8_t head[8], foot[MSCOPE_IDX_FOOTER];
+	uint32_t h = 2166136261u;
+
+	if (w->idx_failed || payload > MSCOPE_IDX_MAX)
+		return 0; /* readers rebuild it by a scan */
+	mscope_put_le32(head, MSCOPE_IDX_FRAME_MAGIC);
+	mscope_put_le32(head + 4, (uint32_t)payload);
+	mscope_put_le32(foot, w->nframes);
+	mscope_put_le32(foot + 4, w->nflows);
+	mscope_put_le32(foot + 8, (uint32_t)w->iflows.len);
+	if (w->idx.len)
+		h = mscope_fnv_more(h, w->idx.p, w->idx.len);
+	if (w->iflows.len)
+		h = mscope_fnv_more(h, w->iflows.p, w->iflows.len);
+	h = mscope_fnv_more(h, foot, 12);
+	mscope_put_le32(foot + 12, h);
+	mscope_put_le32(foot + 16, MSCOPE_IDX_MAGIC);
+	if (buf_reserve(&w->out, payload + 8) < 0)
+		return 0;
+	memcpy(w->out.p, head, 8);
+	if (w->idx.len)
+		memcpy(w->out.p + 8, w->idx.p, w->idx.len);
+	if (w->iflows.len)
+		memcpy(w->out.p + 8 + w->idx.len, w->iflows.p, w->iflows.len);
+	memcpy(w->out.p + 8 + w->idx.len + w->iflows.len, foot, sizeof(foot));
+	return write_all(w, w->out.p, (size_t)payload + 8);
 }
 
 int
@@ -205,8 +270,13 @@ mscope_writer_flush(struct mscope_trace_writer *w)
 			}
 		} while (in[i].pos < in[i].size || (end == ZSTD_e_end && rc != 0));
 	}
-	if (write_all(w, out.dst, out.pos) < 0)
-		return -1;
+	{
+		const uint64_t off = w->bytes;
+
+		if (write_all(w, out.dst, out.pos) < 0)
+			return -1;
+		idx_add(w, off, (uint32_t)out.pos, (uint32_t)total);
+	}
 	frame_reset(w);
 	return 0;
 }
@@ -237,6 +307,7 @@ begin_record(struct mscope_trace_writer *w, uint64_t tsc, size_t ctl, size_t wir
 		w->f_first_tsc = tsc;
 		w->f_have_first = true;
 	}
+	w->f_records++;
 	return 0;
 }
 
@@ -330,6 +401,7 @@ mscope_writer_rx(struct mscope_trace_writer *w, const struct mscope_rx_burst *rx
 	for (uint32_t i = 0; i < n; i++)
 		put_flow(w, rx->flow[i]);
 	w->next_rx += n;
+	w->f_rxp += n;
 	w->prev_tsc = rx->tsc;
 	return 0;
 }
@@ -391,6 +463,7 @@ mscope_writer_tx(struct mscope_trace_writer *w, const struct mscope_tx_burst *tx
 	if (flags & MSCOPE_TXF_FLOWS)
 		for (uint32_t i = 0; i < n; i++)
 			put_flow(w, tx->flow[i]);
+	w->f_txp += n;
 	w->prev_tsc = tx->tsc;
 	return 0;
 }
@@ -432,6 +505,7 @@ mscope_writer_drop(struct mscope_trace_writer *w, const struct mscope_drop *d)
 	if (flags & MSCOPE_DRF_FLOWS)
 		for (uint32_t i = 0; i < n; i++)
 			put_flow(w, d->flow[i]);
+	w->f_drp += n;
 	w->prev_tsc = d->tsc;
 	return 0;
 }
@@ -457,8 +531,14 @@ mscope_writer_flow(struct mscope_trace_writer *w, uint32_t ref,
 		WERR(w, "flow %u: bad address family %u", ref, key->family);
 		return -1;
 	}
-	if (begin_record(w, w->prev_tsc, 2 + 10 + 2 + 2 * 3 + 32, 0, 0) < 0)
-		return -1;
+	{
+		const bool had_first = w->f_have_first;
+
+		if (begin_record(w, w->prev_tsc, 2 + 10 + 2 + 2 * 3 + 32, 0, 0) < 0)
+			return -1;
+		/* a flow record has no time of its own: not the frame's first time */
+		w->f_have_first = had_first && w->f_records > 1;
+	}
 	if (all_zero(key->src + 4, 12) && all_zero(key->dst + 4, 12)) {
 		const bool none = all_zero(key->src, 4) && all_zero(key->dst, 4);
 
@@ -478,6 +558,25 @@ mscope_writer_flow(struct mscope_trace_writer *w, uint32_t ref,
 	w->ctl.len += alen;
 	memcpy(w->ctl.p + w->ctl.len, key->dst, alen);
 	w->ctl.len += alen;
+	/* the seek table repeats it with the frame that holds it */
+	if (!w->idx_failed && buf_reserve(&w->iflows, 1 + 10 + 10 + 2 + 2 * 3 + 32) == 0) {
+		struct buf *b = &w->iflows;
+
+		put_u8(b, MSCOPE_P_FLOW | code << 4);
+		put_v(b, w->nframes);
+		put_v(b, ref);
+		put_u8(b, key->family);
+		put_u8(b, key->proto);
+		put_v(b, key->sport);
+		put_v(b, key->dport);
+		memcpy(b->p + b->len, key->src, alen);
+		b->len += alen;
+		memcpy(b->p + b->len, key->dst, alen);
+		b->len += alen;
+		w->nflows++;
+	} else {
+		w->idx_failed = true;
+	}
 	return 0;
 }
 
@@ -493,6 +592,29 @@ mscope_writer_loss(struct mscope_trace_writer *w, const struct mscope_loss *l)
 	put_v(&w->ctl, l->records);
 	put_v(&w->ctl, l->packets);
 	w->prev_tsc = l->tsc;
+	return 0;
+}
+
+int
+mscope_writer_deleted(struct mscope_trace_writer *w, const struct mscope_deleted *d)
+{
+	if (w == NULL || d == NULL)
+		return -1;
+	if (d->tsc_last < d->tsc_first) {
+		WERR(w, "deleted segment %u: tsc_last %llu before tsc_first %llu", d->segment,
+		     (unsigned long long)d->tsc_last, (unsigned long long)d->tsc_first);
+		return -1;
+	}
+	if (begin_record(w, d->tsc, 1 + 6 * 10, 0, 0) < 0)
+		return -1;
+	put_u8(&w->ctl, MSCOPE_P_DELETED);
+	put_v(&w->ctl, d->tsc - w->prev_tsc);
+	put_v(&w->ctl, d->segment);
+	put_v(&w->ctl, d->tsc_first);
+	put_v(&w->ctl, d->tsc_last - d->tsc_first);
+	put_v(&w->ctl, d->records);
+	put_v(&w->ctl, d->packets);
+	w->prev_tsc = d->tsc;
 	return 0;
 }
 
@@ -521,9 +643,10 @@ put_str(uint8_t *p, const char *s, size_t field)
 }
 
 static int
-write_header(struct mscope_trace_writer *w, const struct mscope_trace_header *h)
+write_header(struct mscope_trace_writer *w, const struct mscope_trace_header *h,
+	     uint64_t rx_seq_start)
 {
-	uint8_t b[8 + MSCOPE_HDR_FIXED + 5 * 256 + 4];
+	uint8_t b[8 + MSCOPE_HDR_FIXED + 5 * 256 + MSCOPE_HDR_APPENDED + 4];
 	uint8_t *p = b + 8;
 	const uint32_t version = MSCOPE_TRACE_VERSION, pid = h->pid;
 	const uint64_t hz = h->tsc_hz, atsc = h->anchor_tsc;
@@ -546,6 +669,9 @@ write_header(struct mscope_trace_writer *w, const struct mscope_trace_header *h)
 	len += put_str(p + len, h->run_id, sizeof(h->run_id));
 	len += put_str(p + len, h->writer, sizeof(h->writer));
 	len += put_str(p + len, h->writer_version, sizeof(h->writer_version));
+	mscope_put_le32(p + len, h->segment);
+	memcpy(p + len + 4, &rx_seq_start, 8);
+	len += MSCOPE_HDR_APPENDED;
 	mscope_put_le32(p + len, mscope_hdr_check(p, len));
 	len += 4;
 	mscope_put_le32(b, MSCOPE_HDR_FRAME_MAGIC);
@@ -590,8 +716,9 @@ mscope_writer_fdopen(int fd, const char *name, const struct mscope_trace_header 
 		set_err(err, name, 0, "cannot set up zstd (level %d)", level);
 		goto fail;
 	}
+	w->next_rx = w->tx_expect = w->drop_expect = opts ? opts->rx_seq_start : 0;
 	frame_reset(w);
-	if (write_header(w, hdr) < 0) {
+	if (write_header(w, hdr, w->next_rx) < 0) {
 		if (err)
 			*err = w->err;
 		goto fail;
@@ -614,7 +741,8 @@ mscope_writer_open(const char *path, const struct mscope_trace_header *hdr,
 		set_err(err, "", 0, "no path");
 		return NULL;
 	}
-	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		  opts && opts->file_mode ? (mode_t)opts->file_mode : 0640);
 	if (fd < 0) {
 		set_err(err, path, 0, "cannot create: %s", strerror(errno));
 		return NULL;
@@ -642,6 +770,8 @@ mscope_writer_close(struct mscope_trace_writer *w)
 	if (w == NULL)
 		return 0;
 	rc = mscope_writer_flush(w);
+	if (rc == 0)
+		rc = write_index(w);
 	if (close(w->fd) < 0 && rc == 0)
 		rc = -1;
 	ZSTD_freeCCtx(w->cctx);
@@ -649,6 +779,8 @@ mscope_writer_close(struct mscope_trace_writer *w)
 	free(w->wire.p);
 	free(w->flow.p);
 	free(w->out.p);
+	free(w->idx.p);
+	free(w->iflows.p);
 	free(w);
 	return rc;
 }

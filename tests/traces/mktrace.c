@@ -3,7 +3,12 @@
  * mktrace: write test trace files.
  *   mktrace demo OUT             a small known stream, one frame per 10 bursts
  *   mktrace random OUT SEED N [FRAME_BYTES]   N random records (tgen.h)
+ *   mktrace evil OUT             the demo stream under a header whose strings
+ *                                hold terminal escapes, newlines and bad UTF-8
+ *   mktrace segments DIR N BURSTS [ONE]   a node stream in N segment files
+ *                                DIR/s.NNNNNN.mst (and as ONE file)
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,11 +27,12 @@ fail(struct mscope_trace_writer *w)
 
 /*
  * 30 rx bursts of 3 packets over flows 0 and 1, each forwarded by a tx burst
- * (three frames: 10, 10, and 10 bursts with the final loss record);
+ * (three frames: 10, 10, and 10 bursts with the final deleted and loss
+ * records; the header says segment 4, whose writer saw segment 3 deleted);
  * every 5th tx refuses its last packet, which is then dropped as tx_refused.
  */
 static int
-demo(const char *path)
+demo(const char *path, bool evil)
 {
 	struct mscope_trace_header h;
 	struct mscope_trace_error err;
@@ -35,11 +41,19 @@ demo(const char *path)
 				     .src = { 10, 0, 0, 1 }, .dst = { 10, 0, 0, 2 } };
 	struct mscope_clock c = { 500, 1700000000000000000LL };
 	struct mscope_loss l = { 99000, 2, 17 };
+	const struct mscope_deleted del = { .tsc = 99000, .segment = 3, .tsc_first = 100,
+					    .tsc_last = 900, .records = 5, .packets = 12 };
 	uint64_t seq = 0;
 
 	tgen_header(&h, "demo");
 	h.tsc_hz = 1000000000;
 	h.anchor_tsc = 0;
+	h.segment = 4;
+	if (evil) {
+		snprintf(h.nf_name, sizeof(h.nf_name), "ev\033[31mil\nnf\\");
+		snprintf(h.host, sizeof(h.host), "h\r\x9b\xff");
+		snprintf(h.writer, sizeof(h.writer), "w\a\b");
+	}
 	w = mscope_writer_open(path, &h, NULL, &err);
 	if (w == NULL) {
 		fprintf(stderr, "mktrace: %s: %s\n", err.file, err.text);
@@ -80,7 +94,7 @@ demo(const char *path)
 		if (b % 10 == 9 && b < 29 && mscope_writer_flush(w) < 0)
 			return fail(w);
 	}
-	if (mscope_writer_loss(w, &l) < 0)
+	if (mscope_writer_deleted(w, &del) < 0 || mscope_writer_loss(w, &l) < 0)
 		return fail(w);
 	if (mscope_writer_close(w) < 0) {
 		fprintf(stderr, "mktrace: %s: close failed\n", path);
@@ -116,11 +130,18 @@ int
 main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "demo"))
-		return demo(argv[2]);
+		return demo(argv[2], false);
+	if (argc == 3 && !strcmp(argv[1], "evil"))
+		return demo(argv[2], true);
+	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "segments"))
+		return tgen_segments(argv[2], (unsigned)strtoul(argv[3], NULL, 0),
+				     (unsigned)strtoul(argv[4], NULL, 0),
+				     argc == 6 ? argv[5] : NULL) < 0 ? 1 : 0;
 	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "random"))
 		return random_file(argv[2], strtoull(argv[3], NULL, 0),
 				   strtoull(argv[4], NULL, 0),
 				   argc == 6 ? strtoull(argv[5], NULL, 0) : 0);
-	fprintf(stderr, "usage: mktrace demo OUT | mktrace random OUT SEED N [FRAME_BYTES]\n");
+	fprintf(stderr, "usage: mktrace demo|evil OUT | mktrace random OUT SEED N [FRAME_BYTES] | "
+		"mktrace segments DIR N BURSTS [ONE]\n");
 	return 2;
 }

@@ -60,6 +60,19 @@ slurp(const char *path, struct mfile *m)
 	m->p = malloc(m->len + 1);
 	cr_assert_eq(read(fd, m->p, m->len), (ssize_t)m->len);
 	close(fd);
+	/* These tests work on the frames: drop the seek table the writer appends
+	 * (test_index.c covers it), checking it is where the format says. */
+	cr_assert_geq(m->len, 8 + MSCOPE_IDX_FOOTER);
+	cr_assert_eq(mscope_get_le32(m->p + m->len - 4), MSCOPE_IDX_MAGIC);
+	{
+		const uint64_t payload = (uint64_t)mscope_get_le32(m->p + m->len - 20) *
+			MSCOPE_IDX_ENTRY + mscope_get_le32(m->p + m->len - 12) + MSCOPE_IDX_FOOTER;
+
+		cr_assert_leq(payload + 8, m->len);
+		m->len -= payload + 8;
+		cr_assert_eq(mscope_get_le32(m->p + m->len), MSCOPE_IDX_FRAME_MAGIC);
+		cr_assert_eq(mscope_get_le32(m->p + m->len + 4), payload);
+	}
 }
 
 /* Write g with a flush every `every` records, remembering where frames end. */
@@ -346,15 +359,19 @@ static size_t
 raw_frame(uint8_t *out, const uint8_t *ctl, size_t ctl_len, const uint8_t *wire,
 	  size_t wire_len, const uint8_t *flow, size_t flow_len)
 {
+	/* every frame starts by defining flow ref 0 (no address) */
+	static const uint8_t flow0[6] = { MSCOPE_P_FLOW, 0, 0, 0, 0, 0 };
 	size_t n = 0;
 
 	out[n++] = MSCOPE_P_FRAME;
-	n += mscope_put_varint(out + n, ctl_len);
+	n += mscope_put_varint(out + n, ctl_len + sizeof(flow0));
 	n += mscope_put_varint(out + n, wire_len);
 	n += mscope_put_varint(out + n, 100);   /* tsc base */
 	n += mscope_put_varint(out + n, 0);     /* rx seq base */
 	n += mscope_put_varint(out + n, 0);     /* tx expect */
 	n += mscope_put_varint(out + n, 0);     /* drop expect */
+	memcpy(out + n, flow0, sizeof(flow0));
+	n += sizeof(flow0);
 	if (ctl_len)
 		memcpy(out + n, ctl, ctl_len);
 	n += ctl_len;
@@ -545,10 +562,16 @@ Test(corrupt, frames_without_content_size)
 	cr_assert_eq(ZSTD_getFrameContentSize(zb + hdr, z), ZSTD_CONTENTSIZE_UNKNOWN);
 	r = open_buf(zb, hdr + z, &err);
 	cr_assert_not_null(r);
+	/* this frame decodes ~2000x its size: refused under a bound of 1024 */
+	mscope_reader_set_max_ratio(r, 1024);
+	cr_assert_eq(mscope_reader_next(r, &rec, &err), -1);
+	cr_assert_not_null(strstr(err.text, "decode ratio above 1024"), "%s", err.text);
+	mscope_reader_close(r);
+	r = open_buf(zb, hdr + z, &err);
 	while ((rc = mscope_reader_next(r, &rec, &err)) == 1)
 		k++;
 	cr_assert_eq(rc, 0, "%s", err.text);
-	cr_assert_eq(k, big / 4);
+	cr_assert_eq(k, big / 4 + 1); /* and the flow record */
 	mscope_reader_close(r);
 
 	/* a bomb: 16 MiB + 1 of zeros decodes into an error, not into memory */
@@ -593,6 +616,8 @@ Test(corrupt, frame_level_problems)
 	n = add_frame(b, hdr, sizeof(b), raw, rl, 1);
 	memcpy(b + n, "garbage!", 8);
 	r = open_buf(b, n + 8, &err);
+	cr_assert_eq(mscope_reader_next(r, &rec, &err), 1);
+	cr_assert_eq(rec.type, MSCOPE_REC_FLOW);
 	cr_assert_eq(mscope_reader_next(r, &rec, &err), 1);
 	cr_assert_eq(rec.type, MSCOPE_REC_LOSS);
 	cr_assert_eq(rec.u.loss.tsc, 101);
@@ -684,17 +709,24 @@ Test(corrupt, writer_refuses_existing_and_symlink)
 	cr_assert_null(mscope_writer_open(link, &h, NULL, &err));
 	cr_assert_neq(stat(target, &sb), 0, "the symlink target was created");
 
-	/* new file: mode 0644 (before umask) */
+	/* new file: mode 0640 by default, opts.file_mode otherwise (before umask) */
 	snprintf(path, sizeof(path), "%s/new.mst", tmpdir);
 	{
 		const mode_t old = umask(022);
 		struct mscope_trace_writer *w = mscope_writer_open(path, &h, NULL, &err);
+		struct mscope_writer_opts o = { .file_mode = 0600 };
 
+		cr_assert_not_null(w);
+		cr_assert_eq(mscope_writer_close(w), 0);
+		cr_assert_eq(stat(path, &sb), 0);
+		cr_assert_eq(sb.st_mode & 0777, 0640);
+		snprintf(path, sizeof(path), "%s/new600.mst", tmpdir);
+		w = mscope_writer_open(path, &h, &o, &err);
 		umask(old);
 		cr_assert_not_null(w);
 		cr_assert_eq(mscope_writer_close(w), 0);
 		cr_assert_eq(stat(path, &sb), 0);
-		cr_assert_eq(sb.st_mode & 0777, 0644);
+		cr_assert_eq(sb.st_mode & 0777, 0600);
 	}
 }
 
@@ -731,6 +763,7 @@ Test(corrupt, writer_rejects_bad_records)
 	snprintf(path, sizeof(path), "%s/bad.mst", tmpdir);
 	w = mscope_writer_open(path, &h, NULL, &err);
 	cr_assert_not_null(w);
+	cr_assert_eq(mscope_writer_flow(w, 0, &(struct mscope_flow_key){ .family = 4 }), 0);
 	cr_assert_eq(mscope_writer_rx(w, &rx), 0);
 	rx.tsc = 99;
 	cr_assert_eq(mscope_writer_rx(w, &rx), -1);
@@ -752,6 +785,8 @@ Test(corrupt, writer_rejects_bad_records)
 	cr_assert_eq(mscope_writer_close(w), 0);
 	/* the rejected calls left nothing behind */
 	r = mscope_reader_open(path, &err);
+	cr_assert_eq(mscope_reader_next(r, &rec, &err), 1);
+	cr_assert_eq(rec.type, MSCOPE_REC_FLOW);
 	cr_assert_eq(mscope_reader_next(r, &rec, &err), 1);
 	cr_assert_eq(rec.type, MSCOPE_REC_RX);
 	cr_assert_eq(mscope_reader_next(r, &rec, &err), 1);
@@ -849,40 +884,62 @@ Test(corrupt, writer_failure_leaves_readable_file)
 	tgen_free(&g);
 }
 
-/* Each frame decodes on its own: header + frames k.. gives records k.. exactly. */
+/*
+ * Each frame decodes on its own: seeking to frame k replays the flow
+ * definitions of frames 0..k-1, then gives records k.. exactly as a full read.
+ */
 Test(corrupt, frames_decode_alone)
 {
 	struct tgen g;
 	struct mfile m;
-	uint8_t *buf;
 
 	tgen_init(&g, 31, 400);
 	make_file("alone.mst", &g, 13, &m);
-	buf = malloc(m.len);
 	for (size_t k = 1; k < m.nframes; k++) {
-		const size_t tail = m.len - m.end[k - 1];
+		char path[300];
 		struct mscope_trace_error err;
 		struct mscope_trace_reader *r;
 		struct mscope_record rec;
-		size_t i = m.nrec[k - 1];
-		int rc;
+		const struct mscope_frame_info *fi;
+		size_t i = m.nrec[k - 1], nf, nflows = 0;
+		int rc, rebuilt;
 
-		memcpy(buf, m.p, m.hdr_end);
-		memcpy(buf + m.hdr_end, m.p + m.end[k - 1], tail);
-		r = mscope_reader_open_mem(buf, m.hdr_end + tail, "alone", &err);
+		snprintf(path, sizeof(path), "%s/alone.mst", tmpdir);
+		r = mscope_reader_open(path, &err);
 		cr_assert_not_null(r);
-		while ((rc = mscope_reader_next(r, &rec, &err)) == 1) {
+		cr_assert_eq(mscope_reader_index(r, &fi, &nf, &rebuilt, &err), 0);
+		cr_assert_eq(nf, m.nframes);
+		cr_assert_eq(rebuilt, 0, "%s", mscope_reader_index_note(r));
+		cr_assert_eq(fi[k].offset, m.end[k - 1]);
+		cr_assert_eq(mscope_reader_seek(r, k, &err), 0);
+		/* first the replayed definitions: those of records before frame k */
+		while ((rc = mscope_reader_next(r, &rec, &err)) == 1 && nflows < i) {
+			size_t j;
+
+			if (rec.type != MSCOPE_REC_FLOW)
+				break;
+			for (j = 0; j < i; j++)
+				if (g.recs[j].type == MSCOPE_REC_FLOW &&
+				    g.recs[j].u.flow.ref == rec.u.flow.ref &&
+				    !memcmp(&g.recs[j].u.flow.key, &rec.u.flow.key, sizeof(rec.u.flow.key)))
+					break;
+			if (j == i) /* not a replay: the frame's own first record */
+				break;
+			nflows++;
+		}
+		for (; rc == 1; rc = mscope_reader_next(r, &rec, &err)) {
 			char why[200];
 
+			cr_assert_lt(i, g.n);
 			cr_assert(tgen_rec_eq(&g.recs[i], &rec, why, sizeof(why)),
 				  "from frame %zu, record %zu: %s", k, i, why);
 			i++;
 		}
 		cr_assert_eq(rc, 0, "from frame %zu: %s", k, err.text);
 		cr_assert_eq(i, g.n);
+		cr_assert_gt(nflows, 0);
 		mscope_reader_close(r);
 	}
-	free(buf);
 	free(m.p);
 	tgen_free(&g);
 }

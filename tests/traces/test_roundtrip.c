@@ -162,6 +162,11 @@ Test(roundtrip, forwarding_links)
 	snprintf(path, sizeof(path), "%s/fwd.mst", tmpdir);
 	w = mscope_writer_open(path, &h, &o, &err);
 	cr_assert_not_null(w);
+	for (uint32_t f = 0; f < 17; f++) {
+		const struct mscope_flow_key k = { .family = 4, .proto = 17, .sport = (uint16_t)f };
+
+		cr_assert_eq(mscope_writer_flow(w, f, &k), 0);
+	}
 	for (uint32_t b = 0; b < 2000; b++) {
 		struct mscope_rx_burst rx = { .tsc = 1000 + b * 10, .n = 1 + b % 32,
 					      .qdepth = (int32_t)(b % 7), .wire_id = wire,
@@ -192,6 +197,8 @@ Test(roundtrip, forwarding_links)
 	cr_assert_not_null(r);
 	next = 0;
 	while ((rc = mscope_reader_next(r, &rec, &err)) == 1) {
+		if (rec.type == MSCOPE_REC_FLOW)
+			continue;
 		if (rec.type == MSCOPE_REC_RX) {
 			cr_assert_eq(rec.u.rx.first_seq, rx_n);
 			rx_n += rec.u.rx.n;
@@ -212,5 +219,62 @@ Test(roundtrip, forwarding_links)
 	}
 	cr_assert_eq(rc, 0, "%s", err.text);
 	cr_assert_eq(rx_n, tx_n + 400);
+	mscope_reader_close(r);
+}
+
+/* Segment API: header segment, rx_seq_start and DELETED records come back. */
+Test(roundtrip, segment_header_and_deleted)
+{
+	struct mscope_trace_header h;
+	struct mscope_trace_error err;
+	struct mscope_trace_writer *w;
+	struct mscope_trace_reader *r;
+	struct mscope_record rec;
+	struct mscope_writer_opts o = { .rx_seq_start = 1000000 };
+	const struct mscope_deleted d = { .tsc = 500, .segment = 6, .tsc_first = 10,
+					  .tsc_last = 90, .records = 7, .packets = 99 };
+	const struct mscope_deleted bad = { .tsc = 600, .tsc_first = 10, .tsc_last = 9 };
+	const struct mscope_flow_key k = { .family = 4, .proto = 17 };
+	uint32_t wire[2] = { 11, 22 }, flow[2] = { 0, 0 };
+	uint64_t seq[2] = { 999999, 1000001 };
+	struct mscope_rx_burst rx = { .tsc = 400, .n = 2, .qdepth = -1, .wire_id = wire,
+				      .flow = flow };
+	struct mscope_tx_burst tx = { .tsc = 700, .offered = 2, .accepted = 2,
+				      .wire_id = wire, .rx_seq = seq };
+	char path[300];
+
+	tgen_header(&h, "seg");
+	h.segment = 7;
+	snprintf(path, sizeof(path), "%s/seg.mst", tmpdir);
+	w = mscope_writer_open(path, &h, &o, &err);
+	cr_assert_not_null(w);
+	cr_assert_eq(mscope_writer_flow(w, 0, &k), 0);
+	cr_assert_eq(mscope_writer_rx(w, &rx), 0);
+	cr_assert_eq(mscope_writer_deleted(w, &d), 0);
+	cr_assert_eq(mscope_writer_deleted(w, &bad), -1);
+	cr_assert_not_null(strstr(mscope_writer_error(w)->text, "tsc_last"));
+	cr_assert_eq(mscope_writer_tx(w, &tx), 0); /* links the previous segment's seq */
+	cr_assert_eq(mscope_writer_close(w), 0);
+
+	r = mscope_reader_open(path, &err);
+	cr_assert_not_null(r, "%s", err.text);
+	cr_assert_eq(mscope_reader_header(r)->segment, 7);
+	cr_assert_eq(mscope_reader_header(r)->rx_seq_start, 1000000);
+	cr_assert_eq(mscope_reader_next(r, &rec, &err), 1);
+	cr_assert_eq(rec.type, MSCOPE_REC_FLOW);
+	cr_assert_eq(mscope_reader_next(r, &rec, &err), 1);
+	cr_assert_eq(rec.type, MSCOPE_REC_RX);
+	cr_assert_eq(rec.u.rx.first_seq, 1000000);
+	cr_assert_eq(mscope_reader_next(r, &rec, &err), 1);
+	cr_assert_eq(rec.type, MSCOPE_REC_DELETED);
+	cr_assert(rec.u.deleted.tsc == 500 && rec.u.deleted.segment == 6 &&
+		  rec.u.deleted.tsc_first == 10 && rec.u.deleted.tsc_last == 90 &&
+		  rec.u.deleted.records == 7 && rec.u.deleted.packets == 99);
+	cr_assert_eq(mscope_reader_next(r, &rec, &err), 1);
+	cr_assert_eq(rec.type, MSCOPE_REC_TX);
+	cr_assert_eq(rec.u.tx.rx_seq[0], 999999);
+	cr_assert_eq(rec.u.tx.rx_seq[1], 1000001);
+	cr_assert_eq(rec.u.tx.wire_id[1], 22);
+	cr_assert_eq(mscope_reader_next(r, &rec, &err), 0, "%s", err.text);
 	mscope_reader_close(r);
 }

@@ -47,6 +47,8 @@ struct tgen {
 	uint32_t *rx_wire;     /* wire ID of every rx seq so far */
 	size_t rx_wire_cap;
 	uint32_t nflows;
+	uint32_t *defined;     /* flow refs defined so far (every use is preceded by one) */
+	size_t ndefined;
 };
 
 static inline void *
@@ -172,9 +174,9 @@ tgen_rand_key(struct tgen_rng *rng, struct mscope_flow_key *k)
 	k->dport = (uint16_t)tgen_next(rng);
 }
 
-/* Append one random record. */
+/* Append one random record, whose flow refs may not be defined yet. */
 static inline void
-tgen_one(struct tgen *g)
+tgen_one_raw(struct tgen *g)
 {
 	struct mscope_record *rec = tgen_add(g);
 	const unsigned kind = (unsigned)tgen_below(&g->rng, 20);
@@ -210,7 +212,8 @@ tgen_one(struct tgen *g)
 			if (g->rx_wire == NULL)
 				abort();
 		}
-		memcpy(g->rx_wire + g->next_rx, w, n * 4);
+		if (n)
+			memcpy(g->rx_wire + g->next_rx, w, n * 4);
 		g->next_rx += n;
 	} else if (kind < 14) {
 		struct mscope_tx_burst *tx = &rec->u.tx;
@@ -262,13 +265,95 @@ tgen_one(struct tgen *g)
 	} else if (kind < 19) {
 		rec->type = MSCOPE_REC_LOSS;
 		rec->u.loss.tsc = g->tsc;
-		rec->u.loss.records = tgen_next(&g->rng) >> tgen_below(&g->rng, 64);
-		rec->u.loss.packets = tgen_next(&g->rng) >> tgen_below(&g->rng, 64);
-	} else {
+		/* bounded like real losses: the reader refuses impossible counts */
+		rec->u.loss.records = tgen_next(&g->rng) >> (24 + tgen_below(&g->rng, 40));
+		rec->u.loss.packets = tgen_below(&g->rng, rec->u.loss.records * 4096 + 1);
+	} else if (tgen_below(&g->rng, 2)) {
 		rec->type = MSCOPE_REC_CLOCK;
 		rec->u.clock.tsc = g->tsc;
 		rec->u.clock.realtime_ns = (int64_t)tgen_next(&g->rng);
+	} else {
+		struct mscope_deleted *d = &rec->u.deleted;
+
+		rec->type = MSCOPE_REC_DELETED;
+		d->tsc = g->tsc;
+		d->segment = (uint32_t)tgen_next(&g->rng);
+		d->tsc_first = tgen_next(&g->rng) >> tgen_below(&g->rng, 64);
+		d->tsc_last = tgen_next(&g->rng) >> tgen_below(&g->rng, 64);
+		if (d->tsc_last > UINT64_MAX - d->tsc_first)
+			d->tsc_last = UINT64_MAX - d->tsc_first;
+		d->tsc_last += d->tsc_first;
+		d->records = tgen_next(&g->rng) >> (24 + tgen_below(&g->rng, 40));
+		d->packets = tgen_below(&g->rng, d->records * 4096 + 1);
 	}
+}
+
+static inline bool
+tgen_is_defined(const struct tgen *g, uint32_t ref)
+{
+	for (size_t i = 0; i < g->ndefined; i++)
+		if (g->defined[i] == ref)
+			return true;
+	return false;
+}
+
+static inline void
+tgen_mark_defined(struct tgen *g, uint32_t ref)
+{
+	if (tgen_is_defined(g, ref))
+		return;
+	g->defined = realloc(g->defined, (g->ndefined + 1) * sizeof(*g->defined));
+	if (g->defined == NULL)
+		abort();
+	g->defined[g->ndefined++] = ref;
+}
+
+/* Insert FLOW records before record i for the refs it uses that no FLOW record defined. */
+static inline void
+tgen_define_flows(struct tgen *g, size_t i)
+{
+	const struct mscope_record *r = &g->recs[i];
+	const uint32_t *f = NULL;
+	uint32_t n = 0;
+
+	if (r->type == MSCOPE_REC_RX) {
+		f = r->u.rx.flow;
+		n = r->u.rx.n;
+	} else if (r->type == MSCOPE_REC_TX) {
+		f = r->u.tx.flow;
+		n = r->u.tx.accepted;
+	} else if (r->type == MSCOPE_REC_DROP) {
+		f = r->u.drop.flow;
+		n = r->u.drop.n;
+	} else if (r->type == MSCOPE_REC_FLOW) {
+		tgen_mark_defined(g, r->u.flow.ref);
+	}
+	for (uint32_t k = 0; f && k < n; k++) {
+		struct mscope_record def;
+
+		if (tgen_is_defined(g, f[k]))
+			continue;
+		tgen_mark_defined(g, f[k]);
+		memset(&def, 0, sizeof(def));
+		def.type = MSCOPE_REC_FLOW;
+		def.u.flow.ref = f[k];
+		tgen_rand_key(&g->rng, &def.u.flow.key);
+		tgen_add(g); /* room at the end, then shift record i up */
+		memmove(&g->recs[i + 1], &g->recs[i], (g->n - 1 - i) * sizeof(*g->recs));
+		g->recs[i] = def;
+		i++;
+		r = &g->recs[i];
+		f = r->type == MSCOPE_REC_RX ? r->u.rx.flow : r->type == MSCOPE_REC_TX ?
+		    r->u.tx.flow : r->u.drop.flow;
+	}
+}
+
+/* Append one random record (after FLOW records defining the refs it uses). */
+static inline void
+tgen_one(struct tgen *g)
+{
+	tgen_one_raw(g);
+	tgen_define_flows(g, g->n - 1);
 }
 
 static inline void
@@ -310,6 +395,7 @@ tgen_free(struct tgen *g)
 	}
 	free(g->recs);
 	free(g->rx_wire);
+	free(g->defined);
 	memset(g, 0, sizeof(*g));
 }
 
@@ -324,6 +410,7 @@ tgen_write(struct mscope_trace_writer *w, const struct mscope_record *r)
 	case MSCOPE_REC_FLOW: return mscope_writer_flow(w, r->u.flow.ref, &r->u.flow.key);
 	case MSCOPE_REC_LOSS: return mscope_writer_loss(w, &r->u.loss);
 	case MSCOPE_REC_CLOCK: return mscope_writer_clock(w, &r->u.clock);
+	case MSCOPE_REC_DELETED: return mscope_writer_deleted(w, &r->u.deleted);
 	}
 	return -1;
 }
@@ -414,6 +501,15 @@ tgen_rec_eq(const struct mscope_record *e, const struct mscope_record *g, char *
 		    e->u.clock.realtime_ns != g->u.clock.realtime_ns)
 			DIFF("clock");
 		break;
+	case MSCOPE_REC_DELETED: {
+		const struct mscope_deleted *a = &e->u.deleted, *b = &g->u.deleted;
+
+		if (a->tsc != b->tsc || a->segment != b->segment || a->tsc_first != b->tsc_first ||
+		    a->tsc_last != b->tsc_last || a->records != b->records ||
+		    a->packets != b->packets)
+			DIFF("deleted");
+		break;
+	}
 	}
 	return true;
 #undef DIFF
@@ -435,6 +531,84 @@ tgen_header(struct mscope_trace_header *h, const char *nf)
 	snprintf(h->run_id, sizeof(h->run_id), "run-1");
 	snprintf(h->writer, sizeof(h->writer), "mscope-test");
 	snprintf(h->writer_version, sizeof(h->writer_version), "0.1");
+}
+
+/*
+ * A forwarding node's stream cut into nseg segments of `bursts` rx+tx burst
+ * pairs each, written as segment files <dir>/s.<NNNNNN>.mst and, when one is
+ * not NULL, as one file with the same records. Each segment (re)defines its
+ * two flows first; its first tx links the last rx packet of the previous
+ * segment. Returns 0, or -1 with the reason on stderr.
+ */
+static inline int
+tgen_segments(const char *dir, unsigned nseg, unsigned bursts, const char *one)
+{
+	struct mscope_trace_header h;
+	struct mscope_trace_error err;
+	struct mscope_trace_writer *ws = NULL, *w1 = NULL;
+	uint64_t seq = 0;
+	char path[512];
+
+	tgen_header(&h, "segs");
+	h.tsc_hz = 1000000000;
+	if (one && (w1 = mscope_writer_open(one, &h, NULL, &err)) == NULL)
+		goto fail_open;
+	for (unsigned k = 0; k < nseg; k++) {
+		struct mscope_writer_opts o = { .rx_seq_start = seq, .frame_bytes = 300 };
+
+		h.segment = k;
+		snprintf(path, sizeof(path), "%s/s.%06u.mst", dir, k);
+		ws = mscope_writer_open(path, &h, &o, &err);
+		if (ws == NULL)
+			goto fail_open;
+		for (uint32_t f = 0; f < 2; f++) {
+			struct mscope_flow_key key = { .family = 4, .proto = 17, .sport = (uint16_t)f,
+						       .src = { 10, 0, 0, (uint8_t)k } };
+
+			if (mscope_writer_flow(ws, f, &key) < 0 || (w1 && mscope_writer_flow(w1, f, &key) < 0))
+				goto fail;
+		}
+		for (uint32_t b = 0; b < bursts; b++) {
+			const uint64_t t = 1000000 + ((uint64_t)k * bursts + b) * 1000;
+			uint32_t wire[4], flow[4];
+			uint64_t s[4];
+			struct mscope_rx_burst rx = { .tsc = t, .n = 4, .qdepth = (int32_t)b,
+						      .wire_id = wire, .flow = flow };
+			/* forward the previous burst's last packet and this burst's first three */
+			struct mscope_tx_burst tx = { .tsc = t + 500, .port = 1, .offered = 4,
+						      .accepted = 4, .wire_id = wire, .rx_seq = s };
+
+			for (uint32_t i = 0; i < 4; i++) {
+				wire[i] = (uint32_t)(seq + i) * 2654435761u;
+				flow[i] = i & 1;
+			}
+			if (mscope_writer_rx(ws, &rx) < 0 || (w1 && mscope_writer_rx(w1, &rx) < 0))
+				goto fail;
+			for (uint32_t i = 0; i < 4; i++) {
+				s[i] = seq + i == 0 ? MSCOPE_NO_LINK : seq + i - 1;
+				wire[i] = (uint32_t)s[i] * 2654435761u;
+			}
+			if (mscope_writer_tx(ws, &tx) < 0 || (w1 && mscope_writer_tx(w1, &tx) < 0))
+				goto fail;
+			seq += 4;
+		}
+		if (mscope_writer_close(ws) < 0) {
+			ws = NULL;
+			fprintf(stderr, "tgen_segments: %s: close failed\n", path);
+			return -1;
+		}
+		ws = NULL;
+	}
+	return w1 && mscope_writer_close(w1) < 0 ? -1 : 0;
+fail:
+	fprintf(stderr, "tgen_segments: %s\n", mscope_writer_error(ws)->text);
+	mscope_writer_close(ws);
+	mscope_writer_close(w1);
+	return -1;
+fail_open:
+	fprintf(stderr, "tgen_segments: %s: %s\n", err.file, err.text);
+	mscope_writer_close(w1);
+	return -1;
 }
 
 #endif /* MSCOPE_TGEN_H */
