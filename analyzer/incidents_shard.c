@@ -192,7 +192,7 @@ mscope_inc_scan_shard(struct mscope_inc_scan *s, unsigned k, struct mscope_an_er
 			struct inc_node *nd = &s->nodes[i];
 
 			if (nd->warn[0]) {
-				snprintf(err->text, sizeof(err->text), "damaged trace: %s", nd->warn);
+				snprintf(err->text, sizeof(err->text), "damaged trace: %.480s", nd->warn);
 				goto out;
 			}
 			if (nd->inexact) {   /* a packet entered before the look-back */

@@ -297,6 +297,7 @@ cmd_incidents(int argc, char **argv)
 	}
 #ifdef MSCOPE_MPI
 	/* mscope-mpi: the ranks scan and diagnose; rank 0 writes what follows */
+	(void)err;
 	s = NULL;
 	rc = mpi_incidents(argv[optind], &o, &ao, diagnose, show, &s);
 	if (s == NULL)
