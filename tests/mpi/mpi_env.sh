@@ -1,9 +1,8 @@
 # Sourced by the tests of mscope-mpi: Open MPI on one machine, as root too.
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
-# Open MPI's own start-up allocations are not leaks of ours (ASan builds)
+# Open MPI's own start-up allocations are not leaks of ours (ASan builds;
+# mscope-mpi looks for leaks before MPI_Finalize() unloads its components)
 export LSAN_OPTIONS="suppressions=${MSCOPE_SRC:?}/tests/mpi/lsan.supp:print_suppressions=0"
-# ... found by full stack unwinding (Open MPI components are unloaded at exit)
-export ASAN_OPTIONS="${ASAN_OPTIONS:-}:fast_unwind_on_malloc=0"
 # shared memory between the ranks, no network probing
 export OMPI_MCA_btl=self,vader OMPI_MCA_btl_vader_single_copy_mechanism=none
 mpirun_n() {  # N, command...
