@@ -22,7 +22,8 @@
 #define SHARD_MAGIC 0x3148534du /* "MSH1" */
 
 /* Export layout (native byte order): struct shard_hdr, then per node a
- * struct shard_node followed by (nbins - lo) struct inc_bin (3 uint32, 2 float). */
+ * struct shard_node followed by (nbins - lo) struct inc_bin (3 uint32, 2 float),
+ * zeros up to a multiple of 8 bytes. */
 struct shard_hdr {
 	uint32_t magic, nnodes;
 	uint32_t shift, rescans;
@@ -247,7 +248,8 @@ mscope_inc_shard_export(const struct mscope_inc_scan *s, void **buf, size_t *len
 	for (size_t i = 0; i < s->nnodes; i++)
 		n += sizeof(struct shard_node) + (size_t)(s->nodes[i].nbins -
 			first_used(&s->nodes[i])) * sizeof(struct inc_bin);
-	p = malloc(n);
+	n = (n + 7) & ~(size_t)7;   /* exports laid end to end stay 8-byte aligned */
+	p = calloc(1, n);
 	if (p == NULL) {
 		seterr(err, "out of memory");
 		return -1;
@@ -271,30 +273,31 @@ mscope_inc_shard_export(const struct mscope_inc_scan *s, void **buf, size_t *len
 	return 0;
 }
 
-/* Check export b and return its header; the nodes follow. */
-static const struct shard_hdr *
-check_export(const struct mscope_inc_scan *s, const void *b, size_t len)
+/* Check export b and copy its header to *h; the nodes follow. @return 0 or -1. */
+static int
+check_export(const struct mscope_inc_scan *s, const void *b, size_t len, struct shard_hdr *h)
 {
-	const struct shard_hdr *h = b;
 	const unsigned char *p = b, *end = p + len;
 
-	if (len < sizeof(*h) || h->magic != SHARD_MAGIC || h->nnodes != s->nnodes ||
-			h->shift > 40)
-		return NULL;
+	if (len < sizeof(*h))
+		return -1;
+	memcpy(h, b, sizeof(*h));
+	if (h->magic != SHARD_MAGIC || h->nnodes != s->nnodes || h->shift > 40)
+		return -1;
 	p += sizeof(*h);
 	for (uint32_t i = 0; i < h->nnodes; i++) {
 		struct shard_node sn;
 
 		if ((size_t)(end - p) < sizeof(sn))
-			return NULL;
+			return -1;
 		memcpy(&sn, p, sizeof(sn));
 		p += sizeof(sn);
 		if (sn.lo > sn.nbins || sn.nbins > INC_MAX_BINS ||
 				(size_t)(end - p) < (size_t)(sn.nbins - sn.lo) * sizeof(struct inc_bin))
-			return NULL;
+			return -1;
 		p += (size_t)(sn.nbins - sn.lo) * sizeof(struct inc_bin);
 	}
-	return p == end ? h : NULL;
+	return end - p < 8 ? 0 : -1;   /* the padding */
 }
 
 static void
@@ -316,9 +319,9 @@ mscope_inc_shard_merge(struct mscope_inc_scan *s, const void *const *bufs, const
 	unsigned rescans = 0;
 
 	for (size_t j = 0; j < n; j++) {
-		const struct shard_hdr *h = check_export(s, bufs[j], lens[j]);
+		struct shard_hdr hd, *h = &hd;
 
-		if (h == NULL) {
+		if (check_export(s, bufs[j], lens[j], h)) {
 			snprintf(err->text, sizeof(err->text), "shard export %zu is not one of this "
 				"recording's (%zu bytes)", j, lens[j]);
 			return -1;
@@ -339,9 +342,12 @@ mscope_inc_shard_merge(struct mscope_inc_scan *s, const void *const *bufs, const
 	}
 	s->last_tsc = 0;
 	for (size_t j = 0; j < n; j++) {
-		const struct shard_hdr *h = bufs[j];
-		const unsigned char *p = (const unsigned char *)bufs[j] + sizeof(*h);
-		uint32_t d = shift - h->shift;
+		struct shard_hdr h;
+		const unsigned char *p = (const unsigned char *)bufs[j] + sizeof(h);
+		uint32_t d;
+
+		memcpy(&h, bufs[j], sizeof(h));
+		d = shift - h.shift;
 
 		for (size_t i = 0; i < s->nnodes; i++) {
 			struct inc_node *nd = &s->nodes[i];

@@ -40,6 +40,19 @@ for n in 1 2 4; do
 		fi
 	done
 done
+# bins that double in width past 2^17 (10 us bins over 3 s), and a scan
+# window: the same bins and incidents with an odd number of ranks
+for args in "--bin 10us" "--from 0.6s --to 2.2s"; do
+	"$mscope" incidents "$work/run" $args --no-diagnose --json "$work/pa.json" -q
+	mpirun_n 3 "$mpi" incidents "$work/run" $args --no-diagnose --json "$work/ra.json" -q ||
+		bad "3 ranks, $args: exit status $?"
+	normalise "$work/pa.json" >"$work/pa.n"
+	normalise "$work/ra.json" >"$work/ra.n"
+	cmp "$work/pa.n" "$work/ra.n" && ok "3 ranks, $args: json identical" ||
+		bad "3 ranks, $args: json differs"
+	[ "$args" != "--bin 10us" ] || { jq -e '.scan.bin_us == 40' "$work/pa.json" >/dev/null &&
+		ok "10 us bins doubled twice" || bad "bins not doubled: $(jq .scan.bin_us "$work/pa.json")"; }
+done
 # each rank scanned its shard: the 4 ranks' packet-hops add up to the total
 total=$(jq '.scan.packet_hops' "$work/plain.json")
 sum=$(sed -nE 's/^rank [0-9]+: scan ([0-9.]+) M hops.*/\1/p' "$work/r4.err" | paste -sd+ | bc)
