@@ -6,13 +6,13 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 
+#include "an_internal.h"
 #include "incidents_private.h"
 
 void
@@ -28,18 +28,6 @@ mscope_inc_opts_init(struct mscope_inc_opts *o)
 	o->min_severity = 2;
 	o->max_incidents = 100;
 	o->margin_us = 20000;
-}
-
-static void
-seterr(struct mscope_an_error *err, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err->text, sizeof(err->text), fmt, ap);
-	va_end(ap);
 }
 
 static double
@@ -81,7 +69,7 @@ first_tsc(const char *path, uint64_t *t, struct mscope_an_error *err)
 
 	*t = 0;
 	if (r == NULL) {
-		seterr(err, "%s: offset %llu: %s", te.file, (unsigned long long)te.offset, te.text);
+		an_err(err, "%s: offset %llu: %s", te.file, (unsigned long long)te.offset, te.text);
 		return -1;
 	}
 	while ((rc = mscope_reader_next(r, &rec, &te)) == 1) {
@@ -137,7 +125,7 @@ add_file(struct mscope_inc_scan *s, const char *path, const struct mscope_trace_
 	s->nfiles++;
 	return 0;
 oom:
-	seterr(err, "out of memory");
+	an_err(err, "out of memory");
 	return -1;
 }
 
@@ -151,7 +139,7 @@ list_nodes(struct mscope_inc_scan *s, const char *dir, struct mscope_an_error *e
 	int any = 0, rc = -1;
 
 	if (dp == NULL) {
-		seterr(err, "%s: %s", dir, strerror(errno));
+		an_err(err, "%s: %s", dir, strerror(errno));
 		return -1;
 	}
 	while ((de = readdir(dp)) != NULL) {
@@ -170,7 +158,7 @@ list_nodes(struct mscope_inc_scan *s, const char *dir, struct mscope_an_error *e
 		any = 1;
 		r = mscope_reader_open(path, &te);
 		if (r == NULL) {
-			seterr(err, "%s: offset %llu: %s", te.file, (unsigned long long)te.offset,
+			an_err(err, "%s: offset %llu: %s", te.file, (unsigned long long)te.offset,
 				te.text);
 			goto out;
 		}
@@ -179,12 +167,12 @@ list_nodes(struct mscope_inc_scan *s, const char *dir, struct mscope_an_error *e
 		h.nf_name[sizeof(h.nf_name) - 1] = h.run_id[sizeof(h.run_id) - 1] = '\0';
 		h.host[sizeof(h.host) - 1] = '\0';
 		if (h.tsc_hz == 0 || h.tsc_hz > 100000000000ULL) {
-			seterr(err, "%s: header field tsc_hz is %llu", path,
+			an_err(err, "%s: header field tsc_hz is %llu", path,
 				(unsigned long long)h.tsc_hz);
 			goto out;
 		}
 		if (h.role != MSCOPE_ROLE_RXQ && h.role != MSCOPE_ROLE_SOURCE) {
-			seterr(err, "%s: header field role is %u (neither rx queue nor source)", path,
+			an_err(err, "%s: header field role is %u (neither rx queue nor source)", path,
 				h.role);
 			goto out;
 		}
@@ -192,7 +180,7 @@ list_nodes(struct mscope_inc_scan *s, const char *dir, struct mscope_an_error *e
 			continue;
 		if (!s->opts.run_id && h.run_id[0]) {
 			if (run[0] && strcmp(run, h.run_id)) {
-				seterr(err, "%s: traces of different runs mixed ('%s', '%s'); "
+				an_err(err, "%s: traces of different runs mixed ('%s', '%s'); "
 					"choose one with --run", dir, run, h.run_id);
 				goto out;
 			}
@@ -202,18 +190,18 @@ list_nodes(struct mscope_inc_scan *s, const char *dir, struct mscope_an_error *e
 			goto out;
 	}
 	if (!any) {
-		seterr(err, "%s: no trace files (*.mst)", dir);
+		an_err(err, "%s: no trace files (*.mst)", dir);
 		goto out;
 	}
 	if (s->nnodes == 0) {
-		seterr(err, "%s: no trace files of run '%s'", dir, s->opts.run_id);
+		an_err(err, "%s: no trace files of run '%s'", dir, s->opts.run_id);
 		goto out;
 	}
 	for (size_t i = 0; i < s->nnodes; i++) {
 		qsort(s->nodes[i].paths, s->nodes[i].npaths, sizeof(char *), cmp_path);
 		for (size_t j = 0; j < i; j++)
 			if (!strcmp(s->nodes[i].id, s->nodes[j].id)) {
-				seterr(err, "two traces for node %s: %s and %s", s->nodes[i].id,
+				an_err(err, "two traces for node %s: %s and %s", s->nodes[i].id,
 					s->nodes[j].paths[0], s->nodes[i].paths[0]);
 				goto out;
 			}
@@ -236,6 +224,8 @@ cmp_node(const void *a, const void *b)
 
 struct pool {
 	struct mscope_inc_scan *s;
+	int (*fn)(void *ctx, struct inc_node *nd);
+	void *ctx;
 	size_t next, done;
 	pthread_mutex_t mu;
 };
@@ -253,7 +243,7 @@ worker(void *arg)
 		pthread_mutex_unlock(&p->mu);
 		if (i >= p->s->nnodes)
 			break;
-		inc_scan_node(p->s, &p->s->nodes[i]);
+		p->fn(p->ctx, &p->s->nodes[i]);
 		pthread_mutex_lock(&p->mu);
 		p->done++;
 		pthread_mutex_unlock(&p->mu);
@@ -261,37 +251,24 @@ worker(void *arg)
 	return NULL;
 }
 
-static void
-report_progress(struct mscope_inc_scan *s, uint64_t total)
+int
+inc_for_nodes(struct mscope_inc_scan *s, int (*fn)(void *ctx, struct inc_node *nd),
+		void *ctx, void (*tick)(struct mscope_inc_scan *s), struct mscope_an_error *err)
 {
-	uint64_t done = 0;
-
-	for (size_t i = 0; i < s->nnodes; i++)
-		done += __atomic_load_n(&s->nodes[i].bytes_done, __ATOMIC_RELAXED);
-	s->opts.progress(s->opts.progress_ctx, done, total);
-}
-
-static int
-run_scan(struct mscope_inc_scan *s, struct mscope_an_error *err)
-{
-	struct pool p = { .s = s };
+	struct pool p = { .s = s, .fn = fn, .ctx = ctx };
 	pthread_t th[16];
 	int nth = s->threads, started = 0;
-	uint64_t total = 0;
-	double c0 = now_s(CLOCK_PROCESS_CPUTIME_ID), w0 = now_s(CLOCK_MONOTONIC);
 
 	for (size_t i = 0; i < s->nnodes; i++)
-		total += s->nodes[i].is_source ? 0 : s->nodes[i].bytes;
+		s->nodes[i].err[0] = '\0';
 	pthread_mutex_init(&p.mu, NULL);
 	if ((size_t)nth > s->nnodes)
 		nth = (int)s->nnodes;
 	for (int i = 1; i < nth; i++)
 		if (pthread_create(&th[started], NULL, worker, &p) == 0)
 			started++;
-	if (s->opts.progress) {
-		/* this thread reports; the workers scan */
-		if (started == 0)
-			worker(&p);
+	if (tick && started) {
+		/* this thread reports; the workers work */
 		for (;;) {
 			struct timespec ts = { 0, 200000000 };
 			size_t d;
@@ -301,49 +278,56 @@ run_scan(struct mscope_inc_scan *s, struct mscope_an_error *err)
 			pthread_mutex_unlock(&p.mu);
 			if (d >= s->nnodes)
 				break;
-			report_progress(s, total);
+			tick(s);
 			nanosleep(&ts, NULL);
 		}
-		report_progress(s, total);
 	} else {
 		worker(&p);
 	}
 	for (int i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
 	pthread_mutex_destroy(&p.mu);
-	s->cpu_s = now_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
-	s->wall_s = now_s(CLOCK_MONOTONIC) - w0;
+	if (tick)
+		tick(s);
 	for (size_t i = 0; i < s->nnodes; i++)
 		if (s->nodes[i].err[0]) {
-			seterr(err, "%s", s->nodes[i].err);
+			an_err(err, "%s", s->nodes[i].err);
 			return -1;
 		}
+	return 0;
+}
+
+static void
+report_progress(struct mscope_inc_scan *s)
+{
+	uint64_t done = 0, total = 0;
+
+	for (size_t i = 0; i < s->nnodes; i++) {
+		done += __atomic_load_n(&s->nodes[i].bytes_done, __ATOMIC_RELAXED);
+		total += s->nodes[i].is_source ? 0 : s->nodes[i].bytes;
+	}
+	s->opts.progress(s->opts.progress_ctx, done, total);
+}
+
+static int
+run_scan(struct mscope_inc_scan *s, struct mscope_an_error *err)
+{
+	double c0 = now_s(CLOCK_PROCESS_CPUTIME_ID), w0 = now_s(CLOCK_MONOTONIC);
+	int rc = inc_for_nodes(s, inc_scan_node, s, s->opts.progress ? report_progress : NULL,
+		err);
+
+	s->cpu_s = now_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+	s->wall_s = now_s(CLOCK_MONOTONIC) - w0;
+	if (rc)
+		return -1;
 	/* one bin width for all nodes */
 	s->shift = 0;
 	for (size_t i = 0; i < s->nnodes; i++)
 		if (s->nodes[i].shift > s->shift)
 			s->shift = s->nodes[i].shift;
-	for (size_t i = 0; i < s->nnodes; i++) {
-		struct inc_node *nd = &s->nodes[i];
-
-		while (nd->shift < s->shift) {
-			uint32_t n = (nd->nbins + 1) / 2;
-			for (uint32_t j = 0; j < n; j++) {
-				struct inc_bin x = nd->bins[2 * j];
-				if (2 * j + 1 < nd->nbins) {
-					const struct inc_bin *y = &nd->bins[2 * j + 1];
-					x.n += y->n;
-					x.drops += y->drops;
-					x.nf_drops += y->nf_drops;
-					x.p99_us = fmaxf(x.p99_us, y->p99_us);
-					x.max_us = fmaxf(x.max_us, y->max_us);
-				}
-				nd->bins[j] = x;
-			}
-			nd->nbins = n;
-			nd->shift++;
-		}
-	}
+	for (size_t i = 0; i < s->nnodes; i++)
+		while (s->nodes[i].bins && s->nodes[i].shift < s->shift)
+			inc_halve(&s->nodes[i]);
 	return 0;
 }
 
@@ -354,7 +338,7 @@ inc_scan_open(const char *dir, const struct mscope_inc_opts *o, struct mscope_an
 	uint64_t origin = UINT64_MAX;
 
 	if (s == NULL) {
-		seterr(err, "out of memory");
+		an_err(err, "out of memory");
 		return NULL;
 	}
 	if (o)
@@ -362,7 +346,7 @@ inc_scan_open(const char *dir, const struct mscope_inc_opts *o, struct mscope_an
 	else
 		mscope_inc_opts_init(&s->opts);
 	if (!(s->opts.bin_us >= 1)) {
-		seterr(err, "bin width %g us is below 1 us", s->opts.bin_us);
+		an_err(err, "bin width %g us is below 1 us", s->opts.bin_us);
 		goto fail;
 	}
 	snprintf(s->dir, sizeof(s->dir), "%s", dir);
@@ -392,7 +376,7 @@ inc_scan_open(const char *dir, const struct mscope_inc_opts *o, struct mscope_an
 	s->t1_tsc = s->opts.to_ns < 0 ? UINT64_MAX :
 		origin + (uint64_t)((double)s->opts.to_ns * s->hz / 1e9);
 	if (s->t1_tsc < s->t0_tsc) {
-		seterr(err, "scan window ends (%lld ns) before it starts (%lld ns)",
+		an_err(err, "scan window ends (%lld ns) before it starts (%lld ns)",
 			(long long)s->opts.to_ns, (long long)s->opts.from_ns);
 		goto fail;
 	}
@@ -653,7 +637,7 @@ mscope_inc_detect(struct mscope_inc_scan *s, const struct mscope_inc_opts *o,
 	return 0;
 oom:
 	free(hits);
-	seterr(err, "out of memory");
+	an_err(err, "out of memory");
 	return -1;
 }
 

@@ -25,9 +25,7 @@ struct cut_job {
 	struct mscope_inc_scan *s;
 	struct win *w;
 	size_t nw;
-	size_t next;
-	pthread_mutex_t mu;
-	char err[512];
+	pthread_mutex_t mu;   /* guards w[].first */
 };
 
 struct wstate {
@@ -222,8 +220,9 @@ close_writer(struct inc_node *nd, struct wstate *ws)
 
 /* One node stream through every window. */
 static int
-cut_node(struct cut_job *job, struct inc_node *nd)
+cut_node(void *ctx, struct inc_node *nd)
 {
+	struct cut_job *job = ctx;
 	struct wstate *ws = calloc(job->nw, sizeof(*ws));
 	struct flowtab ft = { 0 };
 	struct buf b = { 0 };
@@ -319,50 +318,17 @@ out:
 	return rc;
 }
 
-static void *
-cut_worker(void *arg)
-{
-	struct cut_job *job = arg;
-
-	for (;;) {
-		size_t i;
-
-		pthread_mutex_lock(&job->mu);
-		i = job->next++;
-		pthread_mutex_unlock(&job->mu);
-		if (i >= job->s->nnodes)
-			break;
-		if (cut_node(job, &job->s->nodes[i])) {
-			pthread_mutex_lock(&job->mu);
-			if (!job->err[0])
-				snprintf(job->err, sizeof(job->err), "%s", job->s->nodes[i].err);
-			pthread_mutex_unlock(&job->mu);
-		}
-	}
-	return NULL;
-}
-
 /* Cut windows w[0..nw) (sorted by t0, directories existing). */
 static int
 cut_windows(struct mscope_inc_scan *s, struct win *w, size_t nw, struct mscope_an_error *err)
 {
 	struct cut_job job = { .s = s, .w = w, .nw = nw };
-	pthread_t th[16];
-	int started = 0;
+	int rc;
 
 	pthread_mutex_init(&job.mu, NULL);
-	for (int i = 1; i < s->threads && (size_t)i < s->nnodes; i++)
-		if (pthread_create(&th[started], NULL, cut_worker, &job) == 0)
-			started++;
-	cut_worker(&job);
-	for (int i = 0; i < started; i++)
-		pthread_join(th[i], NULL);
+	rc = inc_for_nodes(s, cut_node, &job, NULL, err);
 	pthread_mutex_destroy(&job.mu);
-	if (job.err[0]) {
-		snprintf(err->text, sizeof(err->text), "%s", job.err);
-		return -1;
-	}
-	return 0;
+	return rc;
 }
 
 static uint64_t

@@ -85,8 +85,16 @@ struct mscope_inc_scan *inc_scan_open(const char *dir, const struct mscope_inc_o
 		struct mscope_an_error *err);
 int inc_scan_run(struct mscope_inc_scan *s, struct mscope_an_error *err);
 
-/* incidents_scan.c */
-int inc_scan_node(struct mscope_inc_scan *s, struct inc_node *nd);
+/* incidents.c: fn(ctx, node) on every node stream, s->threads at a time; the
+ * calling thread calls tick(s) every 200 ms meanwhile when given. Errors are
+ * in the nodes' err. @return 0, or -1 with the first node's error in *err. */
+int inc_for_nodes(struct mscope_inc_scan *s, int (*fn)(void *ctx, struct inc_node *nd),
+		void *ctx, void (*tick)(struct mscope_inc_scan *s), struct mscope_an_error *err);
+
+/* incidents_scan.c: scan one node stream (ctx: the scan) */
+int inc_scan_node(void *ctx, struct inc_node *nd);
+/* Merge a node's bins pairwise: twice the width. */
+void inc_halve(struct inc_node *nd);
 
 /* incidents_json.c: why incident i could not be diagnosed */
 int inc_set_error(struct mscope_inc_scan *s, size_t i, const char *text);

@@ -66,31 +66,35 @@ bucket_mid(uint32_t b)
 	return (double)(8 + m) * (double)(1ull << (e - 3)) + (double)(1ull << (e - 3)) / 2;
 }
 
+void
+inc_halve(struct inc_node *nd)
+{
+	uint32_t n = (nd->nbins + 1) / 2;
+
+	for (uint32_t i = 0; i < n; i++) {
+		struct inc_bin x = nd->bins[2 * i];
+		if (2 * i + 1 < nd->nbins) {
+			const struct inc_bin *y = &nd->bins[2 * i + 1];
+			x.n += y->n;
+			x.drops += y->drops;
+			x.nf_drops += y->nf_drops;
+			/* p99 of the union is at most the larger one */
+			x.p99_us = x.p99_us > y->p99_us ? x.p99_us : y->p99_us;
+			x.max_us = x.max_us > y->max_us ? x.max_us : y->max_us;
+		}
+		nd->bins[i] = x;
+	}
+	memset(nd->bins + n, 0, (nd->nbins - n) * sizeof(*nd->bins));
+	nd->nbins = n;
+	nd->shift++;
+}
+
 /* Double the bins' width until bin index b fits. */
-static int
+static void
 coarsen(struct scan *sc, uint64_t *b)
 {
-	struct inc_node *nd = sc->nd;
-
 	while (*b >= INC_MAX_BINS) {
-		uint32_t n = (nd->nbins + 1) / 2;
-
-		for (uint32_t i = 0; i < n; i++) {
-			struct inc_bin x = nd->bins[2 * i];
-			if (2 * i + 1 < nd->nbins) {
-				const struct inc_bin *y = &nd->bins[2 * i + 1];
-				x.n += y->n;
-				x.drops += y->drops;
-				x.nf_drops += y->nf_drops;
-				/* p99 of the union is at most the larger one */
-				x.p99_us = x.p99_us > y->p99_us ? x.p99_us : y->p99_us;
-				x.max_us = x.max_us > y->max_us ? x.max_us : y->max_us;
-			}
-			nd->bins[i] = x;
-		}
-		memset(nd->bins + n, 0, (INC_MAX_BINS - n) * sizeof(*nd->bins));
-		nd->nbins = n;
-		nd->shift++;
+		inc_halve(sc->nd);
 		sc->bin_ticks <<= 1;
 		*b >>= 1;
 		if (sc->live >= 0) {
@@ -99,7 +103,6 @@ coarsen(struct scan *sc, uint64_t *b)
 			sc->live_t1 = sc->live_t0 + sc->bin_ticks;
 		}
 	}
-	return 0;
 }
 
 /* The bin of time t (>= the scan start), allocated. */
@@ -321,8 +324,9 @@ done:
 }
 
 int
-inc_scan_node(struct mscope_inc_scan *s, struct inc_node *nd)
+inc_scan_node(void *ctx, struct inc_node *nd)
 {
+	struct mscope_inc_scan *s = ctx;
 	struct scan sc;
 	uint64_t base = 0;
 	int rc = 0;
