@@ -228,7 +228,7 @@ cut_node(void *ctx, struct inc_node *nd)
 	struct buf b = { 0 };
 	uint64_t seq_next = 0, off = 0, tmax = 0, *first = NULL;
 	size_t lo = 0;
-	int rc = -1;
+	int rc = -1, fresh = 1;
 
 	first = malloc(job->nw * sizeof(*first));
 	if (ws == NULL || first == NULL) {
@@ -251,6 +251,13 @@ cut_node(void *ctx, struct inc_node *nd)
 				(unsigned long long)te.offset, te.text);
 			goto out;
 		}
+		/* only the frames from the first window on (the index seeks) */
+		if (mscope_reader_window(r, job->w[lo].t0, tmax, &te)) {
+			snprintf(nd->err, sizeof(nd->err), "%s: offset %llu: %s", te.file,
+				(unsigned long long)te.offset, te.text);
+			mscope_reader_close(r);
+			goto out;
+		}
 		while (lo < job->nw && (k = mscope_reader_next(r, &rec, &te)) == 1) {
 			uint64_t t = rec_tsc(&rec);
 
@@ -261,6 +268,11 @@ cut_node(void *ctx, struct inc_node *nd)
 					if (ws[j].wr && write_rec(&ws[j], &rec, &b, off))
 						goto werr;
 				continue;
+			}
+			if (rec.type == MSCOPE_REC_RX && fresh) {
+				/* numbering goes on from the first rx read, wherever it starts */
+				seq_next = rec.u.rx.first_seq;
+				fresh = 0;
 			}
 			if (rec.type == MSCOPE_REC_RX && rec.u.rx.first_seq + off < seq_next)
 				off += seq_next - (rec.u.rx.first_seq + off);
