@@ -218,6 +218,19 @@ close_writer(struct inc_node *nd, struct wstate *ws)
 	return rc;
 }
 
+/* Read r from the frame of time t0 on (to t1). @return 0, or -1 with nd->err. */
+static int
+seek_to(struct inc_node *nd, struct mscope_trace_reader *r, uint64_t t0, uint64_t t1)
+{
+	struct mscope_trace_error te;
+
+	if (mscope_reader_window(r, t0, t1, &te) == 0)
+		return 0;
+	snprintf(nd->err, sizeof(nd->err), "%s: offset %llu: %s", te.file,
+		(unsigned long long)te.offset, te.text);
+	return -1;
+}
+
 /* One node stream through every window. */
 static int
 cut_node(void *ctx, struct inc_node *nd)
@@ -245,6 +258,7 @@ cut_node(void *ctx, struct inc_node *nd)
 		struct mscope_trace_reader *r = mscope_reader_open(nd->paths[f], &te);
 		struct mscope_record rec;
 		int k = 0;
+		size_t jumped;
 
 		if (r == NULL) {
 			snprintf(nd->err, sizeof(nd->err), "%s: offset %llu: %s", te.file,
@@ -252,12 +266,11 @@ cut_node(void *ctx, struct inc_node *nd)
 			goto out;
 		}
 		/* only the frames from the first window on (the index seeks) */
-		if (mscope_reader_window(r, job->w[lo].t0, tmax, &te)) {
-			snprintf(nd->err, sizeof(nd->err), "%s: offset %llu: %s", te.file,
-				(unsigned long long)te.offset, te.text);
+		if (seek_to(nd, r, job->w[lo].t0, tmax)) {
 			mscope_reader_close(r);
 			goto out;
 		}
+		jumped = lo;
 		while (lo < job->nw && (k = mscope_reader_next(r, &rec, &te)) == 1) {
 			uint64_t t = rec_tsc(&rec);
 
@@ -280,6 +293,16 @@ cut_node(void *ctx, struct inc_node *nd)
 				if (close_writer(nd, &ws[lo]))
 					goto out;
 				lo++;
+			}
+			if (lo < job->nw && t < job->w[lo].t0 && jumped != lo) {
+				/* no window open and the next one later: skip the frames
+				 * between (once per window: its first frame may start
+				 * before it) */
+				jumped = lo;
+				if (seek_to(nd, r, job->w[lo].t0, tmax))
+					goto rclose;
+				fresh = 1;
+				continue;
 			}
 			for (size_t j = lo; j < job->nw && job->w[j].t0 <= t; j++) {
 				if (ws[j].closed || t > job->w[j].t1)

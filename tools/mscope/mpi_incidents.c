@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "mpi_incidents.h"
@@ -45,6 +46,25 @@ catch_crashes(void)
 		signal(sigs[i], on_crash);
 }
 
+/* Wait for every rank sleeping, not spinning in MPI's busy poll: a rank done
+ * with its shard leaves the CPU to the others (and to whatever else runs). */
+static void
+wait_all(void)
+{
+	MPI_Request req;
+	int done = 0;
+
+	MPI_Ibarrier(MPI_COMM_WORLD, &req);
+	for (;;) {
+		struct timespec ts = { 0, 1000000 };
+
+		MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+		if (done)
+			break;
+		nanosleep(&ts, NULL);
+	}
+}
+
 /*
  * Collective: every rank says whether it failed (msg != NULL); rank 0 prints
  * a line per failed rank. @return 1 on every rank when some rank failed.
@@ -55,6 +75,7 @@ failed(const char *msg)
 	struct status me, *all = NULL;
 	int any = 0;
 
+	wait_all();
 	memset(&me, 0, sizeof(me));
 	if (msg) {
 		me.failed = 1;
