@@ -1,4 +1,11 @@
 # Sourced by the tests of mscope-mpi: Open MPI on one machine, as root too.
+src=${MSCOPE_SRC:?}
+build=${MSCOPE_BUILD:-$src/build-test}
+mscope=$build/tools/mscope
+mpi=$build/tools/mscope-mpi
+fail=0
+ok() { echo "ok   $*"; }
+bad() { echo "FAIL $*"; fail=1; }
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 # Open MPI's own start-up allocations are not leaks of ours (ASan builds;
 # mscope-mpi looks for leaks before MPI_Finalize() unloads its components)

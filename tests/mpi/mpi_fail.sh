@@ -4,16 +4,9 @@
 # message names the rank, its shard and the file, with no report written.
 # A missing directory fails every rank, each named. Usage errors exit 2.
 set -uo pipefail
-build=${MSCOPE_BUILD:?}
-src=${MSCOPE_SRC:?}
-. "$src/tests/mpi/mpi_env.sh"
-mscope=$build/tools/mscope
-mpi=$build/tools/mscope-mpi
+. "${MSCOPE_SRC:?}/tests/mpi/mpi_env.sh"
 work=$(mktemp -d /tmp/mscope-mpi-fail.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-fail=0
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; fail=1; }
 
 expect() {  # ranks, status, message regexp, mscope-mpi arguments...
 	local n=$1 want=$2 re=$3 got

@@ -4,16 +4,9 @@
 # (tests/mpi/shard-edges.json); text, --json and --html compared with cmp
 # (only the CPU and wall times, which differ between any two runs, are masked).
 set -euo pipefail
-build=${MSCOPE_BUILD:?}
-src=${MSCOPE_SRC:?}
-. "$src/tests/mpi/mpi_env.sh"
-mscope=$build/tools/mscope
-mpi=$build/tools/mscope-mpi
+. "${MSCOPE_SRC:?}/tests/mpi/mpi_env.sh"
 work=$(mktemp -d /tmp/mscope-mpi-same.XXXXXX)
 trap 'rm -rf "$work"' EXIT
-fail=0
-ok() { echo "ok   $*"; }
-bad() { echo "FAIL $*"; fail=1; }
 
 "$mscope" sim "$src/tests/mpi/shard-edges.json" -o "$work/run" --no-victims -q
 TMPDIR=$work "$mscope" incidents "$work/run" --json "$work/plain.json" --html "$work/plain.html" \

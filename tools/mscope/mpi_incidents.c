@@ -326,19 +326,28 @@ static void
 print_stats(const struct mscope_inc_shard_stats *st, size_t ndiag, double diag_wall,
 		double total_wall)
 {
-	double me[7] = { (double)st->hops, st->cpu_s, st->wall_s, (double)st->rescans,
-		(double)ndiag, diag_wall, total_wall }, *all = NULL;
+	struct timespec cpu;
+	double me[8], *all = NULL;
 
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
+	me[0] = (double)st->hops;
+	me[1] = st->cpu_s;
+	me[2] = st->wall_s;
+	me[3] = st->rescans;
+	me[4] = (double)ndiag;
+	me[5] = diag_wall;
+	me[6] = total_wall;
+	me[7] = (double)cpu.tv_sec + (double)cpu.tv_nsec / 1e9;
 	if (rank == 0)
-		all = calloc((size_t)nranks * 7, sizeof(*all));
-	MPI_Gather(me, 7, MPI_DOUBLE, all, 7, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+		all = calloc((size_t)nranks * 8, sizeof(*all));
+	MPI_Gather(me, 8, MPI_DOUBLE, all, 8, MPI_DOUBLE, 0, MPI_COMM_WORLD);
 	for (int r = 0; all && r < nranks; r++) {
-		const double *x = all + 7 * r;
+		const double *x = all + 8 * r;
 
 		fprintf(stderr, "rank %d: scan %.1f M hops in %.2f s wall, %.2f s CPU "
 			"(%.2f M hops/s), look-back rescans %.0f; %.0f diagnoses in %.2f s; "
-			"total %.2f s\n", r, x[0] / 1e6, x[2], x[1], x[2] > 0 ? x[0] / x[2] / 1e6 : 0,
-			x[3], x[4], x[5], x[6]);
+			"total %.2f s wall, %.2f s CPU\n", r, x[0] / 1e6, x[2], x[1],
+			x[2] > 0 ? x[0] / x[2] / 1e6 : 0, x[3], x[4], x[5], x[6], x[7]);
 	}
 	free(all);
 }
