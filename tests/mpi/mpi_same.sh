@@ -1,5 +1,6 @@
 #!/bin/bash
-# mscope-mpi gives the same report for 1, 2 and 4 ranks as mscope incidents:
+# mscope-mpi gives the same report for 1, 2 and 4 ranks (and 3, and without
+# mpirun) as mscope incidents:
 # a 3 s chain with five faults, two across the shard edges of 2 and 4 ranks
 # (tests/mpi/shard-edges.json); text, --json and --html compared with cmp
 # (only the CPU and wall times, which differ between any two runs, are masked).
@@ -33,6 +34,11 @@ for n in 1 2 4; do
 		fi
 	done
 done
+# without mpirun: one rank, the same report
+TMPDIR=$work "$mpi" incidents "$work/run" --json "$work/single.json" -q || bad "singleton: exit status $?"
+normalise "$work/single.json" >"$work/single.json.n"
+cmp "$work/plain.json.n" "$work/single.json.n" && ok "without mpirun: json identical" ||
+	bad "without mpirun: json differs"
 # bins that double in width past 2^17 (10 us bins over 3 s), and a scan
 # window: the same bins and incidents with an odd number of ranks
 for args in "--bin 10us" "--from 0.6s --to 2.2s"; do
