@@ -52,6 +52,18 @@ for args in "--bin 10us" "--from 0.6s --to 2.2s"; do
 	[ "$args" != "--bin 10us" ] || { jq -e '.scan.bin_us == 40' "$work/pa.json" >/dev/null &&
 		ok "10 us bins doubled twice" || bad "bins not doubled: $(jq .scan.bin_us "$work/pa.json")"; }
 done
+# a stall longer than the first look-back across the edge of 2 ranks: the
+# second rank scans again with a longer look-back, and the report is the same
+"$mscope" sim "$src/tests/mpi/long-hold.json" -o "$work/hold" --no-victims -q
+TMPDIR=$work "$mscope" incidents "$work/hold" --json "$work/ph.json" -q
+TMPDIR=$work MSCOPE_MPI_STATS=1 mpirun_n 2 "$mpi" incidents "$work/hold" --json "$work/rh.json" \
+	-q 2>"$work/rh.err" || bad "long hold, 2 ranks: exit status $?"
+normalise "$work/ph.json" >"$work/ph.n"
+normalise "$work/rh.json" >"$work/rh.n"
+cmp "$work/ph.n" "$work/rh.n" && ok "long hold, 2 ranks: json identical" ||
+	bad "long hold, 2 ranks: json differs"
+grep -Eq "^rank 1: .*look-back rescans [1-9]" "$work/rh.err" && ok "rank 1 scanned again" ||
+	{ bad "rank 1 did not lengthen its look-back"; cat "$work/rh.err"; }
 # each rank scanned its shard: the 4 ranks' packet-hops add up to the total
 total=$(jq '.scan.packet_hops' "$work/plain.json")
 sum=$(sed -nE 's/^rank [0-9]+: scan ([0-9.]+) M hops.*/\1/p' "$work/r4.err" | paste -sd+ | bc)
