@@ -291,7 +291,7 @@ check:
 			char *nl = strchr(p, '\n'), *sp;
 			size_t i = strtoul(p, &sp, 10);
 
-			if (nl == NULL || *sp != ' ')
+			if (nl == NULL || *sp != ' ' || i >= n)
 				break;
 			*nl = '\0';
 			if (owner[i] != 0 && mscope_inc_diag_import(s, i, sp + 1, err)) {
@@ -361,6 +361,7 @@ mpi_incidents(const char *dir, struct mscope_inc_opts *o, struct mscope_an_opts 
 	struct mscope_inc_shard_stats st;
 	double from, to, t0 = MPI_Wtime(), diag_wall = 0;
 	size_t ndiag = 0;
+	int stats;
 
 	*out = NULL;
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
@@ -397,7 +398,9 @@ mpi_incidents(const char *dir, struct mscope_inc_opts *o, struct mscope_an_opts 
 	if (diagnose && mscope_inc_count(s) &&
 			diagnose_shared(s, ao, show, &ndiag, &diag_wall, &err))
 		goto fail;
-	if (getenv("MSCOPE_MPI_STATS"))
+	stats = getenv("MSCOPE_MPI_STATS") != NULL;   /* rank 0's environment decides */
+	MPI_Bcast(&stats, 1, MPI_INT, 0, MPI_COMM_WORLD);
+	if (stats)
 		print_stats(&st, ndiag, diag_wall, MPI_Wtime() - t0);
 	if (rank == 0)
 		*out = s;
