@@ -15,6 +15,7 @@
  * bound) makes the shard scan again with a longer one. */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "incidents_private.h"
 
@@ -136,6 +137,22 @@ mscope_inc_shard_range(const struct mscope_inc_scan *s, unsigned k, double *from
 	return 0;
 }
 
+static double
+clock_s(clockid_t c)
+{
+	struct timespec ts;
+
+	clock_gettime(c, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Where a node's scan of shard k (from t0) starts with look-back `look`. */
+static uint64_t
+read_from(const struct mscope_inc_scan *s, unsigned k, uint64_t t0, uint64_t look)
+{
+	return k == 0 || t0 - s->origin_tsc <= look ? 0 : t0 - look;
+}
+
 static void
 reset_node(struct inc_node *nd)
 {
@@ -150,9 +167,8 @@ reset_node(struct inc_node *nd)
 int
 mscope_inc_scan_shard(struct mscope_inc_scan *s, unsigned k, struct mscope_an_error *err)
 {
-	uint64_t t0, t1, *look;
-	double cpu = 0, wall = 0;
-	int rc = -1;
+	uint64_t t0, t1, look0 = (uint64_t)(LOOKBACK_S * s->hz);
+	double cpu, wall;
 
 	if (s->shard_t == NULL || k >= s->nshards) {
 		seterr(err, "no such shard");
@@ -169,48 +185,43 @@ mscope_inc_scan_shard(struct mscope_inc_scan *s, unsigned k, struct mscope_an_er
 		return 0;
 	}
 	s->t1_tsc = t1;
-	look = malloc((s->nnodes ? s->nnodes : 1) * sizeof(*look));
-	if (look == NULL) {
-		seterr(err, "out of memory");
-		return -1;
+	for (size_t i = 0; i < s->nnodes; i++) {
+		reset_node(&s->nodes[i]);
+		s->nodes[i].read_from_tsc = read_from(s, k, t0, look0);
 	}
-	for (size_t i = 0; i < s->nnodes; i++)
-		look[i] = (uint64_t)(LOOKBACK_S * s->hz);
-	for (;;) {
-		int again = 0;
+	if (inc_scan_run(s, err))
+		return -1;
+	cpu = s->cpu_s;
+	wall = s->wall_s;
+	for (size_t i = 0; i < s->nnodes; i++) {
+		struct inc_node *nd = &s->nodes[i];
+		uint64_t look = look0;
 
-		for (size_t i = 0; i < s->nnodes; i++) {
-			struct inc_node *nd = &s->nodes[i];
+		while (nd->inexact && !nd->warn[0]) {
+			/* a packet had entered before the look-back: again, 4 times longer */
+			double c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID), w0 = clock_s(CLOCK_MONOTONIC);
 
+			look *= 4;
 			reset_node(nd);
-			nd->read_from_tsc = k == 0 || t0 - s->origin_tsc <= look[i] ? 0 : t0 - look[i];
-		}
-		if (inc_scan_run(s, err))
-			goto out;
-		cpu += s->cpu_s;
-		wall += s->wall_s;
-		for (size_t i = 0; i < s->nnodes; i++) {
-			struct inc_node *nd = &s->nodes[i];
-
-			if (nd->warn[0]) {
-				snprintf(err->text, sizeof(err->text), "damaged trace: %.480s", nd->warn);
-				goto out;
+			nd->read_from_tsc = read_from(s, k, t0, look);
+			s->rescans++;
+			if (inc_scan_node(s, nd)) {
+				snprintf(err->text, sizeof(err->text), "%s", nd->err);
+				return -1;
 			}
-			if (nd->inexact) {   /* a packet entered before the look-back */
-				look[i] *= 4;
-				again = 1;
-			}
+			cpu += clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+			wall += clock_s(CLOCK_MONOTONIC) - w0;
 		}
-		if (!again)
-			break;
-		s->rescans++;
+		while (nd->bins && nd->shift < s->shift)   /* the others' width */
+			inc_halve(nd);
+		if (nd->warn[0]) {
+			snprintf(err->text, sizeof(err->text), "damaged trace: %.480s", nd->warn);
+			return -1;
+		}
 	}
 	s->cpu_s = cpu;
 	s->wall_s = wall;
-	rc = 0;
-out:
-	free(look);
-	return rc;
+	return 0;
 }
 
 void
