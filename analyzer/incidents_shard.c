@@ -49,13 +49,14 @@ mscope_inc_scan_open(const char *dir, const struct mscope_inc_opts *o, struct ms
 	return inc_scan_open(dir, o, err);
 }
 
-/* Time of the last record of a node stream, from the index of its last file
- * (0 when it holds no frame). */
+/* The frames of a node stream, from its files' indexes: the time of its last
+ * record into *end (a maximum), and when hist is given each frame's packets
+ * (rx, tx, drops: the scan's work) into hist[] by the bin of its last record. */
 static int
-stream_end(const struct inc_node *nd, uint64_t *end, struct mscope_an_error *err)
+stream_frames(const struct mscope_inc_scan *s, const struct inc_node *nd, uint64_t *end,
+		uint64_t *hist, uint64_t nb, uint64_t width, struct mscope_an_error *err)
 {
-	*end = 0;
-	for (size_t i = nd->npaths; i-- > 0 && *end == 0; ) {
+	for (size_t i = 0; i < nd->npaths; i++) {
 		struct mscope_trace_error te;
 		struct mscope_trace_reader *r = mscope_reader_open(nd->paths[i], &te);
 		const struct mscope_frame_info *fr;
@@ -68,9 +69,17 @@ stream_end(const struct inc_node *nd, uint64_t *end, struct mscope_an_error *err
 			mscope_reader_close(r);
 			return -1;
 		}
-		for (size_t j = 0; j < n; j++)
+		for (size_t j = 0; j < n; j++) {
+			uint64_t b;
+
 			if (fr[j].tsc_last > *end)
 				*end = fr[j].tsc_last;
+			if (hist == NULL || fr[j].tsc_last < s->t0_tsc)
+				continue;
+			b = (fr[j].tsc_last - s->t0_tsc) / width;
+			hist[b < nb ? b : nb - 1] += (uint64_t)fr[j].rx_packets + fr[j].tx_packets +
+				fr[j].drop_packets;
+		}
 		mscope_reader_close(r);
 	}
 	return 0;
@@ -84,6 +93,40 @@ base_ticks(const struct mscope_inc_scan *s)
 	return b ? b : 1;
 }
 
+/* Shard starts s->shard_t[0..n) on the nb bins of `width`: about the same
+ * packets in every shard (the frames' counts), equal times when there are none. */
+static int
+plan_by_work(struct mscope_inc_scan *s, unsigned n, uint64_t nb, uint64_t width,
+		struct mscope_an_error *err)
+{
+	uint64_t *hist = calloc(nb, sizeof(*hist)), total = 0, acc = 0, end = 0;
+	unsigned k = 1;
+
+	if (hist == NULL) {
+		seterr(err, "out of memory");
+		return -1;
+	}
+	for (size_t i = 0; i < s->nnodes; i++)
+		if (!s->nodes[i].is_source &&
+				stream_frames(s, &s->nodes[i], &end, hist, nb, width, err)) {
+			free(hist);
+			return -1;
+		}
+	for (uint64_t b = 0; b < nb; b++)
+		total += hist[b];
+	for (unsigned j = 0; j < n; j++)   /* equal times */
+		s->shard_t[j] = s->t0_tsc + (uint64_t)((unsigned __int128)nb * j / n) * width;
+	for (uint64_t b = 0; total && b < nb && k < n; b++) {
+		acc += hist[b];
+		for (; k < n && (unsigned __int128)acc * n >= (unsigned __int128)total * k; k++)
+			s->shard_t[k] = s->t0_tsc + (b + 1) * width;
+	}
+	for (; total && k < n; k++)
+		s->shard_t[k] = s->t0_tsc + nb * width;
+	free(hist);
+	return 0;
+}
+
 int
 mscope_inc_shard_plan(struct mscope_inc_scan *s, unsigned n, struct mscope_an_error *err)
 {
@@ -94,15 +137,10 @@ mscope_inc_shard_plan(struct mscope_inc_scan *s, unsigned n, struct mscope_an_er
 		seterr(err, "no shards");
 		return -1;
 	}
-	for (size_t i = 0; i < s->nnodes; i++) {
-		uint64_t e;
-
-		if (s->nodes[i].is_source)
-			continue;
-		if (stream_end(&s->nodes[i], &e, err))
+	for (size_t i = 0; i < s->nnodes; i++)
+		if (!s->nodes[i].is_source &&
+				stream_frames(s, &s->nodes[i], &end, NULL, 0, 1, err))
 			return -1;
-		end = e > end ? e : end;
-	}
 	if (end > s->t1_tsc)
 		end = s->t1_tsc;
 	/* the final bin width: the scan doubles it until the last bin index fits */
@@ -118,8 +156,8 @@ mscope_inc_shard_plan(struct mscope_inc_scan *s, unsigned n, struct mscope_an_er
 		seterr(err, "out of memory");
 		return -1;
 	}
-	for (unsigned k = 0; k < n; k++)
-		s->shard_t[k] = s->t0_tsc + (uint64_t)((unsigned __int128)nb * k / n) * width;
+	if (plan_by_work(s, n, nb, width, err))
+		return -1;
 	s->shard_t[n] = end > s->shard_t[n - 1] ? end : s->shard_t[n - 1];  /* for messages */
 	s->nshards = n;
 	return 0;

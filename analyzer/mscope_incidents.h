@@ -172,9 +172,9 @@ struct mscope_inc_scan *mscope_inc_scan_open(const char *dir, const struct mscop
 		struct mscope_an_error *err);
 
 /**
- * Split the scan window into n shards of whole bins (of the final width,
- * so that no bin spans two shards), from the end of the recording in the
- * traces' time index. The same on every process. @return 0, or -1 with *err.
+ * Split the scan window into n shards of about the same packets (the frame
+ * counts of the traces' time index), of whole bins of the final width (no bin
+ * spans two shards). The same on every process. @return 0, or -1 with *err.
  */
 int mscope_inc_shard_plan(struct mscope_inc_scan *s, unsigned n, struct mscope_an_error *err);
 

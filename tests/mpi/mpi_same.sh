@@ -1,8 +1,8 @@
 #!/bin/bash
 # mscope-mpi gives the same report for 1, 2 and 4 ranks (and 3, and without
 # mpirun) as mscope incidents:
-# a 3 s chain with five faults, two across the shard edges of 2 and 4 ranks
-# (tests/mpi/shard-edges.json); text, --json and --html compared with cmp
+# a 3 s chain with five faults, one at the middle, across the shard edge of 2
+# and 4 ranks (checked; tests/mpi/shard-edges.json); text, --json and --html compared with cmp
 # (only the CPU and wall times, which differ between any two runs, are masked).
 set -euo pipefail
 . "${MSCOPE_SRC:?}/tests/mpi/mpi_env.sh"
@@ -25,6 +25,14 @@ for n in 1 2 4; do
 	fi
 	[ "$(grep -c '^rank [0-9]*: scan' "$work/r$n.err")" -eq "$n" ] &&
 		ok "$n ranks: per-rank figures" || { bad "$n ranks: per-rank figures"; cat "$work/r$n.err"; }
+	if [ "$n" -gt 1 ]; then   # an incident runs across a shard edge
+		edges=$(sed -nE 's/^rank [0-9]+: .*shard [0-9.]+-([0-9.]+) s$/\1/p' "$work/r$n.err" |
+			head -n $((n - 1)) | paste -sd, -)
+		jq -e --argjson e "[$edges]" '[.incidents[] | . as $i |
+			$e[] | select($i.start_us / 1e6 < . and . < $i.end_us / 1e6)] | length > 0' \
+			"$work/plain.json" >/dev/null && ok "$n ranks: an incident across an edge ($edges s)" ||
+			bad "$n ranks: no incident across the edges $edges"
+	fi
 	for f in txt json html; do
 		normalise "$work/r$n.$f" >"$work/r$n.$f.n"
 		if cmp "$work/plain.$f.n" "$work/r$n.$f.n"; then

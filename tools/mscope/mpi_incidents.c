@@ -324,10 +324,10 @@ out:
 /* Per-rank figures on stderr (MSCOPE_MPI_STATS set), for tools/bench-mpi. */
 static void
 print_stats(const struct mscope_inc_shard_stats *st, size_t ndiag, double diag_wall,
-		double total_wall)
+		double total_wall, double from_us, double to_us)
 {
 	struct timespec cpu;
-	double me[8], *all = NULL;
+	double me[10], *all = NULL;
 
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu);
 	me[0] = (double)st->hops;
@@ -338,16 +338,19 @@ print_stats(const struct mscope_inc_shard_stats *st, size_t ndiag, double diag_w
 	me[5] = diag_wall;
 	me[6] = total_wall;
 	me[7] = (double)cpu.tv_sec + (double)cpu.tv_nsec / 1e9;
+	me[8] = from_us;
+	me[9] = to_us;
 	if (rank == 0)
-		all = calloc((size_t)nranks * 8, sizeof(*all));
-	MPI_Gather(me, 8, MPI_DOUBLE, all, 8, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+		all = calloc((size_t)nranks * 10, sizeof(*all));
+	MPI_Gather(me, 10, MPI_DOUBLE, all, 10, MPI_DOUBLE, 0, MPI_COMM_WORLD);
 	for (int r = 0; all && r < nranks; r++) {
-		const double *x = all + 8 * r;
+		const double *x = all + 10 * r;
 
 		fprintf(stderr, "rank %d: scan %.1f M hops in %.2f s wall, %.2f s CPU "
 			"(%.2f M hops/s), look-back rescans %.0f; %.0f diagnoses in %.2f s; "
-			"total %.2f s wall, %.2f s CPU\n", r, x[0] / 1e6, x[2], x[1],
-			x[2] > 0 ? x[0] / x[2] / 1e6 : 0, x[3], x[4], x[5], x[6], x[7]);
+			"total %.2f s wall, %.2f s CPU; shard %.3f-%.3f s\n", r, x[0] / 1e6, x[2],
+			x[1], x[2] > 0 ? x[0] / x[2] / 1e6 : 0, x[3], x[4], x[5], x[6], x[7],
+			x[8] / 1e6, x[9] / 1e6);
 	}
 	free(all);
 }
@@ -401,7 +404,7 @@ mpi_incidents(const char *dir, struct mscope_inc_opts *o, struct mscope_an_opts 
 	stats = getenv("MSCOPE_MPI_STATS") != NULL;   /* rank 0's environment decides */
 	MPI_Bcast(&stats, 1, MPI_INT, 0, MPI_COMM_WORLD);
 	if (stats)
-		print_stats(&st, ndiag, diag_wall, MPI_Wtime() - t0);
+		print_stats(&st, ndiag, diag_wall, MPI_Wtime() - t0, from, to);
 	if (rank == 0)
 		*out = s;
 	else
