@@ -108,6 +108,31 @@ msg(const char *text)
 	return buf;
 }
 
+/* Whether every rank listed the same files and planned the same shards. */
+static int
+same_plan(const struct mscope_inc_scan *s)
+{
+	struct mscope_inc_stats st;
+	unsigned long long h = 1469598103934665603ull, lo, hi;
+	double v[2];
+
+	mscope_inc_stats(s, &st);
+	h = (h ^ st.nodes) * 1099511628211ull;
+	h = (h ^ st.files) * 1099511628211ull;
+	for (int k = 0; k < nranks; k++) {
+		mscope_inc_shard_range(s, (unsigned)k, &v[0], &v[1]);
+		for (int j = 0; j < 2; j++) {
+			unsigned long long b;
+
+			memcpy(&b, &v[j], sizeof(b));
+			h = (h ^ b) * 1099511628211ull;
+		}
+	}
+	MPI_Allreduce(&h, &lo, 1, MPI_UNSIGNED_LONG_LONG, MPI_MIN, MPI_COMM_WORLD);
+	MPI_Allreduce(&h, &hi, 1, MPI_UNSIGNED_LONG_LONG, MPI_MAX, MPI_COMM_WORLD);
+	return lo == hi;
+}
+
 /* Every rank's export, gathered on every rank, merged. */
 static int
 exchange_bins(struct mscope_inc_scan *s, struct mscope_an_error *err)
@@ -377,6 +402,9 @@ mpi_incidents(const char *dir, struct mscope_inc_opts *o, struct mscope_an_opts 
 	if (failed(s ? NULL : msg(err.text)))
 		goto fail;
 	if (failed(mscope_inc_shard_plan(s, (unsigned)nranks, &err) ? msg(err.text) : NULL))
+		goto fail;
+	if (failed(same_plan(s) ? NULL : msg("the ranks see different traces (another file "
+			"system, or files changed during the run)")))
 		goto fail;
 	mscope_inc_shard_range(s, (unsigned)rank, &from, &to);
 	snprintf(where, sizeof(where), "(shard %.3f-%.3f s)", from / 1e6, to / 1e6);
