@@ -30,8 +30,8 @@ mscope_inc_opts_init(struct mscope_inc_opts *o)
 	o->margin_us = 20000;
 }
 
-static double
-now_s(clockid_t c)
+double
+inc_now_s(clockid_t c)
 {
 	struct timespec ts;
 
@@ -312,12 +312,12 @@ report_progress(struct mscope_inc_scan *s)
 static int
 run_scan(struct mscope_inc_scan *s, struct mscope_an_error *err)
 {
-	double c0 = now_s(CLOCK_PROCESS_CPUTIME_ID), w0 = now_s(CLOCK_MONOTONIC);
+	double c0 = inc_now_s(CLOCK_PROCESS_CPUTIME_ID), w0 = inc_now_s(CLOCK_MONOTONIC);
 	int rc = inc_for_nodes(s, inc_scan_node, s, s->opts.progress ? report_progress : NULL,
 		err);
 
-	s->cpu_s = now_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
-	s->wall_s = now_s(CLOCK_MONOTONIC) - w0;
+	s->cpu_s = inc_now_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+	s->wall_s = inc_now_s(CLOCK_MONOTONIC) - w0;
 	if (rc)
 		return -1;
 	/* one bin width for all nodes */

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "mscope_incidents.h"
 
@@ -84,6 +85,9 @@ struct mscope_inc_scan {
 struct mscope_inc_scan *inc_scan_open(const char *dir, const struct mscope_inc_opts *o,
 		struct mscope_an_error *err);
 int inc_scan_run(struct mscope_inc_scan *s, struct mscope_an_error *err);
+
+/* incidents.c: clock c in seconds */
+double inc_now_s(clockid_t c);
 
 /* incidents.c: fn(ctx, node) on every node stream, s->threads at a time; the
  * calling thread calls tick(s) every 200 ms meanwhile when given. Errors are

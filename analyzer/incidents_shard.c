@@ -15,7 +15,6 @@
  * bound) makes the shard scan again with a longer one. */
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "incidents_private.h"
 
@@ -175,15 +174,6 @@ mscope_inc_shard_range(const struct mscope_inc_scan *s, unsigned k, double *from
 	return 0;
 }
 
-static double
-clock_s(clockid_t c)
-{
-	struct timespec ts;
-
-	clock_gettime(c, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 /* Where a node's scan of shard k (from t0) starts with look-back `look`. */
 static uint64_t
 read_from(const struct mscope_inc_scan *s, unsigned k, uint64_t t0, uint64_t look)
@@ -237,7 +227,8 @@ mscope_inc_scan_shard(struct mscope_inc_scan *s, unsigned k, struct mscope_an_er
 
 		while (nd->inexact && !nd->warn[0]) {
 			/* a packet had entered before the look-back: again, 4 times longer */
-			double c0 = clock_s(CLOCK_PROCESS_CPUTIME_ID), w0 = clock_s(CLOCK_MONOTONIC);
+			double c0 = inc_now_s(CLOCK_PROCESS_CPUTIME_ID);
+			double w0 = inc_now_s(CLOCK_MONOTONIC);
 
 			look *= 4;
 			reset_node(nd);
@@ -247,8 +238,8 @@ mscope_inc_scan_shard(struct mscope_inc_scan *s, unsigned k, struct mscope_an_er
 				snprintf(err->text, sizeof(err->text), "%s", nd->err);
 				return -1;
 			}
-			cpu += clock_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
-			wall += clock_s(CLOCK_MONOTONIC) - w0;
+			cpu += inc_now_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+			wall += inc_now_s(CLOCK_MONOTONIC) - w0;
 		}
 		while (nd->bins && nd->shift < s->shift)   /* the others' width */
 			inc_halve(nd);
