@@ -34,9 +34,9 @@ struct an_seg {         /* rx sequence numbers -> hop indices, split at gaps */
 };
 
 struct an_node {
-	char id[96];
-	char nf[64];
-	char file[512];
+	char id[320];           /* nf:pPqQ, or the source's name */
+	char nf[256];           /* the header's name, escaped (an_escape) */
+	char *file;             /* path of the (first) trace file */
 	struct mscope_trace_header hdr;
 	int nf_idx;
 	bool is_source;
@@ -70,6 +70,20 @@ struct an_node {
 
 	/* load diagnostics */
 	uint64_t loss_records, loss_packets;
+	uint64_t del_segments, del_records, del_packets; /* DELETED records */
+	uint64_t sidecar_records, sidecar_packets;      /* from <trace>.lost */
+	bool lost_unknown;      /* a .lost file that could not be read */
+	bool no_index;          /* the file ends without its seek table */
+	/* windowed analysis: which part of the file was read, which part is kept */
+	bool from_start;        /* the hops loaded start at the file's start */
+	bool ran_off;           /* the look-back needed data before what was read */
+	int64_t first_t;        /* time of the file's first record */
+	int64_t load_t0;        /* windowed load: frames from this time were read */
+	uint64_t rd_tsc0, rd_tsc1; /* ... as raw TSC: the reader's window */
+	int64_t *frame_t;       /* per frame of the index: first and last record time */
+	size_t nframes;
+	char **paths;           /* segment files of the node's stream (npaths > 1) */
+	size_t npaths;
 	uint64_t backsteps;
 	int64_t max_backstep;
 	uint64_t nolink, badlink, duptx, undef_flow, src_rx, tx_before_rx;
@@ -167,7 +181,7 @@ struct mscope_analysis {
 
 	struct an_node *nodes;
 	uint32_t nnodes;
-	char (*nfs)[64];
+	char (*nfs)[256];
 	uint32_t nnfs;
 
 	/* global flow table */
@@ -198,10 +212,19 @@ struct mscope_analysis {
 	size_t rate_scratch; /* doubles per rate-estimation scratch array */
 	void *job_ctx;      /* context of the running an_for_nodes() job */
 	int64_t t_start, t_end;
+	bool windowed;          /* --from/--to: only the window's region is analysed */
+	int64_t run_start;      /* earliest record of any trace: origin of --from/--to */
+	int64_t run_last;       /* latest record of any trace (windows) */
+	int64_t region_t0, region_t1; /* the region analysed (ticks) */
+	uint32_t clock_ref;     /* node whose TSC is the common time base */
+	uint64_t frames_read, frames_total; /* windowed load: frames decoded / in the files */
 	bool have_source;
 	uint32_t src_nf_default; /* NF index blamed for input with no source trace */
 	bool any_approx;
 	uint64_t unresolved, conflicts, trace_loss_records, trace_loss_packets;
+	uint64_t del_segments, del_records, del_packets;
+	uint64_t sidecar_records, sidecar_packets;
+	uint32_t traces_unfinished; /* files without their trailing seek table */
 	uint64_t lost_source;   /* source packets seen nowhere */
 	uint64_t in_flight;     /* packets neither delivered nor dropped */
 
@@ -214,6 +237,7 @@ struct mscope_analysis {
 	uint32_t nvictims;
 	uint64_t delivered, dropped_pkts, nf_dropped;
 	int64_t lat_threshold;
+	char thr_from[96];      /* how lat_threshold was derived (for the report) */
 	struct an_queued_int *queued;
 	size_t nqueued;
 	struct mscope_an_queued *queued_pub;
@@ -246,6 +270,17 @@ an_arr(const struct mscope_analysis *an, uint32_t g)
 	return an->d[g] - (int64_t)an->pred[g];
 }
 
+/* CLOCK_REALTIME (ns) of time t, by the clock reference's anchor (exact in
+ * integers: a double has 256 ns steps at today's epoch). */
+static inline int64_t
+an_realtime(const struct mscope_analysis *an, int64_t t)
+{
+	const struct mscope_trace_header *h = &an->nodes[an->clock_ref].hdr;
+
+	return h->anchor_realtime_ns + (int64_t)((__int128)(t - (int64_t)h->anchor_tsc) *
+		1000000000 / (__int128)h->tsc_hz);
+}
+
 /* Traffic class of a flow for trigger detection: protocol and destination
  * port (0: not IP). */
 static inline uint32_t
@@ -266,6 +301,9 @@ void an_err(struct mscope_an_error *err, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 void an_warn(struct mscope_analysis *an, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* A name or path from a file as valid UTF-8 without control characters:
+ * such bytes become \xNN (*changed says whether any did). malloc'd, or NULL. */
+char *an_escape(const char *in, bool *changed);
 void *an_grow(void *p, size_t *cap, size_t need, size_t elem);
 void *an_big_alloc(size_t bytes);
 int an_for_nodes(struct mscope_analysis *an,
@@ -338,6 +376,7 @@ size_t an_victim_rules(const struct mscope_af_relation *rel, size_t nrel, uint32
 #endif
 
 /* analyzer.c */
+void an_free_hops(struct mscope_analysis *an);
 int an_victim_identity(const struct mscope_analysis *an, const struct an_victim *v,
 		uint32_t *wire, uint64_t *tsc);
 

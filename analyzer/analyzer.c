@@ -20,6 +20,7 @@ mscope_an_opts_init(struct mscope_an_opts *o)
 	o->epsilon = 0.01;
 	o->max_flows = 8;
 	o->match_window_us = 2e6;
+	o->context_ns = 100000000;
 	o->filter.src_len = o->filter.dst_len = -1;
 	o->filter.sport = o->filter.dport = -1;
 	o->filter.proto = -1;
@@ -78,6 +79,7 @@ mscope_an_open(const char *dir, const struct mscope_an_opts *opts,
 	/* the caller's strings are not kept beyond this call */
 	an->opts.topology = NULL;
 	an->opts.run_id = NULL;
+	an->opts.from_clock = an->opts.to_clock = NULL;
 	if (an_match(an, err))
 		goto fail;
 	if (an_timeline(an, err) || an_rates(an, err))
@@ -135,6 +137,14 @@ mscope_an_release(struct mscope_analysis *an)
 		nd->slow = NULL;
 		nd->nslow = 0;
 	}
+	an_free_hops(an);
+	an->released = true;
+}
+
+/* The per-hop arrays (free()d, set to NULL). */
+void
+an_free_hops(struct mscope_analysis *an)
+{
 	free(an->d);
 	free(an->e);
 	free(an->win);
@@ -148,7 +158,6 @@ mscope_an_release(struct mscope_analysis *an)
 	an->win = an->wout = an->flow = an->pred = an->path = NULL;
 	an->qa = NULL;
 	an->fl = NULL;
-	an->released = true;
 }
 
 void
@@ -158,6 +167,11 @@ mscope_an_close(struct mscope_analysis *an)
 		return;
 	for (uint32_t k = 0; k < an->nnodes; k++) {
 		struct an_node *nd = &an->nodes[k];
+		free(nd->file);
+		free(nd->frame_t);
+		for (size_t i = 0; i < nd->npaths; i++)
+			free(nd->paths[i]);
+		free(nd->paths);
 		free(nd->fkeys);
 		free(nd->ref2local);
 		free(nd->segs);

@@ -10,9 +10,7 @@
 
 #include "commands.h"
 #include "mscope_analyzer.h"
-#ifdef MSCOPE_HAVE_REPORT
 #include "mscope_report.h"
-#endif
 
 #define DEFAULT_TOP 10
 
@@ -31,12 +29,18 @@ usage(FILE *f)
 		"Diagnose why packets were slow or dropped, from the trace files (*.mst)\n"
 		"in DIR, and rank the culprits (NF, processing or source, flows).\n"
 		"\n"
-		"Victims (default: end-to-end latency above the 99th percentile, and drops):\n"
+		"Victims (default: end-to-end latency above the 99th percentile of the run, or of\n"
+		"the window's packets with --from/--to, and drops):\n"
 		"  --threshold TIME      latency threshold, e.g. 200us, 1.5ms (overrides --percentile)\n"
 		"  --percentile P        latency percentile (default 99)\n"
 		"  --flow FILTER         only victims of matching flows, e.g. 'proto=udp dport=53\n"
 		"                        src=10.1.0.0/16' (keys src dst sport dport proto)\n"
-		"  --from TIME, --to TIME  only victims that entered in this window (from run start)\n"
+		"  --from TIME, --to TIME  only victims that entered in this window (from run start,\n"
+		"                        or wall-clock: 14:32:05.250, 2026-12-08T14:32:05Z); only\n"
+		"                        the window and its context are read and analysed\n"
+		"  --context TIME        history analysed before the window (rates, usual times)\n"
+		"                        and time after it for its victims to leave (default 100ms)\n"
+		"  --no-index            with a window: read the traces whole (same results, slower)\n"
 		"  --no-drops            do not take dropped packets as victims\n"
 		"\n"
 		"Method:\n"
@@ -58,9 +62,7 @@ usage(FILE *f)
 		"Output:\n"
 		"  --json FILE           report document (JSON)\n"
 		"  --relations FILE      one JSON line per diagnosed victim with its culprits\n"
-#ifdef MSCOPE_HAVE_REPORT
 		"  --html FILE           self-contained HTML report\n"
-#endif
 		"  --packet NODE@WIRE    explain one packet at one node (e.g. fw1:p0q0@123456):\n"
 		"                        its local scores and culprits, then exit\n"
 		"  --top N               culprits shown in the table (default %d)\n"
@@ -120,40 +122,20 @@ print_nodes(const json_t *doc, FILE *out)
 		fprintf(out, "* arrivals approximated from rx bursts (no upstream trace)\n");
 }
 
-/* Minimal rule table when the report library is not built. */
+/* No victims: which threshold judged that, and how to choose another. */
 static void
-print_table(const json_t *doc, FILE *out, int top)
+print_no_victims(const json_t *doc, FILE *out)
 {
 	const json_t *sum = json_object_get(doc, "summary");
-	const json_t *cul = json_object_get(doc, "culprits");
-	size_t i;
-	const json_t *n;
+	const char *from = json_string_value(json_object_get(sum, "latency_threshold_from"));
 
-	fprintf(out, "victims %lld (drops %lld) of %lld packets, %.0f us, %lld nodes, "
-		"trace losses %lld, unresolved ids %lld, arrivals %s, dag %s\n",
-		(long long)json_integer_value(json_object_get(sum, "victims")),
-		(long long)json_integer_value(json_object_get(sum, "drops")),
-		(long long)json_integer_value(json_object_get(sum, "packets")),
-		json_real_value(json_object_get(sum, "end_us")),
-		(long long)json_integer_value(json_object_get(sum, "nodes")),
-		(long long)json_integer_value(json_object_get(sum, "trace_losses")),
-		(long long)json_integer_value(json_object_get(sum, "unresolved_ids")),
-		json_string_value(json_object_get(sum, "arrivals")),
-		json_string_value(json_object_get(sum, "dag")));
-	fprintf(out, "\n%4s %-10s %-10s %-38s %-10s %6s %7s\n", "rank", "culprit", "kind",
-		"flow", "victim nf", "share", "victims");
-	json_array_foreach(cul, i, n) {
-		if ((int)i >= top)
-			break;
-		fprintf(out, "%4lld %-10.10s %-10.10s %-38.38s %-10.10s %5.1f%% %7lld\n",
-			(long long)json_integer_value(json_object_get(n, "rank")),
-			json_string_value(json_object_get(n, "nf")),
-			json_string_value(json_object_get(n, "kind")),
-			json_string_value(json_object_get(n, "flow")),
-			json_string_value(json_object_get(n, "victim_nf")),
-			100 * json_real_value(json_object_get(n, "share")),
-			(long long)json_integer_value(json_object_get(n, "victims")));
-	}
+	if (json_integer_value(json_object_get(sum, "victims")) != 0)
+		return;
+	fprintf(out, "\nno victims: no packet's end-to-end latency exceeded %.1f us (%s)%s;\n"
+		"choose the latency that makes a victim with --threshold TIME (e.g. --threshold 100us)\n"
+		"or another percentile with --percentile P\n",
+		json_real_value(json_object_get(sum, "latency_threshold_us")), from ? from : "?",
+		json_is_true(json_object_get(sum, "drops_are_victims")) ? ", and none was dropped" : "");
 }
 
 static int
@@ -179,7 +161,6 @@ write_outputs(struct mscope_analysis *an, const struct cli_out *o)
 			rc = 1;
 		}
 	}
-#ifdef MSCOPE_HAVE_REPORT
 	if (o->html) {
 		FILE *f = fopen(o->html, "w");
 		if (f == NULL || mscope_report_html(doc, f) || fclose(f)) {
@@ -190,13 +171,9 @@ write_outputs(struct mscope_analysis *an, const struct cli_out *o)
 	}
 	if (!o->quiet)
 		mscope_report_text(doc, stdout, o->top);
-#else
-	if (!o->quiet)
-		print_table(doc, stdout, o->top);
-#endif
 	if (!o->quiet)
 		print_nodes(doc, stdout);
-	(void)print_table;
+	print_no_victims(doc, o->quiet ? stderr : stdout);
 	json_decref(doc);
 	return rc;
 }
@@ -251,9 +228,12 @@ cmd_analyze(int argc, char **argv)
 {
 	enum { O_THRESHOLD = 256, O_PERCENTILE, O_FLOW, O_FROM, O_TO, O_NODROPS, O_RATE,
 		O_TOPOLOGY, O_DAG, O_SRCFLOWS, O_MINWAIT, O_EPS, O_MAXFLOWS, O_WINDOW, O_RUN,
-		O_THREADS, O_JSON, O_REL, O_HTML, O_TOP, O_AFT, O_NOPOST, O_PACKET };
+		O_THREADS, O_JSON, O_REL, O_HTML, O_TOP, O_AFT, O_NOPOST, O_PACKET, O_CONTEXT,
+		O_NOINDEX };
 	static const struct option longopts[] = {
 		{ "af-threshold", required_argument, NULL, O_AFT },
+		{ "context", required_argument, NULL, O_CONTEXT },
+		{ "no-index", no_argument, NULL, O_NOINDEX },
 		{ "dag", required_argument, NULL, O_DAG },
 		{ "epsilon", required_argument, NULL, O_EPS },
 		{ "flow", required_argument, NULL, O_FLOW },
@@ -320,14 +300,28 @@ cmd_analyze(int argc, char **argv)
 			}
 			break;
 		case O_FROM:
-			if (mscope_an_parse_time(optarg, &ns))
+			if (strchr(optarg, ':') && mscope_an_parse_clock(optarg, 0, &ns) == 0)
+				opts.from_clock = optarg;   /* wall clock: resolved by the traces' anchor */
+			else if (mscope_an_parse_time(optarg, &ns))
 				return free(rates), bad("--from", optarg);
-			opts.from_ns = ns;
+			else
+				opts.from_ns = ns;
 			break;
 		case O_TO:
-			if (mscope_an_parse_time(optarg, &ns))
+			if (strchr(optarg, ':') && mscope_an_parse_clock(optarg, 0, &ns) == 0)
+				opts.to_clock = optarg;
+			else if (mscope_an_parse_time(optarg, &ns))
 				return free(rates), bad("--to", optarg);
-			opts.to_ns = ns;
+			else
+				opts.to_ns = ns;
+			break;
+		case O_CONTEXT:
+			if (mscope_an_parse_time(optarg, &ns) || ns < 0)
+				return free(rates), bad("--context", optarg);
+			opts.context_ns = ns;
+			break;
+		case O_NOINDEX:
+			opts.no_index = 1;
 			break;
 		case O_PACKET:
 			if (strchr(optarg, '@') == NULL)
@@ -413,11 +407,6 @@ cmd_analyze(int argc, char **argv)
 			out.relations = optarg;
 			break;
 		case O_HTML:
-#ifndef MSCOPE_HAVE_REPORT
-			fprintf(stderr, "mscope analyze: --html needs the report component, not built\n");
-			free(rates);
-			return 2;
-#endif
 			out.html = optarg;
 			break;
 		case O_TOP:

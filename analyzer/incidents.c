@@ -39,15 +39,38 @@ inc_now_s(clockid_t c)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Rotated segments sort by the length of their name, then the name
- * (`stem.000009.mst` before `stem.000010.mst`, 6 or more digits). */
-static int
-cmp_path(const void *a, const void *b)
-{
-	const char *x = *(char *const *)a, *y = *(char *const *)b;
-	size_t lx = strlen(x), ly = strlen(y);
+/* A node's files in segment order (header field; files without it are
+ * segment 0), then by name: `stem.000009.mst` before `stem.000010.mst`. */
+struct seg_path {
+	uint32_t segment;
+	char *path;
+};
 
-	return lx != ly ? (lx < ly ? -1 : 1) : strcmp(x, y);
+static int
+cmp_seg(const void *a, const void *b)
+{
+	const struct seg_path *x = a, *y = b;
+	size_t lx = strlen(x->path), ly = strlen(y->path);
+
+	if (x->segment != y->segment)
+		return x->segment < y->segment ? -1 : 1;
+	return lx != ly ? (lx < ly ? -1 : 1) : strcmp(x->path, y->path);
+}
+
+static int
+sort_segments(struct inc_node *nd, const uint32_t *seg)
+{
+	struct seg_path *v = malloc(nd->npaths * sizeof(*v));
+
+	if (v == NULL)
+		return -1;
+	for (size_t i = 0; i < nd->npaths; i++)
+		v[i] = (struct seg_path){ seg[i], nd->paths[i] };
+	qsort(v, nd->npaths, sizeof(*v), cmp_seg);
+	for (size_t i = 0; i < nd->npaths; i++)
+		nd->paths[i] = v[i].path;
+	free(v);
+	return 0;
 }
 
 static int
@@ -90,6 +113,7 @@ add_file(struct mscope_inc_scan *s, const char *path, const struct mscope_trace_
 		uint64_t size, struct mscope_an_error *err)
 {
 	struct inc_node *nd = NULL;
+	uint32_t *seg;
 	char **p;
 
 	for (size_t i = 0; i < s->nnodes; i++)
@@ -117,6 +141,11 @@ add_file(struct mscope_inc_scan *s, const char *path, const struct mscope_trace_
 	if (p == NULL)
 		goto oom;
 	nd->paths = p;
+	seg = realloc(nd->segs, (nd->npaths + 1) * sizeof(*seg));
+	if (seg == NULL)
+		goto oom;
+	nd->segs = seg;
+	nd->segs[nd->npaths] = h->segment;
 	nd->paths[nd->npaths] = strdup(path);
 	if (nd->paths[nd->npaths] == NULL)
 		goto oom;
@@ -198,7 +227,10 @@ list_nodes(struct mscope_inc_scan *s, const char *dir, struct mscope_an_error *e
 		goto out;
 	}
 	for (size_t i = 0; i < s->nnodes; i++) {
-		qsort(s->nodes[i].paths, s->nodes[i].npaths, sizeof(char *), cmp_path);
+		if (sort_segments(&s->nodes[i], s->nodes[i].segs)) {
+			an_err(err, "out of memory");
+			goto out;
+		}
 		for (size_t j = 0; j < i; j++)
 			if (!strcmp(s->nodes[i].id, s->nodes[j].id)) {
 				an_err(err, "two traces for node %s: %s and %s", s->nodes[i].id,
@@ -682,6 +714,7 @@ mscope_inc_free(struct mscope_inc_scan *s)
 		for (size_t j = 0; j < s->nodes[i].npaths; j++)
 			free(s->nodes[i].paths[j]);
 		free(s->nodes[i].paths);
+		free(s->nodes[i].segs);
 		free(s->nodes[i].bins);
 	}
 	free(s->nodes);

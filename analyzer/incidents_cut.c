@@ -104,9 +104,11 @@ open_writer(struct cut_job *job, struct inc_node *nd, struct win *w, struct wsta
 	char path[1400];
 	struct mscope_trace_error te;
 	struct mscope_writer_opts wo = { .zstd_level = 1, .frame_bytes = 256 << 10 };
+	struct mscope_trace_header hdr = *h;
 
+	hdr.segment = 0;   /* the cut is a stream of its own, numbered from 0 */
 	snprintf(path, sizeof(path), "%.1000s/%.300s", w->dir, base_name(nd->paths[0]));
-	ws->wr = mscope_writer_open(path, h, &wo, &te);
+	ws->wr = mscope_writer_open(path, &hdr, &wo, &te);
 	if (ws->wr == NULL) {
 		snprintf(nd->err, sizeof(nd->err), "%s: %s", te.file, te.text);
 		return -1;
@@ -187,6 +189,8 @@ write_rec(struct wstate *ws, const struct mscope_record *rec, struct buf *b, uin
 		return mscope_writer_loss(ws->wr, &rec->u.loss);
 	case MSCOPE_REC_CLOCK:
 		return mscope_writer_clock(ws->wr, &rec->u.clock);
+	case MSCOPE_REC_DELETED:
+		return 0;   /* a cut is a stream of its own: earlier deletions are not its */
 	}
 	return 0;
 }

@@ -174,9 +174,20 @@ mscope_inc_json(const struct mscope_inc_scan *s, int points)
 		"nodes", nodes, "timeline", timeline(s, points), "incidents", incs);
 	if (doc) {
 		json_t *w = json_array();
-		for (size_t k = 0; k < s->nnodes; k++)
-			if (s->nodes[k].warn[0])
-				json_array_append_new(w, json_string(s->nodes[k].warn));
+		for (size_t k = 0; k < s->nnodes; k++) {
+			const struct inc_node *nd = &s->nodes[k];
+			char buf[256];
+
+			if (nd->warn[0])
+				json_array_append_new(w, json_string(nd->warn));
+			if (nd->deleted) {
+				snprintf(buf, sizeof(buf), "%.96s: %llu segment(s) of %llu packets were "
+					"deleted by the collector (ring buffer): their time is not scanned",
+					nd->id, (unsigned long long)nd->deleted,
+					(unsigned long long)nd->deleted_packets);
+				json_array_append_new(w, json_string(buf));
+			}
+		}
 		json_object_set_new(json_object_get(doc, "scan"), "warnings", w);
 	}
 	if (doc && s->normal_p99_us > 0)

@@ -21,7 +21,9 @@ struct inc_bin {        /* one node, one time bin */
 struct inc_node {
 	char id[96];        /* as the analyzer names it: nf:pPqQ, or the source's NF name */
 	char **paths;       /* its files, in segment order */
+	uint32_t *segs;     /* their header segment numbers (while listing) */
 	size_t npaths;
+	uint64_t deleted, deleted_packets; /* segments the collector deleted (ring buffer) */
 	struct mscope_trace_header hdr;
 	bool is_source;
 	double hz;
@@ -97,6 +99,8 @@ int inc_for_nodes(struct mscope_inc_scan *s, int (*fn)(void *ctx, struct inc_nod
 
 /* incidents_scan.c: scan one node stream (ctx: the scan) */
 int inc_scan_node(void *ctx, struct inc_node *nd);
+/* Where the scan of a node starts reading (0: the start of its files). */
+uint64_t inc_read_start(const struct mscope_inc_scan *s, const struct inc_node *nd);
 /* Merge a node's bins pairwise: twice the width. */
 void inc_halve(struct inc_node *nd);
 

@@ -263,6 +263,18 @@ on_drop(struct scan *sc, const struct mscope_drop *d)
 	sc->nd->drops += d->n;
 }
 
+uint64_t
+inc_read_start(const struct mscope_inc_scan *s, const struct inc_node *nd)
+{
+	/* --from/--to: from 100 ms before the window, so that the packets queued
+	 * at its start are known */
+	uint64_t slack = (uint64_t)(0.1 * nd->hz);
+
+	if (s->opts.from_ns <= 0 && s->opts.to_ns < 0)
+		return 0;
+	return s->t0_tsc > slack ? s->t0_tsc - slack : 0;
+}
+
 static int
 scan_file(struct scan *sc, const char *path, uint64_t *base)
 {
@@ -278,11 +290,17 @@ scan_file(struct scan *sc, const char *path, uint64_t *base)
 			(unsigned long long)te.offset, te.text);
 		return -1;
 	}
-	if (nd->read_from_tsc && mscope_reader_window(r, nd->read_from_tsc, sc->s->t1_tsc, &te)) {
-		snprintf(nd->err, sizeof(nd->err), "%s: offset %llu: %s", te.file,
-			(unsigned long long)te.offset, te.text);
-		mscope_reader_close(r);
-		return -1;
+	if (nd->read_from_tsc || sc->s->opts.from_ns > 0 || sc->s->opts.to_ns >= 0) {
+		/* only the frames of the window (the time index), from a look-back
+		 * before it: a shard's, or that of --from/--to */
+		uint64_t t0 = nd->read_from_tsc ? nd->read_from_tsc : inc_read_start(sc->s, nd);
+
+		if (mscope_reader_window(r, t0, sc->s->t1_tsc, &te)) {
+			snprintf(nd->err, sizeof(nd->err), "%s: offset %llu: %s", te.file,
+				(unsigned long long)te.offset, te.text);
+			mscope_reader_close(r);
+			return -1;
+		}
 	}
 	while ((rc = mscope_reader_next(r, &rec, &te)) == 1) {
 		uint64_t t;
@@ -306,6 +324,10 @@ scan_file(struct scan *sc, const char *path, uint64_t *base)
 				goto done;
 			on_drop(sc, &rec.u.drop);
 			break;
+		case MSCOPE_REC_DELETED:
+			nd->deleted++;
+			nd->deleted_packets += rec.u.deleted.packets;
+			continue;
 		default:
 			continue;
 		}

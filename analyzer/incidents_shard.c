@@ -174,11 +174,15 @@ mscope_inc_shard_range(const struct mscope_inc_scan *s, unsigned k, double *from
 	return 0;
 }
 
-/* Where a node's scan of shard k (from t0) starts with look-back `look`. */
+/* Where a node's scan of shard k (from t0) starts with look-back `look`:
+ * 0 when that reaches where the single scan starts (it then reads as that). */
 static uint64_t
-read_from(const struct mscope_inc_scan *s, unsigned k, uint64_t t0, uint64_t look)
+read_from(const struct mscope_inc_scan *s, const struct inc_node *nd, unsigned k, uint64_t t0,
+		uint64_t look)
 {
-	return k == 0 || t0 - s->origin_tsc <= look ? 0 : t0 - look;
+	uint64_t first = inc_read_start(s, nd);
+
+	return k == 0 || t0 - s->origin_tsc <= look || t0 - look <= first ? 0 : t0 - look;
 }
 
 static void
@@ -215,7 +219,7 @@ mscope_inc_scan_shard(struct mscope_inc_scan *s, unsigned k, struct mscope_an_er
 	s->t1_tsc = t1;
 	for (size_t i = 0; i < s->nnodes; i++) {
 		reset_node(&s->nodes[i]);
-		s->nodes[i].read_from_tsc = read_from(s, k, t0, look0);
+		s->nodes[i].read_from_tsc = read_from(s, &s->nodes[i], k, t0, look0);
 	}
 	if (inc_scan_run(s, err))
 		return -1;
@@ -232,7 +236,7 @@ mscope_inc_scan_shard(struct mscope_inc_scan *s, unsigned k, struct mscope_an_er
 
 			look *= 4;
 			reset_node(nd);
-			nd->read_from_tsc = read_from(s, k, t0, look);
+			nd->read_from_tsc = read_from(s, nd, k, t0, look);
 			s->rescans++;
 			if (inc_scan_node(s, nd)) {
 				snprintf(err->text, sizeof(err->text), "%s", nd->err);

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+#include <time.h>
 
 #include "an_internal.h"
 
@@ -181,6 +183,39 @@ seq_hop(const struct an_node *nd, uint64_t seq)
 	return nd->segs[lo].hop0 + (uint32_t)(seq - nd->segs[lo].seq0);
 }
 
+/* A record's time (raw TSC; 0 for a flow definition, which has none). */
+static uint64_t
+rec_tsc(const struct mscope_record *rec)
+{
+	switch (rec->type) {
+	case MSCOPE_REC_RX: return rec->u.rx.tsc;
+	case MSCOPE_REC_TX: return rec->u.tx.tsc;
+	case MSCOPE_REC_DROP: return rec->u.drop.tsc;
+	case MSCOPE_REC_LOSS: return rec->u.loss.tsc;
+	case MSCOPE_REC_CLOCK: return rec->u.clock.tsc;
+	case MSCOPE_REC_DELETED: return rec->u.deleted.tsc;
+	default: return 0;
+	}
+}
+
+/* A node's reader: its file, or its segment files as one stream. */
+static struct mscope_trace_reader *
+open_node(const struct an_node *nd, struct mscope_trace_error *terr)
+{
+	if (nd->npaths > 1)
+		return mscope_reader_open_segments((const char *const *)nd->paths, nd->npaths, terr);
+	return mscope_reader_open(nd->file, terr);
+}
+
+/* A link to an rx packet before the part of the file that was read (a
+ * windowed load starts inside the file): outside the analysis, not an error. */
+static bool
+pre_window(const struct an_node *nd, uint64_t seq)
+{
+	return !nd->from_start && seq != MSCOPE_NO_LINK &&
+		(nd->nsegs == 0 || seq < nd->segs[0].seq0);
+}
+
 static int
 load_node(struct an_node *nd, struct mscope_an_error *err)
 {
@@ -190,25 +225,26 @@ load_node(struct an_node *nd, struct mscope_an_error *err)
 	int64_t last = INT64_MIN;
 	int rc;
 
-	r = mscope_reader_open(nd->file, &terr);
+	r = open_node(nd, &terr);
 	if (r == NULL) {
-		an_err(err, "%s: %s (offset %llu)", terr.file, terr.text,
+		an_err(err, "%s: %s (offset %llu)", terr.file[0] ? terr.file : nd->file, terr.text,
 			(unsigned long long)terr.offset);
+		return -1;
+	}
+	if (!nd->from_start && mscope_reader_window(r, nd->rd_tsc0, nd->rd_tsc1, &terr)) {
+		an_err(err, "%s: %s (offset %llu)", nd->file, terr.text,
+			(unsigned long long)terr.offset);
+		mscope_reader_close(r);
 		return -1;
 	}
 	while ((rc = mscope_reader_next(r, &rec, &terr)) == 1) {
 		int64_t t;
 		uint64_t raw;
 
-		switch (rec.type) {
-		case MSCOPE_REC_RX: raw = rec.u.rx.tsc; break;
-		case MSCOPE_REC_TX: raw = rec.u.tx.tsc; break;
-		case MSCOPE_REC_DROP: raw = rec.u.drop.tsc; break;
-		case MSCOPE_REC_LOSS: raw = rec.u.loss.tsc; break;
-		case MSCOPE_REC_CLOCK: raw = rec.u.clock.tsc; break;
-		default: raw = 0; break;
-		}
+		raw = rec_tsc(&rec);
 		t = conv(nd, raw);
+		if (rec.type != MSCOPE_REC_FLOW && nd->from_start && nd->first_t == INT64_MAX)
+			nd->first_t = t;    /* the file's first record: the run's start */
 		if (rec.type != MSCOPE_REC_FLOW) {
 			if (t < last) {
 				/* Keep time monotone per file: the dequeue counts rely on it. */
@@ -293,6 +329,8 @@ load_node(struct an_node *nd, struct mscope_an_error *err)
 					nd->nolink++;
 					continue;
 				}
+				if (pre_window(nd, tx->rx_seq[i]))
+					continue;
 				h = seq_hop(nd, tx->rx_seq[i]);
 				if (h == NO_HOP || h >= nd->n) {
 					nd->badlink++;
@@ -317,6 +355,8 @@ load_node(struct an_node *nd, struct mscope_an_error *err)
 			for (uint32_t i = 0; i < dr->n; i++) {
 				if (dr->rx_seq != NULL && dr->rx_seq[i] != MSCOPE_NO_LINK) {
 					if (nd->counting)
+						continue;
+					if (pre_window(nd, dr->rx_seq[i]))
 						continue;
 					uint32_t h = seq_hop(nd, dr->rx_seq[i]);
 					if (h == NO_HOP || h >= nd->n) {
@@ -343,6 +383,11 @@ load_node(struct an_node *nd, struct mscope_an_error *err)
 			nd->loss_records += rec.u.loss.records;
 			nd->loss_packets += rec.u.loss.packets;
 			break;
+		case MSCOPE_REC_DELETED:
+			nd->del_segments++;
+			nd->del_records += rec.u.deleted.records;
+			nd->del_packets += rec.u.deleted.packets;
+			break;
 		case MSCOPE_REC_CLOCK: {
 			/* Another TSC <-> realtime pair: how far does it drift from the header's? */
 			double hz = (double)nd->hdr.tsc_hz;
@@ -359,7 +404,7 @@ load_node(struct an_node *nd, struct mscope_an_error *err)
 	}
 	if (rc < 0) {
 		/* A truncated or damaged tail: keep what was complete, say what is missing. */
-		an_err(err, "%s: %s (offset %llu)", terr.file, terr.text,
+		an_err(err, "%s: %s (offset %llu)", nd->file, terr.text,
 			(unsigned long long)terr.offset);
 		mscope_reader_close(r);
 		return 1;
@@ -371,6 +416,81 @@ oom:
 fail:
 	mscope_reader_close(r);
 	return -1;
+}
+
+/* The last 4 bytes of a trace its writer closed: the seek table's magic
+ * "MSIX" (docs/trace-format.md). Without it the writer was killed, or the
+ * disk was full: the end of the recording may be missing. */
+#define TRACE_CLOSED_MAGIC 0x5849534Du
+
+static bool
+trace_closed(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	unsigned char b[4];
+	bool ok = false;
+
+	if (f == NULL)
+		return true;    /* not ours to judge: reading will say what is wrong */
+	if (fseeko(f, -4, SEEK_END) == 0 && fread(b, 1, 4, f) == 4)
+		ok = ((uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 |
+			(uint32_t)b[3] << 24) == TRACE_CLOSED_MAGIC;
+	fclose(f);
+	return ok;
+}
+
+static void
+check_closed(struct mscope_analysis *an, struct an_node *nd)
+{
+	size_t n = nd->npaths > 1 ? nd->npaths : 1;
+
+	for (size_t i = 0; i < n; i++) {
+		const char *p = nd->npaths > 1 ? nd->paths[i] : nd->file;
+		if (trace_closed(p))
+			continue;
+		nd->no_index = true;
+		/* a few by name, then one line for all */
+		if (an->traces_unfinished++ < 3)
+			an_warn(an, "%s: ends without its seek table (writer killed, disk full, or a writer older than the index?): records of its last moments may be missing; a window reads it whole",
+				p);
+	}
+}
+
+/* `<trace>.lost`: what the collector could not record in the trace itself
+ * (it could not write there any more): one JSON line,
+ * {"mscope_lost": 1, "records": R, "packets": P, ...} (docs/collector.md).
+ * Added to the node's losses. */
+static int
+lost_sidecar(struct mscope_analysis *an, struct an_node *nd, const char *trace)
+{
+	json_int_t r = -1, p = -1;
+	json_error_t jerr;
+	json_t *doc;
+	char *path;
+
+	if (asprintf(&path, "%s.lost", trace) < 0)
+		return -1;
+	if (access(path, F_OK) != 0) {
+		free(path);
+		return 0;
+	}
+	doc = json_load_file(path, JSON_DISABLE_EOF_CHECK, &jerr);
+	if (doc == NULL || json_unpack(doc, "{s:I, s:I}", "records", &r, "packets", &p) ||
+			r < 0 || p < 0) {
+		an_warn(an, "%s: not a collector loss file (a JSON line with records and packets); the collector lost an unknown part of %s",
+			path, trace);
+		nd->lost_unknown = true;
+	} else {
+		nd->sidecar_records += (uint64_t)r;
+		nd->sidecar_packets += (uint64_t)p;
+		nd->loss_records += (uint64_t)r;
+		nd->loss_packets += (uint64_t)p;
+		an_warn(an, "%s: the collector could not write %lld records (%lld packets) into the trace",
+			path, (long long)r, (long long)p);
+	}
+	json_decref(doc);
+	free(path);
+	return 0;
 }
 
 /* Forget what pass 0 learnt, keep its counts. */
@@ -389,13 +509,416 @@ node_reset(struct an_node *nd)
 	nd->ref_cap = 0;
 	nd->nsegs = 0;
 	nd->nqd = 0;
+	nd->nnfd = 0;
 	nd->seq_next = 0;
 	nd->loss_records = nd->loss_packets = 0;
+	nd->del_segments = nd->del_records = nd->del_packets = 0;
 	nd->backsteps = 0;
 	nd->max_backstep = 0;
 	nd->nolink = nd->badlink = nd->duptx = nd->undef_flow = nd->src_rx = 0;
 	nd->tx_before_rx = 0;
 	nd->clock_disagree_ns = 0;
+}
+
+
+/* ---------------------------------------------------------------- windows
+ * With --from/--to only a region of the run is analysed, the same whether
+ * the whole trace was read (opts.no_index) or only the frames the index
+ * points at: per rx queue, from a burst where its queue was empty (so that
+ * no queuing period is cut) at least `context` before the window, to the
+ * window's end plus `context` (victims that entered in it leave later);
+ * sources and upstream NFs reach back to what those packets came from. */
+#define BURST_FULL 32           /* rx_burst returned fewer: it drained the queue */
+#define SLACK_NS 10000000       /* longest rx-to-tx time expected inside an NF */
+
+static int64_t
+ns_ticks(const struct mscope_analysis *an, int64_t ns)
+{
+	return (int64_t)((double)ns * an->hz / 1e9);
+}
+
+static bool
+has_qd(const struct an_node *nd, uint32_t hop)
+{
+	size_t lo = 0, hi = nd->nqd;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (nd->qd[mid].hop < hop)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < nd->nqd && nd->qd[lo].hop == hop;
+}
+
+/* The last rx burst dequeued at or before t whose queue was empty when it
+ * came: the burst before it drained the queue (returned fewer than a full
+ * burst, no depth left) and had sent every packet by then. *first: its first
+ * hop, *anchor: when the queue was drained (its packets came after).
+ * Returns 1 when the data read starts after the search would have to go. */
+static int
+empty_point(const struct mscope_analysis *an, struct an_node *nd, int64_t t,
+		uint32_t *first, int64_t *anchor)
+{
+	const uint32_t b = nd->base, n = nd->n;
+	uint32_t s = 0, hi = n;
+
+	while (s < hi) {            /* first hop dequeued after t */
+		uint32_t mid = s + (hi - s) / 2;
+		if (an->d[b + mid] <= t)
+			s = mid + 1;
+		else
+			hi = mid;
+	}
+	if (s == n) {               /* nothing after t: nothing of it is needed */
+		*first = n;
+		*anchor = INT64_MAX;
+		return 0;
+	}
+	while (s > 0 && !(an->fl[b + s] & H_BURST))
+		s--;
+	while (s > 0) {
+		uint32_t p = s - 1;
+		int64_t emax = INT64_MIN;
+
+		while (p > 0 && !(an->fl[b + p] & H_BURST))
+			p--;
+		for (uint32_t h = p; h < s; h++)
+			if ((an->fl[b + h] & (H_TX | H_DROP)) && an->e[b + h] > emax)
+				emax = an->e[b + h];
+		if (s - p < BURST_FULL && !has_qd(nd, p) && emax <= an->d[b + s]) {
+			*first = s;
+			*anchor = an->d[b + p];
+			return 0;
+		}
+		s = p;
+	}
+	*first = 0;
+	*anchor = an->d[b];
+	return nd->from_start ? 0 : 1;
+}
+
+static void
+move_hop(struct mscope_analysis *an, uint32_t to, uint32_t from)
+{
+	an->d[to] = an->d[from];
+	an->e[to] = an->e[from];
+	an->win[to] = an->win[from];
+	an->wout[to] = an->wout[from];
+	an->flow[to] = an->flow[from];
+	an->fl[to] = an->fl[from];
+}
+
+/* Keep hops [lo, hi) of the rx hops and the queue-full drops with times in
+ * [qlo, qhi] of node nd, moved down to `base` (nodes are compacted in order). */
+static void
+keep_hops(struct mscope_analysis *an, struct an_node *nd, uint32_t base, uint32_t lo,
+		uint32_t hi, int64_t qlo, int64_t qhi, int64_t ev_max)
+{
+	uint32_t o = base, b = nd->base, nq = 0;
+
+	for (uint32_t h = lo; h < hi; h++, o++) {
+		move_hop(an, o, b + h);
+		/* events after the region's end are not seen */
+		if ((an->fl[o] & (H_TX | H_DROP)) && an->e[o] > ev_max && !nd->is_source) {
+			an->fl[o] &= (uint8_t)~(H_TX | H_DROP);
+			an->e[o] = INT64_MIN;
+			an->wout[o] = 0;
+		}
+	}
+	for (uint32_t h = nd->n; h < nd->n + (uint32_t)nd->q_n; h++) {
+		if (an->e[b + h] < qlo || an->e[b + h] > qhi)
+			continue;
+		move_hop(an, o, b + h);
+		o++;
+		nq++;
+	}
+	/* hop numbers kept per node: queue depth samples, NF drops */
+	size_t k = 0;
+	for (size_t i = 0; i < nd->nqd; i++)
+		if (nd->qd[i].hop >= lo && nd->qd[i].hop < hi) {
+			nd->qd[k] = nd->qd[i];
+			nd->qd[k++].hop -= lo;
+		}
+	nd->nqd = k;
+	k = 0;
+	for (size_t i = 0; i < nd->nnfd; i++)
+		if (nd->nfd[i] >= lo && nd->nfd[i] < hi)
+			nd->nfd[k++] = nd->nfd[i] - lo;
+	nd->nnfd = k;
+	if (lo > 0)
+		an->fl[base] |= H_BURST;
+	nd->base = base;
+	nd->n = hi - lo;
+	nd->q_n = nq;
+	nd->cnt_rx = nd->n;
+	nd->cnt_q = nq;
+}
+
+/* A wall-clock window (opts.from_clock/to_clock) as times from the run's
+ * start, through the clock reference's realtime anchor. */
+static int
+clock_window(struct mscope_analysis *an, struct mscope_an_error *err)
+{
+	int64_t rt0 = an_realtime(an, an->run_start);
+	const char *txt[2] = { an->opts.from_clock, an->opts.to_clock };
+	int64_t *dst[2] = { &an->opts.from_ns, &an->opts.to_ns };
+
+	for (int i = 0; i < 2; i++) {
+		int64_t ns;
+		if (txt[i] == NULL)
+			continue;
+		if (mscope_an_parse_clock(txt[i], rt0, &ns)) {
+			an_err(err, "--%s '%s': not a wall-clock time (14:32:05.250 or 2026-12-08T14:32:05Z)",
+				i ? "to" : "from", txt[i]);
+			return -1;
+		}
+		*dst[i] = ns - rt0;
+		if (*dst[i] < 0) {
+			time_t t0 = (time_t)(rt0 / 1000000000);
+			struct tm tm;
+			char when[64] = "?";
+			if (localtime_r(&t0, &tm))
+				strftime(when, sizeof(when), "%Y-%m-%d %H:%M:%S %z", &tm);
+			if (i == 1) {
+				an_err(err, "--to '%s' is before the run started (%s)", txt[i], when);
+				return -1;
+			}
+			*dst[i] = 0;
+		}
+	}
+	an->opts.from_clock = an->opts.to_clock = NULL;
+	if (an->opts.to_ns >= 0 && an->opts.to_ns < an->opts.from_ns) {
+		an_err(err, "the window ends (--to %.3f ms) before it starts (--from %.3f ms)",
+			(double)an->opts.to_ns / 1e6, (double)an->opts.from_ns / 1e6);
+		return -1;
+	}
+	return 0;
+}
+
+/* A window that starts after the last record of every trace. */
+static int
+window_after_end(struct mscope_analysis *an, struct mscope_an_error *err)
+{
+	if (an->run_start + ns_ticks(an, an->opts.from_ns) <= an->run_last)
+		return 0;
+	an_err(err, "the window starts (--from %.3f ms) after the run ended (%.3f ms from its start)",
+		(double)an->opts.from_ns / 1e6, an_us(an, an->run_last - an->run_start) / 1e3);
+	return -1;
+}
+
+/* The window with its context, in ticks: [*start, *end]. */
+static void
+window_bounds(const struct mscope_analysis *an, int64_t *start, int64_t *end)
+{
+	const struct mscope_an_opts *o = &an->opts;
+	int64_t ctx = ns_ticks(an, o->context_ns > 0 ? o->context_ns : 0);
+
+	*start = an->run_start + ns_ticks(an, o->from_ns) - ctx;
+	*end = o->to_ns < 0 ? INT64_MAX / 4 : an->run_start + ns_ticks(an, o->to_ns) + ctx;
+}
+
+/* Raw TSC of a time in the common tick domain, in a node's own clock. */
+static uint64_t
+node_tsc(const struct an_node *nd, int64_t t)
+{
+	double x;
+
+	if (t <= 0)
+		return 0;
+	if (nd->conv_identity)
+		return (uint64_t)t;
+	x = ((double)t - nd->conv_offset) / nd->conv_scale;
+	return x <= 0 ? 0 : x >= 1.8e19 ? UINT64_MAX : (uint64_t)x;
+}
+
+/* The time index of every file (once): frame times, the run's start (the
+ * earliest record: the first one that is not a flow definition). */
+static int
+read_indexes(struct mscope_analysis *an, struct mscope_an_error *err)
+{
+	for (uint32_t k = 0; k < an->nnodes; k++) {
+		struct an_node *nd = &an->nodes[k];
+		struct mscope_trace_error terr;
+		const struct mscope_frame_info *fi;
+		struct mscope_trace_reader *r = open_node(nd, &terr);
+		struct mscope_record rec;
+		size_t n;
+		int rebuilt, rc;
+
+		if (r == NULL || mscope_reader_index(r, &fi, &n, &rebuilt, &terr)) {
+			an_err(err, "%s: %s (offset %llu)", terr.file[0] ? terr.file : nd->file,
+				terr.text, (unsigned long long)terr.offset);
+			mscope_reader_close(r);
+			return -1;
+		}
+		nd->no_index = rebuilt != 0;
+		nd->nframes = n;
+		nd->frame_t = malloc((n ? n : 1) * 2 * sizeof(*nd->frame_t));
+		if (nd->frame_t == NULL) {
+			mscope_reader_close(r);
+			an_err(err, "out of memory (index)");
+			return -1;
+		}
+		for (size_t i = 0; i < n; i++) {
+			nd->frame_t[2 * i] = conv(nd, fi[i].tsc_first);
+			nd->frame_t[2 * i + 1] = conv(nd, fi[i].tsc_last);
+		}
+			an->frames_total += n;
+		if (n && nd->frame_t[2 * n - 1] > an->run_last)
+			an->run_last = nd->frame_t[2 * n - 1];
+		while ((rc = mscope_reader_next(r, &rec, &terr)) == 1 && rec.type == MSCOPE_REC_FLOW)
+			;
+		if (rc == 1) {
+			nd->first_t = conv(nd, rec_tsc(&rec));
+		}
+		mscope_reader_close(r);
+	}
+	an->run_start = INT64_MAX;
+	for (uint32_t k = 0; k < an->nnodes; k++)
+		if (an->nodes[k].first_t < an->run_start)
+			an->run_start = an->nodes[k].first_t;
+	if (an->run_start == INT64_MAX)
+		an->run_start = 0;
+	return clock_window(an, err) || window_after_end(an, err) ? -1 : 0;
+}
+
+/* Which frames of every file a windowed analysis reads: those from well
+ * before the window's context (its queues must be seen empty, and where
+ * their packets came from) to its end; further back on every retry. */
+static int
+plan_window(struct mscope_analysis *an, int attempt, struct mscope_an_error *err)
+{
+	int64_t start, end, t0, t1, back = ns_ticks(an, 10000000);
+
+	if (attempt == 0 && read_indexes(an, err))
+		return -1;
+	window_bounds(an, &start, &end);
+	for (int i = 0; i < attempt && back < INT64_MAX / 16; i++)
+		back *= 4;
+	t0 = start - 2 * ns_ticks(an, SLACK_NS) - back;
+	t1 = end >= INT64_MAX / 4 ? INT64_MAX / 4 : end + ns_ticks(an, SLACK_NS);
+	an->frames_read = 0;
+	for (uint32_t k = 0; k < an->nnodes; k++) {
+		struct an_node *nd = &an->nodes[k];
+		nd->from_start = t0 <= nd->first_t || attempt >= 12;
+		nd->load_t0 = t0;
+		nd->rd_tsc0 = node_tsc(nd, t0);
+		nd->rd_tsc1 = t1 >= INT64_MAX / 4 ? UINT64_MAX : node_tsc(nd, t1);
+		for (size_t i = 0; i < nd->nframes; i++)
+			if (nd->from_start ? nd->frame_t[2 * i] <= t1 :
+					nd->frame_t[2 * i + 1] >= t0 && nd->frame_t[2 * i] <= t1)
+				an->frames_read++;
+		if (nd->from_start)
+			nd->first_t = INT64_MAX;    /* read again from the records */
+	}
+	return 0;
+}
+
+/* The window's region of every node, then the hop arrays cut to it.
+ * @return 0, 1 when a windowed load must read further back, -1 error. */
+static int
+region(struct mscope_analysis *an, struct mscope_an_error *err)
+{
+	int64_t slack = ns_ticks(an, SLACK_NS);
+	int64_t g = INT64_MAX, g2 = INT64_MAX, start, end;
+	uint32_t *lo = calloc(an->nnodes, sizeof(*lo)), base = 0;
+	int more = 0;
+
+	if (lo == NULL) {
+		an_err(err, "out of memory (window)");
+		return -1;
+	}
+	an->run_start = INT64_MAX;
+	for (uint32_t k = 0; k < an->nnodes; k++)
+		if (an->nodes[k].first_t < an->run_start)
+			an->run_start = an->nodes[k].first_t;
+	if (an->run_start == INT64_MAX)
+		an->run_start = 0;
+	if (an->opts.no_index)
+		for (uint32_t k = 0; k < an->nnodes; k++) {
+			const struct an_node *nd = &an->nodes[k];
+			for (uint32_t h = 0; h < nd->n + (uint32_t)nd->q_n; h++) {
+				uint32_t g = nd->base + h;
+				int64_t t = (an->fl[g] & (H_TX | H_DROP)) && an->e[g] > an->d[g] ?
+					an->e[g] : an->d[g];
+				if (t > an->run_last)
+					an->run_last = t;
+			}
+		}
+	if (clock_window(an, err) || window_after_end(an, err)) {
+		free(lo);
+		return -1;
+	}
+	window_bounds(an, &start, &end);
+	/* Queues empty before the context; then again before the upstream tx
+	 * of what those queues held (one level of slack, not a fixpoint: the
+	 * hops before that are context, not diagnosed). */
+	for (int round = 0; round < 2; round++) {
+		int64_t t = round == 0 ? start : g - slack;
+		for (uint32_t k = 0; k < an->nnodes; k++) {
+			struct an_node *nd = &an->nodes[k];
+			int64_t anchor;
+			if (nd->is_source)
+				continue;
+			if (empty_point(an, nd, t, &lo[k], &anchor)) {
+				nd->ran_off = true;
+				more = 1;
+			}
+			if (round == 0 && anchor < g)
+				g = anchor;
+			if (round == 1 && anchor < g2)
+				g2 = anchor;
+		}
+		if (g == INT64_MAX)
+			g = start;
+	}
+	if (g2 == INT64_MAX)
+		g2 = g - slack;
+	for (uint32_t k = 0; k < an->nnodes; k++) {
+		struct an_node *nd = &an->nodes[k];
+		if (nd->is_source && !nd->from_start && nd->load_t0 > g2) {
+			nd->ran_off = true;
+			more = 1;
+		}
+	}
+	if (more) {
+		free(lo);
+		return 1;
+	}
+	an->region_t0 = g2;
+	an->region_t1 = end;
+	for (uint32_t k = 0; k < an->nnodes; k++) {
+		struct an_node *nd = &an->nodes[k];
+		const int64_t *x = nd->is_source ? an->e : an->d;
+		uint32_t l = 0, h = nd->n;
+
+		if (nd->is_source) {
+			while (l < nd->n && x[nd->base + l] < g2)
+				l++;
+		} else {
+			l = lo[k];
+		}
+		while (h > l && x[nd->base + h - 1] > end)
+			h--;
+		keep_hops(an, nd, base, l, h, l < nd->n ? an->d[nd->base + l] : INT64_MAX,
+			end, end + slack);
+		base += nd->n + (uint32_t)nd->q_n;
+	}
+	an->nh = base;
+	free(lo);
+	/* give back what the cut freed (a full read held the whole trace) */
+#define SHRINK(a) do { void *q_ = realloc(an->a, (size_t)(base ? base : 1) * sizeof(*an->a)); \
+		if (q_) an->a = q_; } while (0)
+	SHRINK(d);
+	SHRINK(e);
+	SHRINK(win);
+	SHRINK(wout);
+	SHRINK(flow);
+	SHRINK(fl);
+#undef SHRINK
+	return 0;
 }
 
 struct load_job {
@@ -479,63 +1002,138 @@ cmp_node(const void *a, const void *b)
 	return strcmp(x->id, y->id);
 }
 
-int
-an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err)
+/* Node ids: an rx queue is nf:pPqQ, a source its NF name. A process that
+ * sends on several ports or queues has several source traces: the second
+ * one of a name becomes nf:srcpPqQ (never an rx queue's id), then
+ * nf:srcpPqQ-PID (the same node recorded twice); beyond that it is the same
+ * node twice, an error like two traces of one rx queue. */
+static int
+node_ids(struct mscope_analysis *an, struct mscope_an_error *err)
 {
-	DIR *dp;
+	for (uint32_t i = 0; i < an->nnodes; i++) {
+		struct an_node *nd = &an->nodes[i];
+		for (int attempt = 0;; attempt++) {
+			uint32_t j;
+			for (j = 0; j < i; j++)
+				if (!strcmp(an->nodes[j].id, nd->id))
+					break;
+			if (j == i)
+				break;
+			if (!nd->is_source || attempt == 2) {
+				an_err(err, "two traces for node %s: %s and %s", nd->id,
+					an->nodes[j].file, nd->file);
+				return -1;
+			}
+			if (attempt == 0)
+				snprintf(nd->id, sizeof(nd->id), "%s:srcp%uq%u", nd->nf,
+					nd->hdr.port, nd->hdr.queue);
+			else
+				snprintf(nd->id, sizeof(nd->id), "%s:srcp%uq%u-%u", nd->nf,
+					nd->hdr.port, nd->hdr.queue, nd->hdr.pid);
+		}
+	}
+	return 0;
+}
+
+/* The *.mst regular files of dir, sorted; empty ones are skipped with a
+ * warning (a writer that died before its header). */
+static int
+list_traces(struct mscope_analysis *an, const char *dir, char ***out, size_t *nout,
+		struct mscope_an_error *err)
+{
+	DIR *dp = opendir(dir);
 	struct dirent *de;
 	char **names = NULL;
-	size_t nnames = 0, cap = 0;
-	char runs[8][64];
-	size_t nruns = 0;
-	int rc = -1;
-	struct an_node *ref;
+	size_t n = 0, cap = 0;
 
-	dp = opendir(dir);
 	if (dp == NULL) {
 		an_err(err, "%s: %s", dir, strerror(errno));
 		return -1;
 	}
 	while ((de = readdir(dp)) != NULL) {
 		size_t l = strlen(de->d_name);
-		char path[1024];
+		char *path;
 		struct stat st;
 
 		if (l < 5 || strcmp(de->d_name + l - 4, ".mst"))
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		if (stat(path, &st) || !S_ISREG(st.st_mode))
+		if (asprintf(&path, "%s/%s", dir, de->d_name) < 0)
+			goto oom;
+		if (stat(path, &st) || !S_ISREG(st.st_mode)) {
+			free(path);
 			continue;
-		void *p = an_grow(names, &cap, nnames + 1, sizeof(*names));
-		if (p == NULL)
-			goto oom_names;
+		}
+		if (st.st_size == 0) {
+			an_warn(an, "%s: empty file (no header); skipped", path);
+			free(path);
+			continue;
+		}
+		void *p = an_grow(names, &cap, n + 1, sizeof(*names));
+		if (p == NULL) {
+			free(path);
+			goto oom;
+		}
 		names = p;
-		names[nnames] = strdup(de->d_name);
-		if (names[nnames] == NULL)
-			goto oom_names;
-		nnames++;
+		names[n++] = path;
 	}
 	closedir(dp);
-	dp = NULL;
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_str);
+	*out = names;
+	*nout = n;
+	return 0;
+oom:
+	closedir(dp);
+	for (size_t i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+	an_err(err, "out of memory while listing %s", dir);
+	return -1;
+}
+
+int
+an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err)
+{
+	char **names = NULL;
+	size_t nnames = 0;
+	struct mscope_trace_stream *streams = NULL;
+	size_t nstreams = 0;
+	char runs[8][64];
+	size_t nruns = 0;
+	int rc = -1;
+	struct an_node *ref;
+
+	if (list_traces(an, dir, &names, &nnames, err))
+		return -1;
 	if (nnames == 0) {
 		an_err(err, "%s: no trace files (*.mst)", dir);
 		goto out;
 	}
-	qsort(names, nnames, sizeof(*names), cmp_str);
 
-	an->nodes = calloc(nnames, sizeof(*an->nodes));
+	/* A node's rotated segment files are one stream (headers, not names). */
+	{
+		struct mscope_trace_error terr;
+		if (mscope_trace_group((const char *const *)names, nnames, &streams, &nstreams,
+				&terr)) {
+			an_err(err, "%s: %s (offset %llu)", terr.file, terr.text,
+				(unsigned long long)terr.offset);
+			goto out;
+		}
+	}
+	an->nodes = calloc(nstreams ? nstreams : 1, sizeof(*an->nodes));
 	if (an->nodes == NULL)
-		goto oom_names;
-	for (size_t i = 0; i < nnames; i++) {
+		goto oom;
+	for (size_t i = 0; i < nstreams; i++) {
 		struct mscope_trace_error terr;
 		struct mscope_trace_reader *r;
 		struct an_node *nd = &an->nodes[an->nnodes];
+		struct mscope_trace_stream *st = &streams[i];
+		char *name;
 		size_t k;
 
-		snprintf(nd->file, sizeof(nd->file), "%s/%s", dir, names[i]);
-		r = mscope_reader_open(nd->file, &terr);
+		r = mscope_reader_open(st->paths[0], &terr);
 		if (r == NULL) {
-			an_err(err, "%s: %s (offset %llu)", terr.file, terr.text,
+			an_err(err, "%s: %s (offset %llu)", st->paths[0], terr.text,
 				(unsigned long long)terr.offset);
 			goto out;
 		}
@@ -544,13 +1142,25 @@ an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err
 		nd->hdr.nf_name[sizeof(nd->hdr.nf_name) - 1] = '\0';
 		nd->hdr.run_id[sizeof(nd->hdr.run_id) - 1] = '\0';
 		nd->hdr.host[sizeof(nd->hdr.host) - 1] = '\0';
-		if (an->opts.run_id && nd->hdr.run_id[0] &&
-				strcmp(an->opts.run_id, nd->hdr.run_id)) {
-			an_warn(an, "%s: skipped (run '%s', not '%s')", nd->file,
+		if (an->opts.run_id && strcmp(an->opts.run_id, nd->hdr.run_id)) {
+			an_warn(an, "%s: skipped (run '%s', not '%s')", st->paths[0],
 				nd->hdr.run_id, an->opts.run_id);
 			memset(nd, 0, sizeof(*nd));
 			continue;
 		}
+		nd->file = strdup(st->paths[0]);
+		if (nd->file == NULL)
+			goto oom;
+		if (st->npaths > 1) {
+			nd->paths = st->paths;
+			nd->npaths = st->npaths;
+			st->paths = NULL;
+			st->npaths = 0;
+		}
+		an->nnodes++;
+		if (nd->hdr.segment > 0)
+			an_warn(an, "%s: the oldest segments of this node are gone (first present: segment %u); the run starts at the first data present",
+				nd->file, nd->hdr.segment);
 		if (nd->hdr.tsc_hz == 0 || nd->hdr.tsc_hz > 100000000000ULL) {
 			an_err(err, "%s: header field tsc_hz is %llu", nd->file,
 				(unsigned long long)nd->hdr.tsc_hz);
@@ -562,7 +1172,16 @@ an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err
 			goto out;
 		}
 		nd->is_source = nd->hdr.role == MSCOPE_ROLE_SOURCE;
-		snprintf(nd->nf, sizeof(nd->nf), "%s", nd->hdr.nf_name[0] ? nd->hdr.nf_name : "?");
+		/* names come from files: escaped once here, used as is everywhere */
+		bool changed;
+		name = an_escape(nd->hdr.nf_name[0] ? nd->hdr.nf_name : "?", &changed);
+		if (name == NULL)
+			goto oom;
+		snprintf(nd->nf, sizeof(nd->nf), "%s", name);
+		free(name);
+		if (changed)
+			an_warn(an, "%s: NF name is not valid UTF-8 text; shown as '%s'",
+				nd->file, nd->nf);
 		if (nd->is_source)
 			snprintf(nd->id, sizeof(nd->id), "%s", nd->nf);
 		else
@@ -575,7 +1194,6 @@ an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err
 			if (k == nruns && nruns < 8)
 				snprintf(runs[nruns++], sizeof(runs[0]), "%s", nd->hdr.run_id);
 		}
-		an->nnodes++;
 	}
 	if (nruns > 1) {
 		char list[400] = "";
@@ -593,22 +1211,8 @@ an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err
 		goto out;
 	}
 	qsort(an->nodes, an->nnodes, sizeof(*an->nodes), cmp_node);
-	for (uint32_t i = 0; i < an->nnodes; i++) {
-		struct an_node *nd = &an->nodes[i];
-		for (uint32_t j = 0; j < i; j++) {
-			if (!strcmp(an->nodes[j].id, nd->id)) {
-				if (nd->is_source) {
-					snprintf(nd->id, sizeof(nd->id), "%s:p%uq%u", nd->nf,
-						nd->hdr.port, nd->hdr.queue);
-					j = (uint32_t)-1;
-					continue;
-				}
-				an_err(err, "two traces for node %s: %s and %s", nd->id,
-					an->nodes[j].file, nd->file);
-				goto out;
-			}
-		}
-	}
+	if (node_ids(an, err))
+		goto out;
 
 	/* Clock: the first RXQ file's TSC is the common time base; files of the
 	 * same host share it, others are mapped through their realtime anchors. */
@@ -619,6 +1223,7 @@ an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err
 			break;
 		}
 	an->hz = (double)ref->hdr.tsc_hz;
+	an->clock_ref = (uint32_t)(ref - an->nodes);
 	{
 		double off_ref = (double)ref->hdr.anchor_realtime_ns -
 			(double)ref->hdr.anchor_tsc * 1e9 / an->hz;
@@ -656,6 +1261,16 @@ an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err
 				worst / 1e3, worst_file, ref->file);
 	}
 
+	an->windowed = an->opts.from_ns > 0 || an->opts.to_ns >= 0 || an->opts.from_clock ||
+		an->opts.to_clock;
+	an->run_last = INT64_MIN;
+	for (uint32_t i = 0; i < an->nnodes; i++) {
+		an->nodes[i].from_start = true;
+		an->nodes[i].first_t = INT64_MAX;
+	}
+	for (int attempt = 0;; attempt++) {
+	if (an->windowed && !an->opts.no_index && plan_window(an, attempt, err))
+		goto out;
 	/* Pass 0 counts, then the arrays are allocated exactly, pass 1 fills them. */
 	for (int pass = 0; pass < 2; pass++) {
 		if (pass == 1) {
@@ -693,15 +1308,44 @@ an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err
 		if (run_loaders(an, err))
 			goto out;
 	}
+	if (!an->windowed)
+		break;
+	int more = region(an, err);
+	if (more < 0)
+		goto out;
+	if (more == 0)
+		break;
+	/* the look-back needs frames before those read: again, further back */
+	for (uint32_t i = 0; i < an->nnodes; i++) {
+		node_reset(&an->nodes[i]);
+		an->nodes[i].ran_off = false;
+	}
+	an_free_hops(an);
+	}
 
 	/* Per-node warnings, global flow ids, hop ranges. */
 	for (uint32_t i = 0; i < an->nnodes; i++) {
 		struct an_node *nd = &an->nodes[i];
 		uint32_t *l2g = NULL;
 
+		if (nd->del_segments) {
+			an->del_segments += nd->del_segments;
+			an->del_records += nd->del_records;
+			an->del_packets += nd->del_packets;
+			an_warn(an, "%s: %llu older segments were deleted (%llu records, %llu packets): the run starts later than its recording",
+				nd->file, (unsigned long long)nd->del_segments,
+				(unsigned long long)nd->del_records,
+				(unsigned long long)nd->del_packets);
+		}
+		for (size_t p = 0; p < (nd->npaths > 1 ? nd->npaths : 1); p++)
+			if (lost_sidecar(an, nd, nd->npaths > 1 ? nd->paths[p] : nd->file) < 0)
+				goto oom;
+		check_closed(an, nd);
 		if (nd->loss_records || nd->loss_packets) {
 			an->trace_loss_records += nd->loss_records;
 			an->trace_loss_packets += nd->loss_packets;
+			an->sidecar_records += nd->sidecar_records;
+			an->sidecar_packets += nd->sidecar_packets;
 			an_warn(an, "%s: the collector lost %llu records (%llu packets); diagnosis around them is incomplete",
 				nd->file, (unsigned long long)nd->loss_records,
 				(unsigned long long)nd->loss_packets);
@@ -734,7 +1378,9 @@ an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err
 			if (l2g == NULL)
 				goto oom;
 			for (uint32_t f = 0; f < nd->nfkeys; f++) {
-				l2g[f] = an_flow_intern(an, &nd->fkeys[f]);
+				/* a window: only the flows of its hops, in order of use
+				 * (the same ids whatever part of the file was read) */
+				l2g[f] = an->windowed ? UINT32_MAX - 1 : an_flow_intern(an, &nd->fkeys[f]);
 				if (l2g[f] == UINT32_MAX) {
 					free(l2g);
 					goto oom;
@@ -750,6 +1396,13 @@ an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err
 		nd->n = nd->nrx + (uint32_t)nd->q_n;
 		for (uint32_t h = 0; h < nd->n; h++) {
 			uint32_t *f = &an->flow[nd->base + h];
+			if (*f && l2g[*f - 1] == UINT32_MAX - 1) {
+				l2g[*f - 1] = an_flow_intern(an, &nd->fkeys[*f - 1]);
+				if (l2g[*f - 1] == UINT32_MAX) {
+					free(l2g);
+					goto oom;
+				}
+			}
 			*f = *f ? l2g[*f - 1] : 0;
 		}
 		free(l2g);
@@ -760,6 +1413,8 @@ an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err
 		if (nd->is_source)
 			an->have_source = true;
 	}
+	if (an->traces_unfinished > 3)
+		an_warn(an, "%u trace files in all end without their seek table", an->traces_unfinished);
 	for (uint32_t k = 0; k < an->nnodes; k++) {
 		struct an_node *nd = &an->nodes[k];
 		nd->ld_e = NULL;
@@ -801,15 +1456,13 @@ an_load(struct mscope_analysis *an, const char *dir, struct mscope_an_error *err
 	rc = 0;
 	goto out;
 
-oom_names:
 oom:
 	an_err(err, "out of memory while loading %s", dir);
 out:
-	if (dp)
-		closedir(dp);
 	for (size_t i = 0; i < nnames; i++)
 		free(names[i]);
 	free(names);
+	mscope_trace_group_free(streams, nstreams);
 	return rc;
 }
 

@@ -109,6 +109,17 @@ struct mscope_an_opts {
 	size_t nrates;
 	int threads;              /**< worker threads (0 = 2); output is identical for any count */
 	double af_threshold;      /**< aggregation threshold (fraction of blame), 0 = library default */
+	/* windows (appended) */
+	int64_t context_ns;       /**< with from_ns/to_ns: history analysed before the window (peak
+	                               rates, usual times) and time after it for its victims to leave
+	                               (default 100 ms); the look-back also reaches the start of every
+	                               queuing period open then */
+	int no_index;             /**< with a window: read every trace whole, not only the frames the
+	                               window needs (same results; for tests and comparison) */
+	const char *from_clock, *to_clock; /**< the window in wall-clock time, or NULL: "14:32:05.250"
+	                               (local time, on the day the run started) or ISO 8601
+	                               "2026-12-08T14:32:05Z" / "+01:00" (no zone: local);
+	                               through the traces' realtime anchor; override from_ns/to_ns */
 };
 
 /** Where analysis failed. */
@@ -129,6 +140,13 @@ void mscope_an_opts_init(struct mscope_an_opts *o);
  */
 int mscope_an_filter_parse(const char *text, struct mscope_an_filter *f,
 		struct mscope_an_error *err);
+
+/**
+ * Parse a wall-clock time (the forms of mscope_an_opts.from_clock) into ns
+ * since the epoch; a time of day alone is taken on the day (local time) of
+ * `day_ns` (ns since the epoch). @return 0, or -1 when it is not one.
+ */
+int mscope_an_parse_clock(const char *text, int64_t day_ns, int64_t *ns);
 
 /**
  * Parse a duration with unit ("250us", "3ms", "1.5s", "800ns"; bare = us).

@@ -1,14 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Output: the report document (JSON, schema in docs/analyzer.md), the
  * per-victim relations (JSON lines), and the aggregation of causal relations
- * into ranked culprits (AutoFocus when built, exact grouping otherwise). */
+ * into ranked culprits (AutoFocus; the exact grouping alongside). */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef MSCOPE_HAVE_AUTOFOCUS
 #include "mscope_autofocus.h"   /* first: an_internal.h declares its ranking helpers */
-#endif
 #include "an_internal.h"
 
 static const char *
@@ -23,7 +21,6 @@ rel_us(const struct mscope_analysis *an, int64_t t)
 	return an_us(an, t - an->t_start);
 }
 
-#ifdef MSCOPE_HAVE_AUTOFOCUS
 static int
 cmp_cause(const void *x, const void *y)
 {
@@ -276,9 +273,8 @@ culprits_autofocus(struct mscope_analysis *an, double total)
 	free(rel);
 	return arr;
 }
-#endif
 
-/* Exact grouping by (culprit NF, kind, flow): the fallback aggregation. */
+/* Exact grouping by (culprit NF, kind, flow): the raw ranking. */
 struct grp_rule {
 	uint32_t nf, flow;
 	uint8_t kind, has_flow;
@@ -406,17 +402,33 @@ mscope_an_json(struct mscope_analysis *an)
 	json_object_set_new(sum, "dropped", json_integer((json_int_t)an->dropped_pkts));
 	json_object_set_new(sum, "nf_dropped", json_integer((json_int_t)an->nf_dropped));
 	json_object_set_new(sum, "start_us", json_real(0));
+	json_object_set_new(sum, "start_realtime_ns",
+		json_integer(an->nnodes ? (json_int_t)an_realtime(an, an->t_start) : 0));
 	json_object_set_new(sum, "end_us", json_real(rel_us(an, an->t_end)));
 	json_object_set_new(sum, "nodes", json_integer(an->nnodes));
 	json_object_set_new(sum, "trace_losses", json_integer((json_int_t)an->trace_loss_packets));
 	json_object_set_new(sum, "trace_loss_records",
 		json_integer((json_int_t)an->trace_loss_records));
+	json_object_set_new(sum, "trace_loss_unwritten",
+		json_integer((json_int_t)an->sidecar_packets));
+	json_object_set_new(sum, "deleted_segments", json_integer((json_int_t)an->del_segments));
+	json_object_set_new(sum, "deleted_packets", json_integer((json_int_t)an->del_packets));
+	json_object_set_new(sum, "traces_unfinished", json_integer(an->traces_unfinished));
+	if (an->windowed) {
+		json_object_set_new(sum, "region_start_us", json_real(rel_us(an, an->region_t0)));
+		json_object_set_new(sum, "region_end_us", json_real(an->region_t1 >= INT64_MAX / 4 ?
+			rel_us(an, an->t_end) : rel_us(an, an->region_t1)));
+		json_object_set_new(sum, "frames_read", json_integer((json_int_t)an->frames_read));
+		json_object_set_new(sum, "frames_total", json_integer((json_int_t)an->frames_total));
+	}
 	json_object_set_new(sum, "unresolved_ids",
 		json_integer((json_int_t)(an->unresolved + an->conflicts)));
 	json_object_set_new(sum, "arrivals", json_string(an->any_approx ? "approximated" : "source"));
 	json_object_set_new(sum, "dag", json_string(an->opts.dag == MSCOPE_AN_DAG_PAPER ?
 		"paper" : "ours"));
 	json_object_set_new(sum, "latency_threshold_us", json_real(an_us(an, an->lat_threshold)));
+	json_object_set_new(sum, "latency_threshold_from", json_string(an->thr_from));
+	json_object_set_new(sum, "drops_are_victims", json_boolean(!an->opts.no_drops));
 	json_object_set_new(sum, "total_score", json_real(total));
 	for (size_t i = 0; i < an->nwarn; i++)
 		json_array_append_new(warn, json_string(an->warn[i]));
@@ -432,7 +444,11 @@ mscope_an_json(struct mscope_analysis *an)
 		json_object_set_new(n, "role", json_string(nd->is_source ? "source" : "rxq"));
 		json_object_set_new(n, "port", json_integer(nd->hdr.port));
 		json_object_set_new(n, "queue", json_integer(nd->hdr.queue));
-		json_object_set_new(n, "file", json_string(nd->file));
+		{
+			char *f = an_escape(nd->file, NULL);
+			json_object_set_new(n, "file", json_string(f ? f : "?"));
+			free(f);
+		}
 		json_object_set_new(n, "peak_rate_mpps",
 			json_real(nd->is_source ? 0 : nd->rate * an->hz / 1e6));
 		json_object_set_new(n, "peak_rate_from",
@@ -489,13 +505,8 @@ mscope_an_json(struct mscope_analysis *an)
 	}
 	json_object_set_new(doc, "edges", edges);
 
-#ifdef MSCOPE_HAVE_AUTOFOCUS
 	json_object_set_new(doc, "culprits", culprits_autofocus(an, total));
 	json_object_set_new(sum, "aggregation", json_string("autofocus"));
-#else
-	json_object_set_new(doc, "culprits", culprits_exact(an, total));
-	json_object_set_new(sum, "aggregation", json_string("exact"));
-#endif
 	/* always also the exact per-(NF, kind, flow) totals: the raw ranking */
 	json_object_set_new(doc, "culprits_exact", culprits_exact(an, total));
 

@@ -175,6 +175,8 @@ an_timeline(struct mscope_analysis *an, struct mscope_an_error *err)
 	}
 	if (an->nh == 0)
 		an->t_start = an->t_end = 0;
+	if (an->windowed)
+		an->t_start = an->run_start;    /* the origin of --from/--to */
 	an->qa = calloc(an->nh ? an->nh : 1, sizeof(*an->qa));
 	if (an->qa == NULL) {
 		an_err(err, "out of memory (timeline)");
@@ -194,7 +196,9 @@ an_series(const struct mscope_analysis *an, const struct an_node *nd, int points
 	json_t *obj = json_object(), *ts = json_array(), *qs = json_array();
 	const int64_t *d = an->d + nd->base;
 	const uint32_t b = nd->base;
-	int64_t span = an->t_end - an->t_start, bin;
+	/* a window's series covers its region, not the run before it */
+	int64_t s0 = an->windowed && an->region_t0 > an->t_start ? an->region_t0 : an->t_start;
+	int64_t span = an->t_end - s0, bin;
 	uint32_t i = 0, j = 0, n = nd->nrx;
 
 	if (span <= 0)
@@ -202,7 +206,7 @@ an_series(const struct mscope_analysis *an, const struct an_node *nd, int points
 	bin = (span + points - 1) / points;
 	if (bin <= 0)
 		bin = 1;
-	for (int64_t t0 = an->t_start; t0 <= an->t_end; t0 += bin) {
+	for (int64_t t0 = s0; t0 <= an->t_end; t0 += bin) {
 		int64_t t1 = t0 + bin;
 		int64_t q, qmax;
 

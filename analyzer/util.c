@@ -11,6 +11,7 @@
 #include <strings.h>
 
 #include <sys/mman.h>
+#include <time.h>
 
 #include "an_internal.h"
 
@@ -44,6 +45,67 @@ an_err(struct mscope_an_error *err, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Length of the valid UTF-8 sequence at s (not a control character), or 0. */
+static size_t
+utf8_len(const unsigned char *s)
+{
+	unsigned char c = s[0];
+	size_t n;
+	uint32_t cp;
+
+	if (c >= 0x20 && c < 0x7f)
+		return 1;
+	if (c < 0x80)
+		return 0;                   /* control character */
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2, cp = c & 0x1f;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3, cp = c & 0x0f;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4, cp = c & 0x07;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = cp << 6 | (s[i] & 0x3f);
+	}
+	/* overlong forms, UTF-16 surrogates, beyond U+10FFFF */
+	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+			(cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+char *
+an_escape(const char *in, bool *changed)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	size_t len = strlen(in), o = 0;
+	char *out = malloc(4 * len + 1);
+
+	if (changed)
+		*changed = false;
+	if (out == NULL)
+		return NULL;
+	while (*s) {
+		size_t n = utf8_len(s);
+		if (n == 0) {
+			snprintf(out + o, 5, "\\x%02x", *s);
+			o += 4;
+			s++;
+			if (changed)
+				*changed = true;
+			continue;
+		}
+		memcpy(out + o, s, n);
+		o += n;
+		s += n;
+	}
+	out[o] = '\0';
+	return out;
+}
+
 void
 an_warn(struct mscope_analysis *an, const char *fmt, ...)
 {
@@ -56,6 +118,14 @@ an_warn(struct mscope_analysis *an, const char *fmt, ...)
 	va_end(ap);
 	if (s == NULL)
 		return;
+	/* names and paths inside come from files: keep the text valid UTF-8 */
+	{
+		char *c = an_escape(s, NULL);
+		free(s);
+		if (c == NULL)
+			return;
+		s = c;
+	}
 	if (an->nwarn + 2 > an->warn_cap) {
 		size_t cap = an->warn_cap ? an->warn_cap * 2 : 16;
 		char **w = realloc(an->warn, cap * sizeof(*w));
@@ -472,4 +542,76 @@ fn_fail(struct pool *p, uint32_t k, void *scratch)
 	p->failed = 1;
 	pthread_mutex_unlock(&p->lock);
 	return -1;
+}
+
+/* Wall-clock times: "HH:MM[:SS[.frac]]" on the day of day_ns (local time),
+ * or "YYYY-MM-DD[T ]HH:MM[:SS[.frac]]" with an optional "Z" or "+HH:MM". */
+int
+mscope_an_parse_clock(const char *text, int64_t day_ns, int64_t *ns)
+{
+	struct tm tm;
+	const char *p;
+	int64_t frac = 0, scale = 100000000;
+	time_t secs;
+	bool utc = false;
+	long off = 0;
+
+	memset(&tm, 0, sizeof(tm));
+	p = strptime(text, "%Y-%m-%dT%H:%M", &tm);
+	if (p == NULL) {
+		memset(&tm, 0, sizeof(tm));
+		p = strptime(text, "%Y-%m-%d %H:%M", &tm);
+	}
+	if (p == NULL) {
+		time_t day = (time_t)(day_ns / 1000000000);
+		int h, m;
+		struct tm d;
+		int n = 0;
+
+		if (sscanf(text, "%2d:%2d%n", &h, &m, &n) != 2 || n < 4 || h > 23 || m > 59)
+			return -1;
+		if (localtime_r(&day, &d) == NULL)
+			return -1;
+		memset(&tm, 0, sizeof(tm));
+		tm.tm_year = d.tm_year;
+		tm.tm_mon = d.tm_mon;
+		tm.tm_mday = d.tm_mday;
+		tm.tm_hour = h;
+		tm.tm_min = m;
+		p = text + n;
+	}
+	if (*p == ':') {
+		if (!isdigit((unsigned char)p[1]) || !isdigit((unsigned char)p[2]))
+			return -1;
+		tm.tm_sec = (p[1] - '0') * 10 + (p[2] - '0');
+		if (tm.tm_sec > 60)
+			return -1;
+		p += 3;
+		if (*p == '.' || *p == ',') {
+			p++;
+			if (!isdigit((unsigned char)*p))
+				return -1;
+			for (; isdigit((unsigned char)*p); p++, scale /= 10)
+				frac += (*p - '0') * scale;
+		}
+	}
+	if (*p == 'Z') {
+		utc = true;
+		p++;
+	} else if (*p == '+' || *p == '-') {
+		int hh, mm, n = 0;
+		if (sscanf(p + 1, "%2d:%2d%n", &hh, &mm, &n) != 2 || n != 5)
+			return -1;
+		utc = true;
+		off = (hh * 3600L + mm * 60L) * (*p == '-' ? -1 : 1);
+		p += 6;
+	}
+	if (*p != '\0')
+		return -1;
+	tm.tm_isdst = -1;
+	secs = utc ? timegm(&tm) - off : mktime(&tm);
+	if (secs == (time_t)-1)
+		return -1;
+	*ns = (int64_t)secs * 1000000000 + frac;
+	return 0;
 }

@@ -3,6 +3,7 @@
  * threshold (absolute, or a percentile of the trace) and dropped packets,
  * optionally restricted by flow and by ingress time. End to end = from the
  * ingress (source tx, else arrival at the first NF) to the last tx or drop. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +44,17 @@ nf_drop(const struct an_node *nd, uint32_t h)
 		bsearch(&h, nd->nfd, nd->nnfd, sizeof(*nd->nfd), cmp_u32) != NULL;
 }
 
+/* Did a packet that entered at t_in (ticks) enter in the --from/--to window? */
+static bool
+in_window(const struct mscope_analysis *an, int64_t t_in)
+{
+	const struct mscope_an_opts *o = &an->opts;
+
+	if (t_in - an->t_start < o->from_ns * an->hz / 1e9)
+		return false;
+	return o->to_ns < 0 || t_in - an->t_start <= o->to_ns * an->hz / 1e9;
+}
+
 int
 an_victims(struct mscope_analysis *an, struct mscope_an_error *err)
 {
@@ -76,7 +88,10 @@ an_victims(struct mscope_analysis *an, struct mscope_an_error *err)
 				nd->drops++;
 		}
 	}
-	/* Latency percentile over delivered packets. */
+	/* Latency percentile over delivered packets: those that entered in the
+	 * window when there is one (a window's victims are judged against the
+	 * window, not against a run whose p99 a fault elsewhere set). */
+	bool windowed = an->windowed;
 	for (uint32_t k = 0; k < an->nnodes; k++) {
 		const struct an_node *nd = &an->nodes[k];
 		if (nd->is_source)
@@ -100,18 +115,24 @@ an_victims(struct mscope_analysis *an, struct mscope_an_error *err)
 			}
 			uint32_t r = root_of(an, g);
 			int64_t tin = an_arr(an, r);
+			an->delivered++;
+			if (windowed && !in_window(an, tin))
+				continue;
 			void *p = an_grow(lat, &cap, nlat + 1, sizeof(*lat));
 			if (p == NULL)
 				goto oom;
 			lat = p;
 			lat[nlat++] = an->e[g] - tin;
-			an->delivered++;
 		}
 	}
-	if (o->threshold_us > 0)
+	if (o->threshold_us > 0) {
 		an->lat_threshold = an_ticks(an, o->threshold_us);
-	else
+		snprintf(an->thr_from, sizeof(an->thr_from), "--threshold");
+	} else {
 		an->lat_threshold = nlat ? an_select(lat, nlat, o->percentile) : 0;
+		snprintf(an->thr_from, sizeof(an->thr_from), "p%g of the %zu packets delivered%s",
+			o->percentile, nlat, windowed ? " that entered in the window" : "");
+	}
 	free(lat);
 	lat = NULL;
 
@@ -140,9 +161,7 @@ an_victims(struct mscope_analysis *an, struct mscope_an_error *err)
 			v.dropped = (f & H_DROP) != 0;
 			if (v.dropped ? o->no_drops : v.latency <= an->lat_threshold)
 				continue;
-			if (v.t_in - an->t_start < o->from_ns * an->hz / 1e9)
-				continue;
-			if (o->to_ns >= 0 && v.t_in - an->t_start > o->to_ns * an->hz / 1e9)
+			if (!in_window(an, v.t_in))
 				continue;
 			if (o->filter.set &&
 					!an_filter_match(&o->filter, &an->flows[an->flow[r]]) &&

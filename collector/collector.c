@@ -19,6 +19,7 @@
 #include <inttypes.h>
 #include <link.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,7 @@
 struct mc_state mc = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.link_off = -1,
+	.dirfd = -1,
 };
 
 static int (*real_dev_start)(uint16_t);
@@ -113,7 +115,7 @@ mc_init(void)
 		if ((def != NULL && def != (void *)rte_eth_dev_start) || static_dpdk())
 			MC_LOG("%s: DPDK is linked statically into the program, so its ports "
 			       "cannot be hooked; collector inactive",
-			       program_invocation_short_name);
+			       MC_ESC(program_invocation_short_name));
 		return;
 	}
 	mc_config_load(&mc.cfg);
@@ -228,22 +230,18 @@ measure_tsc_hz(uint64_t dpdk_hz)
 
 #define HZ_FILE ".mscope-tsc-hz"
 
-/* The rate in dir/HZ_FILE if it was measured during this boot, else 0. */
+/*
+ * The rate in dir/HZ_FILE if it was measured during this boot, else 0. Only
+ * a regular file is read (a FIFO there would block the NF's start forever).
+ */
 static uint64_t
-read_shared_hz(const char *path, const char *boot, uint64_t dpdk_hz)
+read_shared_hz(const char *boot, uint64_t dpdk_hz)
 {
 	char buf[192], b[64];
 	unsigned long long hz;
-	ssize_t k;
-	const int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 
-	if (fd < 0)
+	if (mc_dir_read_small(mc.dirfd, HZ_FILE, buf, sizeof(buf)) <= 0)
 		return 0;
-	k = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (k <= 0)
-		return 0;
-	buf[k] = '\0';
 	if (sscanf(buf, "mscope-tsc-hz 1 %63s %llu", b, &hz) != 2 || strcmp(b, boot) != 0 ||
 	    hz < 1000000 || (dpdk_hz != 0 && (hz < 0.95 * (double)dpdk_hz ||
 					      hz > 1.05 * (double)dpdk_hz)))
@@ -263,9 +261,10 @@ read_shared_hz(const char *path, const char *boot, uint64_t dpdk_hz)
 static uint64_t
 shared_tsc_hz(uint64_t dpdk_hz)
 {
-	char boot[64] = "", path[PATH_MAX + 32], tmp[PATH_MAX + 64], line[192];
+	char boot[64] = "", tmp[64], line[192];
 	uint64_t hz, other;
 	FILE *f = fopen("/proc/sys/kernel/random/boot_id", "re");
+	struct stat st;
 	int fd, len;
 
 	if (f != NULL) {
@@ -275,35 +274,35 @@ shared_tsc_hz(uint64_t dpdk_hz)
 	}
 	if (boot[0] == '\0')
 		return measure_tsc_hz(dpdk_hz);
-	snprintf(path, sizeof(path), "%s/" HZ_FILE, mc.cfg.dir);
-	hz = read_shared_hz(path, boot, dpdk_hz);
+	hz = read_shared_hz(boot, dpdk_hz);
 	if (hz != 0)
 		return hz;
 	hz = measure_tsc_hz(dpdk_hz);
 	if (hz == 0)
 		return 0;
-	snprintf(tmp, sizeof(tmp), "%s/" HZ_FILE ".%d", mc.cfg.dir, (int)getpid());
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	snprintf(tmp, sizeof(tmp), HZ_FILE ".%d", (int)getpid());
+	fd = openat(mc.dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return hz;
 	len = snprintf(line, sizeof(line), "mscope-tsc-hz 1 %s %" PRIu64 "\n", boot, hz);
 	if (write(fd, line, (size_t)len) != len) {
 		close(fd);
-		unlink(tmp);
+		unlinkat(mc.dirfd, tmp, 0);
 		return hz;
 	}
 	close(fd);
-	/* first one wins; a file of another boot is replaced */
-	if (link(tmp, path) != 0 && errno == EEXIST) {
-		other = read_shared_hz(path, boot, dpdk_hz);
+	/* first one wins; a file of another boot is replaced, anything else left alone */
+	if (linkat(mc.dirfd, tmp, mc.dirfd, HZ_FILE, 0) != 0 && errno == EEXIST) {
+		other = read_shared_hz(boot, dpdk_hz);
 		if (other != 0) {
-			unlink(tmp);
+			unlinkat(mc.dirfd, tmp, 0);
 			return other;
 		}
-		if (rename(tmp, path) == 0)
+		if (fstatat(mc.dirfd, HZ_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(st.st_mode) && renameat(mc.dirfd, tmp, mc.dirfd, HZ_FILE) == 0)
 			return hz;
 	}
-	unlink(tmp);
+	unlinkat(mc.dirfd, tmp, 0);
 	return hz;
 }
 
@@ -317,7 +316,7 @@ setup_once(void)
 		.size = sizeof(uint64_t),
 		.align = __alignof__(uint64_t),
 	};
-	struct stat st;
+	char why[PATH_MAX + 64];
 
 	if (done != 0)
 		return done > 0;
@@ -326,12 +325,17 @@ setup_once(void)
 		return false;
 	if (gethostname(mc.host, sizeof(mc.host) - 1) != 0)
 		snprintf(mc.host, sizeof(mc.host), "unknown");
-	if (stat(mc.cfg.dir, &st) != 0 || !S_ISDIR(st.st_mode) ||
-	    access(mc.cfg.dir, W_OK | X_OK) != 0) {
-		MC_LOG("MSCOPE_DIR \"%s\" is not a writable directory; collector disabled",
-		       mc.cfg.dir);
+	mc.dirfd = mc_dir_open(mc.cfg.dir, why, sizeof(why));
+	if (mc.dirfd < 0 || faccessat(mc.dirfd, ".", W_OK | X_OK, 0) != 0) {
+		MC_LOG("MSCOPE_DIR \"%s\" is not a writable directory (%s); collector disabled",
+		       MC_ESC(mc.cfg.dir), mc.dirfd < 0 ? MC_ESC(why) : strerror(errno));
+		if (mc.dirfd >= 0)
+			close(mc.dirfd);
+		mc.dirfd = -1;
 		return false;
 	}
+	mc_mem_limit_init();
+	mc_seg_reserve();
 	mc.tsc_hz = shared_tsc_hz(mc.api.get_tsc_hz());
 	if (mc.tsc_hz == 0) {
 		MC_LOG("TSC rate unknown; collector inactive");
@@ -347,6 +351,7 @@ setup_once(void)
 		return false;
 	}
 	install_signal_hooks();
+	mc_telemetry_register();
 	done = 1;
 	return true;
 }
@@ -365,12 +370,28 @@ alloc_touched(size_t size)
 	return p;
 }
 
-static bool
-ring_init(struct mc_ring *r)
+/* A queue context of `size` bytes and its ring, within the memory limit. */
+static void *
+alloc_queue(size_t size, struct mc_ring **ring, size_t ring_off)
 {
-	r->slots = alloc_touched((size_t)mc.cfg.buffer * sizeof(uint64_t));
-	r->mask = mc.cfg.buffer - 1;
-	return r->slots != NULL;
+	const uint32_t slots = mc_mem_ring_slots(size);
+	uint8_t *q;
+	struct mc_ring *r;
+
+	if (slots == 0)
+		return NULL;
+	q = alloc_touched(size);
+	if (q == NULL)
+		return NULL;
+	r = (struct mc_ring *)(q + ring_off);
+	r->slots = alloc_touched((size_t)slots * sizeof(uint64_t));
+	r->mask = slots - 1;
+	if (r->slots == NULL) {
+		free(q);
+		return NULL;
+	}
+	*ring = r;
+	return q;
 }
 
 static struct mc_rxq *
@@ -378,6 +399,7 @@ new_rxq(uint16_t port, uint16_t queue)
 {
 	struct mscope_trace_error err;
 	struct mc_rxq *q;
+	struct mc_ring *ring;
 	struct mc_node *n;
 
 	if (mc.nb_nodes >= MC_MAX_NODES) {
@@ -385,16 +407,16 @@ new_rxq(uint16_t port, uint16_t queue)
 		       port, queue);
 		return NULL;
 	}
-	q = alloc_touched(sizeof(*q));
-	if (q == NULL || !ring_init(&q->ring)) {
+	q = alloc_queue(sizeof(*q), &ring, offsetof(struct mc_rxq, ring));
+	if (q == NULL) {
 		MC_LOG("out of memory for port %u queue %u; not recorded", port, queue);
-		free(q);
 		return NULL;
 	}
 	memset(&err, 0, sizeof(err));
-	n = mc_node_open(MSCOPE_ROLE_RXQ, port, queue, &err);
+	n = mc_node_open(MSCOPE_ROLE_RXQ, port, queue, q->fmirror, q->fkeys, q->fkey_ok, &err);
 	if (n == NULL) {
-		MC_LOG("cannot create %s: %s; collector disabled", err.file, err.text);
+		MC_LOG("cannot create %s: %s; collector disabled", MC_ESC(err.file),
+		       MC_ESC(err.text));
 		free(q->ring.slots);
 		free(q);
 		mc.active = false;
@@ -415,15 +437,15 @@ static struct mc_txq *
 new_txq(uint16_t port, uint16_t queue)
 {
 	struct mc_txq *q;
+	struct mc_ring *ring;
 
 	if (mc.nb_txqs >= RTE_DIM(mc.txqs)) {
 		MC_LOG("too many tx queues; port %u queue %u is not recorded", port, queue);
 		return NULL;
 	}
-	q = alloc_touched(sizeof(*q));
-	if (q == NULL || !ring_init(&q->ring)) {
+	q = alloc_queue(sizeof(*q), &ring, offsetof(struct mc_txq, ring));
+	if (q == NULL) {
 		MC_LOG("out of memory for port %u tx queue %u; not recorded", port, queue);
-		free(q);
 		return NULL;
 	}
 	q->port = port;
@@ -779,6 +801,35 @@ install_ours(int sig)
 	return real_sigaction(sig, &ours, NULL);
 }
 
+/*
+ * SIGUSR2 asks for a keep (flight recorder), but only in an NF that has no
+ * use for it: installed if its action is the default, and given up the
+ * moment the NF installs its own.
+ */
+static volatile int usr2_ours;
+
+static void
+on_usr2(int sig)
+{
+	__atomic_store_n(&mc.keep_sig, 1, __ATOMIC_RELEASE);
+}
+
+static void
+install_usr2(void)
+{
+	struct sigaction cur, ours;
+
+	if (real_sigaction(SIGUSR2, NULL, &cur) != 0 || (cur.sa_flags & SA_SIGINFO) ||
+	    cur.sa_handler != SIG_DFL)
+		return;
+	memset(&ours, 0, sizeof(ours));
+	ours.sa_handler = on_usr2;
+	ours.sa_flags = SA_RESTART;
+	sigemptyset(&ours.sa_mask);
+	if (real_sigaction(SIGUSR2, &ours, NULL) == 0)
+		usr2_ours = 1;
+}
+
 static void
 install_signal_hooks(void)
 {
@@ -786,6 +837,7 @@ install_signal_hooks(void)
 
 	if (real_sigaction == NULL)
 		return;
+	install_usr2();
 	for (unsigned i = 0; i < RTE_DIM(sigs); i++)
 		if (real_sigaction(sigs[i], NULL, &nf_act[i]) != 0 || install_ours(sigs[i]) != 0)
 			return;
@@ -804,6 +856,19 @@ sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 			errno = ENOSYS;
 			return -1;
 		}
+	}
+	if (sig == SIGUSR2 && usr2_ours) {
+		/* the NF's own handler wins; it sees the default it had before us */
+		if (act != NULL) {
+			if (real_sigaction(sig, act, NULL) != 0)
+				return -1;
+			usr2_ours = 0;
+		}
+		if (old != NULL) {
+			memset(old, 0, sizeof(*old));
+			old->sa_handler = SIG_DFL;
+		}
+		return 0;
 	}
 	if (!sig_hooked || s < 0)
 		return real_sigaction(sig, act, old);
@@ -827,7 +892,7 @@ signal(int sig, sighandler_t handler)
 
 	if (real_signal == NULL)
 		real_signal = dlsym(RTLD_NEXT, "signal");
-	if (!sig_hooked || sig_slot(sig) < 0)
+	if ((!sig_hooked || sig_slot(sig) < 0) && !(sig == SIGUSR2 && usr2_ours))
 		return real_signal != NULL ? real_signal(sig, handler) : SIG_ERR;
 	/* BSD semantics, as glibc's signal() */
 	memset(&a, 0, sizeof(a));

@@ -36,6 +36,15 @@
 
 #define MC_LOG(fmt, ...) fprintf(stderr, "mscope-collector: " fmt "\n", ##__VA_ARGS__)
 
+/*
+ * `s` made safe to print in a warning line: control characters, '"', '\\'
+ * and bytes >= 0x7f as \xNN (a name from the environment or a file name
+ * must not move the cursor or forge lines). Truncated to fit `buf`.
+ */
+const char *mc_esc(const char *s, char *buf, size_t len);
+/* mc_esc into a temporary of the calling expression: for MC_LOG arguments */
+#define MC_ESC(s) mc_esc((s), (char[320]){ 0 }, 320)
+
 #define MC_MAX_NODES 512          /* rx nodes per process (link field: 16 bits) */
 #define MC_FLOW_SLOTS 8192        /* flow cache entries per node (power of 2) */
 #define MC_FLOW_PROBES 8          /* linear probes before evicting */
@@ -62,7 +71,25 @@ struct mc_config {
 	uint32_t buffer;          /* ring slots, power of 2 */
 	uint32_t qdepth_every;    /* 0: never sample */
 	bool disabled;
+	/* bounded recording (all 0: one file per queue, unbounded) */
+	uint32_t seg_seconds;     /* rotate after this long; 0: not by time */
+	uint64_t seg_bytes;       /* rotate at this size; 0: not by size */
+	uint32_t segments;        /* segments kept per queue; 0: no count limit */
+	uint64_t budget;          /* bytes for all segments of the process; 0: none */
+	unsigned file_mode;       /* trace files are created with this mode */
+	bool file_mode_set;       /* MSCOPE_FILE_MODE given: exact, not umasked */
+	uint64_t mem_avail_test;  /* MSCOPE_TEST_MEM_AVAILABLE (test hook); 0: unset */
 };
+
+#define MC_DEFAULT_FILE_MODE 0640
+#define MC_MIN_SEG_BYTES (64u << 10)
+
+/* Whether segments rotate at all (any of the bounded-recording settings). */
+static inline bool
+mc_rotating(const struct mc_config *c)
+{
+	return c->seg_seconds != 0 || c->seg_bytes != 0 || c->budget != 0;
+}
 
 /* Parse the MSCOPE_* environment; prints one warning line per bad value. */
 void mc_config_load(struct mc_config *c);
@@ -213,24 +240,59 @@ struct mc_flow_table {
 struct mc_recent {
 	uint64_t seq_plus1;       /* 0: empty */
 	uint32_t wire, flow;
+	uint32_t gen;             /* flow is a ref of the node's file of this generation */
 };
 
-/* One trace file: an rx queue, or the unlinked traffic of a tx queue. */
+/* A closed segment file of a node, still in MSCOPE_DIR. */
+struct mc_seg {
+	uint32_t number;
+	bool plain;               /* named without the segment number (the first file) */
+	uint64_t bytes;
+	uint64_t tsc_first, tsc_last; /* first and last burst record */
+	uint64_t records, packets;    /* burst records and their packets */
+};
+
+/*
+ * One node's stream: an rx queue, or the unlinked traffic of a tx queue.
+ * It is one file, or (with rotation, after a disk-full pause or a keep) a
+ * sequence of segment files with continuous rx seqs.
+ */
 struct mc_node {
 	uint16_t index;           /* rx nodes: index in mc_nodes; sources: MC_MAX_NODES + n */
 	uint8_t role;
 	uint16_t port, queue;
-	char path[PATH_MAX];
+	char path[PATH_MAX];      /* current (or last) file, for messages */
+	char stem[96];            /* <nf>-[src-]p<P>q<Q>-<pid> */
+	char name[128];           /* current (or last) file name in MSCOPE_DIR */
 	/* writer thread only below */
-	struct mscope_trace_writer *w;
+	struct mscope_trace_writer *w; /* NULL while no file is open (failed) */
 	uint64_t last_tsc;        /* records are clamped to stay in order */
 	uint64_t clamped;         /* records written later than their TSC */
 	uint64_t pend_loss_rec, pend_loss_pkt; /* loss not yet written */
 	uint64_t written_rec;
-	struct mc_flow_table *flows;
+	struct mc_flow_table *flows; /* flows defined in the current file */
+	uint32_t *mirror;         /* the feeding queue's cache index -> flow ref + 1 */
+	union mc_fkey *mkeys;     /* ... and the key of that cache index */
+	uint8_t *mkey_ok;
+	uint32_t gen;             /* file generation: flow refs of older files are stale */
 	uint64_t rx_count;        /* rx packets seen: the next rx seq */
 	struct mc_recent *recent; /* rxq nodes: the last MC_RECENT rx packets */
 	bool dirty, failed;
+	/* segments (segments.c) */
+	struct mc_seg cur;        /* the open file */
+	uint64_t cur_open_tsc;
+	struct mc_seg *closed;    /* closed files still present, oldest first */
+	uint32_t nclosed, cap_closed;
+	struct mscope_deleted *dels; /* deletions not yet written into a file */
+	uint32_t ndels, cap_dels;
+	uint64_t last_bytes;      /* file bytes after the last complete frame */
+	uint64_t unframed_rec, unframed_pkt; /* in the frame being built */
+	uint64_t retry_tsc;       /* failed: when to try a new file */
+	uint64_t failed_rec, failed_pkt; /* lost to failed writes, total */
+	int lost_fd;              /* <file>.lost sidecar while writing is failing */
+	char lost_name[140];
+	char why[192];            /* the write error */
+	bool warned_fail, warned_back; /* one line each, however often it happens */
 };
 
 struct mc_rxq {
@@ -253,6 +315,8 @@ struct mc_rxq {
 	struct rte_mempool *pool;
 	uint64_t lost_rec_seen, lost_pkt_seen; /* writer */
 	uint32_t fmirror[MC_FC_SLOTS + 1]; /* writer: flow ref of each cache index */
+	uint8_t fkey_ok[MC_FC_SLOTS + 1];  /* writer: fkeys[i] is set */
+	union mc_fkey fkeys[MC_FC_SLOTS + 1]; /* writer: the flow of each cache index */
 	struct mc_fcache fc;      /* data path */
 	uint32_t codes[UINT16_MAX + 1]; /* data path: a burst's flow codes */
 	/* hw timestamp -> TSC: tsc = hw_tsc0 + (ts - hw_clk0) * hw_ratio */
@@ -284,6 +348,8 @@ struct mc_txq {
 	/* [0]: unlinked (source), [node + 1]: origin rx node; records, packets */
 	uint64_t lost[MC_MAX_NODES + 1][2];
 	uint32_t fmirror[MC_FC_SLOTS + 1]; /* writer: flow refs of unlinked packets */
+	uint8_t fkey_ok[MC_FC_SLOTS + 1];
+	union mc_fkey fkeys[MC_FC_SLOTS + 1];
 	struct mc_fcache fc;      /* data path: flows of unlinked packets */
 	uint64_t links[UINT16_MAX + 1]; /* data path: a burst's links, for refused packets */
 	uint32_t codes[UINT16_MAX + 1]; /* data path: a burst's link or flow codes */
@@ -336,11 +402,14 @@ struct mc_state {
 	struct mc_txq *txqs[RTE_MAX_ETHPORTS * 64];
 	unsigned nb_txqs;
 
+	int dirfd;                /* MSCOPE_DIR: every file is created through it */
+
 	pthread_t writer;
 	bool writer_running;
 	volatile int stop;        /* writer: final drain and close */
 	volatile int flush_req;   /* writer: drain and flush now (signal handler) */
 	volatile int flush_ack;
+	volatile int keep_sig;    /* SIGUSR2 asked for a keep (segments.c) */
 	bool finalised;
 };
 
@@ -356,6 +425,10 @@ int mc_tx_desc_status(void *qd, uint16_t off);
 uint16_t mc_dead_rx_burst(void *qd, struct rte_mbuf **pkts, uint16_t n);
 uint16_t mc_dead_tx_burst(void *qd, struct rte_mbuf **pkts, uint16_t n);
 
+/* telemetry.c */
+/* Offer the /mscope/ commands on DPDK's telemetry socket; nothing if it has none. */
+void mc_telemetry_register(void);
+
 /* flows.c */
 /* Flow key of a frame (same result as mscope_flow_parse, faster for IPv4). */
 void mc_flow_key(const uint8_t *d, uint32_t len, union mc_fkey *k);
@@ -365,6 +438,8 @@ void mc_flow_key(const uint8_t *d, uint32_t len, union mc_fkey *k);
  */
 uint32_t mc_flow_ref(struct mc_flow_table *t, const uint8_t *d, uint32_t len,
 		union mc_fkey *key, bool *is_new);
+/* The same for a key already parsed. */
+uint32_t mc_flow_ref_key(struct mc_flow_table *t, const union mc_fkey *key, bool *is_new);
 
 /* wireid.c */
 /*
@@ -384,12 +459,65 @@ extern const mc_wire_ids_fn mc_wire_ids_avx512;
 /* A TSC reading and CLOCK_REALTIME (ns) taken together, as closely as possible. */
 void mc_clock_pair(uint64_t *tsc, int64_t *realtime);
 
+/* dir.c */
+/*
+ * Open directory `path`, creating it and missing parents (0777 & ~umask);
+ * no symlink is followed in the part it creates. @return a directory fd, or
+ * -1 with the reason in why.
+ */
+int mc_dir_open(const char *path, char *why, size_t why_len);
+/*
+ * Read regular file `name` of dirfd into buf (NUL-terminated), never
+ * following a symlink nor blocking on a FIFO. @return bytes read; -2 not a
+ * regular file; -1 other errors (errno).
+ */
+ssize_t mc_dir_read_small(int dirfd, const char *name, char *buf, size_t len);
+
+/* memory.c */
+/*
+ * Measure the memory the process may still use (cgroup v2 memory.max and
+ * v1 limit_in_bytes minus usage, MemAvailable, MSCOPE_TEST_MEM_AVAILABLE):
+ * the collector allows itself half of it. Called once at the first start.
+ */
+void mc_mem_limit_init(void);
+/*
+ * Ring slots for a new queue whose context takes `fixed` bytes: the
+ * configured size, or less (a power of two, at least 4096) when the limit
+ * leaves less room; prints one line the first time. 0: not even the least
+ * fits. The bytes are counted as used.
+ */
+uint32_t mc_mem_ring_slots(size_t fixed);
+
 /* writer.c */
 int mc_writer_start(void);
 void mc_writer_stop(void);
 /* Ask the writer for a flush and wait for it (at most timeout_ms). Signal-safe. */
 void mc_writer_flush_wait(unsigned timeout_ms);
-struct mc_node *mc_node_open(uint8_t role, uint16_t port, uint16_t queue,
-		struct mscope_trace_error *err);
+/* Call fn on every node the writer knows (writer thread). */
+void mc_for_each_node(void (*fn)(struct mc_node *, uint64_t), uint64_t arg);
+/* TSC for a record the writer makes itself: in order, not counted as late. */
+uint64_t mc_stamp(struct mc_node *n, uint64_t tsc);
+
+/* segments.c: the files of a node (writer thread, or the control path under mc.lock) */
+/*
+ * A node (role, port, queue) with its first file created, or NULL with
+ * *err. mirror/mkeys/mkey_ok: the flow cache mirror of the queue feeding it.
+ */
+struct mc_node *mc_node_open(uint8_t role, uint16_t port, uint16_t queue, uint32_t *mirror,
+		union mc_fkey *mkeys, uint8_t *mkey_ok, struct mscope_trace_error *err);
+/*
+ * After every write call on n->w (rc its result) for a burst record of
+ * `pkt` packets at `tsc` (rec 0, pkt 0 for other records): accounts it in
+ * the segment, or, on failure, closes the file and counts what was lost.
+ * @return whether it was written.
+ */
+bool mc_seg_wrote(struct mc_node *n, int rc, uint64_t tsc, uint64_t rec, uint64_t pkt);
+/* Rotation, deletion, budget, keep requests, retries after failures: once a round. */
+void mc_seg_round(uint64_t now, uint64_t horizon);
+/* Set aside a few pages for the .lost sidecars of a disk that fills up. */
+void mc_seg_reserve(void);
+/* Close the node's file at exit; reports what could never be written. */
+void mc_seg_close(struct mc_node *n, uint64_t horizon);
+/* SIGUSR2 as a keep trigger (only if the NF has no handler): collector.c */
 
 #endif /* MSCOPE_COLLECTOR_PRIV_H */

@@ -55,10 +55,16 @@ uint32_t
 mc_flow_ref(struct mc_flow_table *t, const uint8_t *d, uint32_t len, union mc_fkey *key,
 	    bool *is_new)
 {
+	mc_flow_key(d, len, key);
+	return mc_flow_ref_key(t, key, is_new);
+}
+
+uint32_t
+mc_flow_ref_key(struct mc_flow_table *t, const union mc_fkey *key, bool *is_new)
+{
 	struct mc_flow_slot *s = NULL;
 	uint32_t h, ref;
 
-	mc_flow_key(d, len, key);
 	*is_new = false;
 	if (t->have_last && key_eq(key, &t->last))
 		return t->last_ref;

@@ -70,92 +70,20 @@ static struct mscope_clock ck_pend;
 static bool ck_pending;
 static uint64_t horizon_tsc; /* everything at or before it has been merged */
 
-static void for_each_node(void (*fn)(struct mc_node *, uint64_t), uint64_t arg);
 static void node_clock(struct mc_node *n, uint64_t unused);
-
-struct mc_node *
-mc_node_open(uint8_t role, uint16_t port, uint16_t queue, struct mscope_trace_error *err)
-{
-	struct mscope_trace_header h;
-	struct mscope_writer_opts o = { .zstd_level = mc.cfg.zstd_level };
-	struct mc_node *n = calloc(1, sizeof(*n));
-	uint64_t tsc;
-	int64_t rt;
-
-	if (n == NULL) {
-		snprintf(err->text, sizeof(err->text), "out of memory");
-		return NULL;
-	}
-	n->role = role;
-	n->port = port;
-	n->queue = queue;
-	if (snprintf(n->path, sizeof(n->path), "%s/%s-%sp%uq%u-%d.mst", mc.cfg.dir, mc.nf,
-		     role == MSCOPE_ROLE_SOURCE ? "src-" : "", port, queue,
-		     (int)getpid()) >= (int)sizeof(n->path)) {
-		snprintf(err->text, sizeof(err->text), "trace file path too long");
-		free(n);
-		return NULL;
-	}
-	memset(&h, 0, sizeof(h));
-	h.role = role;
-	h.port = port;
-	h.queue = queue;
-	h.pid = (uint32_t)getpid();
-	h.tsc_hz = mc.tsc_hz;
-	mc_clock_pair(&tsc, &rt);
-	h.anchor_tsc = tsc;
-	h.anchor_realtime_ns = rt;
-	snprintf(h.nf_name, sizeof(h.nf_name), "%s", mc.nf);
-	snprintf(h.host, sizeof(h.host), "%s", mc.host);
-	snprintf(h.run_id, sizeof(h.run_id), "%s", mc.cfg.run_id);
-	snprintf(h.writer, sizeof(h.writer), "mscope-collector");
-	snprintf(h.writer_version, sizeof(h.writer_version), "%s", MSCOPE_VERSION);
-	n->flows = calloc(1, sizeof(*n->flows));
-	if (role == MSCOPE_ROLE_RXQ)
-		n->recent = calloc(MC_RECENT, sizeof(*n->recent));
-	if (n->flows == NULL || (role == MSCOPE_ROLE_RXQ && n->recent == NULL)) {
-		free(n->recent);
-		snprintf(err->text, sizeof(err->text), "out of memory");
-		free(n);
-		return NULL;
-	}
-	n->w = mscope_writer_open(n->path, &h, &o, err);
-	if (n->w == NULL) {
-		free(n->recent);
-		free(n->flows);
-		free(n);
-		return NULL;
-	}
-	/*
-	 * Not the anchor: a source node is opened when its first entry is
-	 * merged, and that entry (and others still in the rings) is older.
-	 */
-	n->last_tsc = 0;
-	return n;
-}
 
 /* ---------------------------------------------------------------- writing */
 
-static void
-node_fail(struct mc_node *n)
-{
-	const struct mscope_trace_error *e = mscope_writer_error(n->w);
-
-	if (!n->failed)
-		MC_LOG("%s: %s; later records of this node are lost", n->path,
-		       e ? e->text : "write failed");
-	n->failed = true;
-}
-
-/* TSC for a record the writer makes itself: in order, not counted as late. */
-static uint64_t
-stamp(struct mc_node *n, uint64_t tsc)
+uint64_t
+mc_stamp(struct mc_node *n, uint64_t tsc)
 {
 	if (tsc < n->last_tsc)
 		tsc = n->last_tsc;
 	n->last_tsc = tsc;
 	return tsc;
 }
+
+#define stamp mc_stamp
 
 static uint64_t
 clamp(struct mc_node *n, uint64_t tsc)
@@ -179,12 +107,12 @@ put_loss(struct mc_node *n, uint64_t now)
 	l.tsc = stamp(n, now);
 	l.records = n->pend_loss_rec;
 	l.packets = n->pend_loss_pkt;
-	if (mscope_writer_loss(n->w, &l) < 0) {
-		node_fail(n);
-		return;
-	}
 	n->pend_loss_rec = n->pend_loss_pkt = 0;
-	n->dirty = true;
+	if (!mc_seg_wrote(n, mscope_writer_loss(n->w, &l), 0, 0, 0)) {
+		/* fail() counted the frame; this record's counts are still lost */
+		n->pend_loss_rec += l.records;
+		n->pend_loss_pkt += l.packets;
+	}
 }
 
 /* A copied packet: its bytes (unwrapped from the ring) and lengths. */
@@ -204,19 +132,24 @@ get_pkt(const uint64_t *slots, uint64_t mask, uint64_t at, struct pkt *p)
 		p->w[i] = slots[(at + 1 + i) & mask];
 }
 
-/* Flow ref of a packet in node n's table; defines it in the file first if new. */
+/* Flow ref of a key in node n's table; defines it in the file first if new. */
 static uint32_t
-flow_of(struct mc_node *n, const struct pkt *p)
+flow_of_key(struct mc_node *n, const union mc_fkey *k)
 {
-	union mc_fkey k;
 	bool is_new;
-	const uint32_t ref = mc_flow_ref(n->flows, (const uint8_t *)p->w,
-					 p->seg < MC_DATA_BYTES ? p->seg : MC_DATA_BYTES, &k,
-					 &is_new);
+	const uint32_t ref = mc_flow_ref_key(n->flows, k, &is_new);
 
-	if (is_new && !n->failed && mscope_writer_flow(n->w, ref, &k.k) < 0)
-		node_fail(n);
+	if (is_new && !n->failed)
+		mc_seg_wrote(n, mscope_writer_flow(n->w, ref, &k->k), 0, 0, 0);
 	return ref;
+}
+
+/* Flow ref of a packet in node n's table (its key in *k); defines it first if new. */
+static uint32_t
+flow_of(struct mc_node *n, const struct pkt *p, union mc_fkey *k)
+{
+	mc_flow_key((const uint8_t *)p->w, p->seg < MC_DATA_BYTES ? p->seg : MC_DATA_BYTES, k);
+	return flow_of_key(n, k);
 }
 
 static uint64_t
@@ -236,7 +169,7 @@ static uint32_t f_wire[65536], f_flow[65536];
 static uint64_t f_seq[65536];
 
 static void
-put_freed(struct mc_node *nd, uint64_t tsc, uint8_t reason, uint32_t n)
+put_freed(struct mc_node *nd, uint64_t tsc, uint8_t reason, bool flows, uint32_t n)
 {
 	if (nd->failed) {
 		nd->pend_loss_rec++;
@@ -251,16 +184,13 @@ put_freed(struct mc_node *nd, uint64_t tsc, uint8_t reason, uint32_t n)
 			.reason = reason,
 			.n = n - i < MSCOPE_MAX_BURST ? n - i : MSCOPE_MAX_BURST,
 			.wire_id = f_wire + i,
-			.flow = f_flow + i,
+			.flow = flows ? f_flow + i : NULL,
 			.rx_seq = f_seq + i,
 		};
 
-		if (mscope_writer_drop(nd->w, &d) < 0) {
-			node_fail(nd);
+		if (!mc_seg_wrote(nd, mscope_writer_drop(nd->w, &d), tsc, 1, d.n))
 			return;
-		}
 	}
-	nd->dirty = true;
 	nd->written_rec++;
 }
 
@@ -271,14 +201,16 @@ freed_links(const uint64_t *links, uint32_t n, uint64_t tsc)
 	const unsigned nn = nb_nodes_seen;
 	struct mc_node *cur = NULL;
 	uint8_t cur_reason = 0;
+	bool cur_flows = false;
 	uint32_t k = 0;
 
-	/* one record per run of packets of one origin and reason */
+	/* one record per run of packets of one origin, reason and flow knowledge */
 	for (uint32_t i = 0; i <= n; i++) {
 		struct mc_node *nd = NULL;
-		const struct mc_recent *r;
+		const struct mc_recent *r = NULL;
 		uint8_t reason = 0;
 		uint64_t seq = 0;
+		bool known = false;
 
 		if (i < n) {
 			const uint64_t link = links[i], o = link >> 48;
@@ -290,19 +222,24 @@ freed_links(const uint64_t *links, uint32_t n, uint64_t tsc)
 				continue;
 			nd = mc.nodes[o - 1];
 			reason = refused ? MSCOPE_DROP_TX_REFUSED : MSCOPE_DROP_NF;
+			/* the packet's identity if it is still among the node's recent ones */
+			r = nd->recent ? &nd->recent[seq & (MC_RECENT - 1)] : NULL;
+			if (r != NULL && r->seq_plus1 != seq + 1)
+				r = NULL;
+			/* its flow ref only if defined in the current file */
+			known = r != NULL && r->gen == nd->gen;
 		}
-		if (k != 0 && (i == n || nd != cur || reason != cur_reason)) {
-			put_freed(cur, tsc, cur_reason, k);
+		if (k != 0 && (i == n || nd != cur || reason != cur_reason || known != cur_flows)) {
+			put_freed(cur, tsc, cur_reason, cur_flows, k);
 			k = 0;
 		}
 		if (i == n)
 			break;
 		cur = nd;
 		cur_reason = reason;
-		r = nd->recent ? &nd->recent[seq & (MC_RECENT - 1)] : NULL;
-		/* the packet's identity if it is still among the node's recent ones */
-		f_wire[k] = r && r->seq_plus1 == seq + 1 ? r->wire : 0;
-		f_flow[k] = r && r->seq_plus1 == seq + 1 ? r->flow : 0;
+		cur_flows = known;
+		f_wire[k] = r ? r->wire : 0;
+		f_flow[k] = known ? r->flow : 0;
 		f_seq[k++] = seq;
 	}
 }
@@ -326,10 +263,10 @@ do_freed(struct src *s)
 static uint32_t
 nonip_flow(struct mc_node *nd)
 {
-	struct pkt p;
+	union mc_fkey k;
 
-	memset(&p, 0, sizeof(p));
-	return flow_of(nd, &p);
+	memset(&k, 0, sizeof(k));
+	return flow_of_key(nd, &k);
 }
 
 /*
@@ -338,22 +275,35 @@ nonip_flow(struct mc_node *nd)
  * (and its ref remembered for the index); an uncacheable one is parsed.
  */
 static uint32_t
-flow_of_code(struct mc_node *nd, uint32_t *mirror, uint32_t code, const uint64_t *slots,
-	     uint64_t mask, uint64_t *copy, uint64_t copy_end)
+flow_of_code(struct mc_node *nd, uint32_t code, const uint64_t *slots, uint64_t mask,
+	     uint64_t *copy, uint64_t copy_end)
 {
 	const uint32_t kind = code >> 16 & 3, idx = code & 0xffff;
+	uint32_t *mirror = nd->mirror;
+	union mc_fkey k;
 	struct pkt p;
 	uint32_t ref;
 
-	if (kind == MC_FK_HIT && idx <= MC_FC_SLOTS && mirror[idx] != 0)
-		return mirror[idx] - 1;
+	if (kind == MC_FK_HIT && idx <= MC_FC_SLOTS) {
+		if (mirror[idx] != 0)
+			return mirror[idx] - 1;
+		/* a new file since the index was learnt: define its flow again */
+		if (nd->mkey_ok[idx]) {
+			ref = flow_of_key(nd, &nd->mkeys[idx]);
+			mirror[idx] = ref + 1;
+			return ref;
+		}
+	}
 	if (kind == MC_FK_HIT || *copy >= copy_end)
 		return nonip_flow(nd); /* never happens with our data path */
 	get_pkt(slots, mask, *copy, &p);
 	*copy += MC_COPY_SLOTS;
-	ref = flow_of(nd, &p);
-	if (kind == MC_FK_DEF && idx <= MC_FC_SLOTS)
+	ref = flow_of(nd, &p, &k);
+	if (kind == MC_FK_DEF && idx <= MC_FC_SLOTS) {
 		mirror[idx] = ref + 1;
+		nd->mkeys[idx] = k;
+		nd->mkey_ok[idx] = 1;
+	}
 	return ref;
 }
 
@@ -381,11 +331,11 @@ do_rx(struct src *s)
 		struct mc_recent *r = &nd->recent[seq & (MC_RECENT - 1)];
 
 		s_wire[i] = (uint32_t)ps;
-		s_flow[i] = flow_of_code(nd, q->fmirror, (uint32_t)(ps >> 32), slots, mask, &copy,
-					 copy_end);
+		s_flow[i] = flow_of_code(nd, (uint32_t)(ps >> 32), slots, mask, &copy, copy_end);
 		r->seq_plus1 = seq + 1;
 		r->wire = s_wire[i];
 		r->flow = s_flow[i];
+		r->gen = nd->gen;
 		if (hw)
 			s_u64[i] = hw_to_tsc(q, slots[(c + 2 + (uint64_t)n + i) & mask]);
 	}
@@ -406,12 +356,9 @@ do_rx(struct src *s)
 				.hw_ts = hw ? s_u64 + i : NULL,
 			};
 
-			if (mscope_writer_rx(nd->w, &rx) < 0) {
-				node_fail(nd);
+			if (!mc_seg_wrote(nd, mscope_writer_rx(nd->w, &rx), tsc, 1, rx.n))
 				break;
-			}
 		}
-		nd->dirty = true;
 		nd->written_rec++;
 	}
 	return copy_end - c;
@@ -426,12 +373,13 @@ source_node(struct mc_txq *q)
 		return q->src;
 	memset(&err, 0, sizeof(err));
 	if (nsources < MAX_SOURCES)
-		q->src = mc_node_open(MSCOPE_ROLE_SOURCE, q->port, q->queue, &err);
+		q->src = mc_node_open(MSCOPE_ROLE_SOURCE, q->port, q->queue, q->fmirror, q->fkeys,
+				      q->fkey_ok, &err);
 	else
 		snprintf(err.text, sizeof(err.text), "too many source nodes");
 	if (q->src == NULL) {
 		MC_LOG("cannot create the source trace of port %u queue %u: %s%s%s", q->port,
-		       q->queue, err.file, err.file[0] ? ": " : "", err.text);
+		       q->queue, MC_ESC(err.file), err.file[0] ? ": " : "", MC_ESC(err.text));
 		q->src_failed = true;
 		return NULL;
 	}
@@ -467,14 +415,11 @@ put_tx(struct mc_node *nd, uint64_t tsc, const struct mc_txq *q, uint32_t offere
 			.flow = flow ? flow + i : NULL,
 		};
 
-		if (mscope_writer_tx(nd->w, &tx) < 0) {
-			node_fail(nd);
+		if (!mc_seg_wrote(nd, mscope_writer_tx(nd->w, &tx), tsc, 1, k))
 			return;
-		}
 		if (last)
 			break;
 	}
-	nd->dirty = true;
 	nd->written_rec++;
 }
 
@@ -550,8 +495,7 @@ do_tx(struct src *s)
 			struct mc_node *sn = source_node(q);
 
 			if (code >> MC_LC_ORIGIN_SHIFT == 0 && sn != NULL)
-				flow = flow_of_code(sn, q->fmirror, code, slots, mask, &copy,
-						    copy_end);
+				flow = flow_of_code(sn, code, slots, mask, &copy, copy_end);
 			else if (sn != NULL)
 				flow = nonip_flow(sn); /* linked to a node not known yet */
 		}
@@ -641,7 +585,7 @@ drain(uint64_t now, bool all)
 			}
 		}
 		if (ck_pending && (best == NULL ? ck_pend.tsc <= horizon : ck_pend.tsc < bt)) {
-			for_each_node(node_clock, 0);
+			mc_for_each_node(node_clock, 0);
 			ck_pending = false;
 		}
 		if (best == NULL)
@@ -724,17 +668,20 @@ poll_imissed(uint64_t now)
 				.wire_id = zero_wire, /* never dequeued: identity unknown */
 			};
 
-			if (mscope_writer_drop(nd->w, &dr) < 0)
-				node_fail(nd);
-			nd->dirty = true;
 			d -= k;
+			if (!mc_seg_wrote(nd, mscope_writer_drop(nd->w, &dr), dr.tsc, 1, k))
+				break;
+		}
+		if (d > 0) { /* no file to write them to: counted */
+			nd->pend_loss_rec++;
+			nd->pend_loss_pkt += d;
 		}
 	}
 	pthread_mutex_unlock(&mc.lock);
 }
 
-static void
-for_each_node(void (*fn)(struct mc_node *, uint64_t), uint64_t arg)
+void
+mc_for_each_node(void (*fn)(struct mc_node *, uint64_t), uint64_t arg)
 {
 	for (unsigned i = 0; i < nb_nodes_seen; i++)
 		fn(mc.nodes[i], arg);
@@ -745,9 +692,8 @@ for_each_node(void (*fn)(struct mc_node *, uint64_t), uint64_t arg)
 static void
 node_flush(struct mc_node *n, uint64_t unused)
 {
-	if (n->dirty && !n->failed && mscope_writer_flush(n->w) < 0)
-		node_fail(n);
-	n->dirty = false;
+	if (n->dirty && !n->failed && mc_seg_wrote(n, mscope_writer_flush(n->w), 0, 0, 0))
+		n->dirty = false;
 }
 
 static void
@@ -758,9 +704,7 @@ node_clock(struct mc_node *n, uint64_t unused)
 	if (n->failed)
 		return;
 	ck.tsc = stamp(n, ck.tsc);
-	if (mscope_writer_clock(n->w, &ck) < 0)
-		node_fail(n);
-	n->dirty = true;
+	mc_seg_wrote(n, mscope_writer_clock(n->w, &ck), 0, 0, 0);
 }
 
 static uint64_t total_clamped, total_written;
@@ -770,11 +714,8 @@ node_close(struct mc_node *n, uint64_t unused)
 {
 	total_clamped += n->clamped;
 	total_written += n->written_rec;
-	put_loss(n, rte_rdtsc());
-	if (mscope_writer_close(n->w) < 0 && !n->failed)
-		MC_LOG("%s: final write failed", n->path);
-	n->w = NULL;
-	n->failed = true;
+	put_loss(n, horizon_tsc);
+	mc_seg_close(n, horizon_tsc);
 }
 
 static void *
@@ -806,8 +747,12 @@ writer_main(void *arg)
 			last_stats = now;
 		}
 		if (now_all || now - last_flush >= hz / 1000 * FLUSH_MS) {
-			for_each_node(node_flush, 0);
+			mc_for_each_node(node_flush, 0);
 			last_flush = now;
+			/* rotation, deletion, keep requests: files change only by frames
+			   (and not at exit: no nearly empty last segment) */
+			if (!stop)
+				mc_seg_round(now, horizon_tsc);
 		}
 		if (req != mc.flush_ack)
 			__atomic_store_n(&mc.flush_ack, req, __ATOMIC_RELEASE);
@@ -825,7 +770,7 @@ writer_main(void *arg)
 			put_tx(o == 0 || o > nb_nodes_seen ? source_node(q) : mc.nodes[o - 1],
 			       q->run_tsc, q, (uint32_t)n, 0, NULL, NULL, NULL);
 	}
-	for_each_node(node_close, 0);
+	mc_for_each_node(node_close, 0);
 	if (total_clamped != 0)
 		MC_LOG("%" PRIu64 " of %" PRIu64 " records were merged too late for their time "
 		       "(a producer stalled > %u us) and were written at their file's latest time",

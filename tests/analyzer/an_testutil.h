@@ -11,6 +11,7 @@
 
 #include <criterion/criterion.h>
 
+#include "mscope_analyzer.h"
 #include "mscope_trace.h"
 
 #define NOT_SENT INT64_MIN
@@ -156,6 +157,16 @@ tu_node(const char *dir, const char *nf, size_t n, const uint32_t *wire,
 	}
 	free(order);
 	cr_assert_eq(mscope_writer_close(w), 0);
+}
+
+/* Does a warning of the analysis contain `needle`? */
+static inline int
+has_warning(struct mscope_analysis *an, const char *needle)
+{
+	for (const char *const *w = mscope_an_warnings(an); *w; w++)
+		if (strstr(*w, needle))
+			return 1;
+	return 0;
 }
 
 #endif

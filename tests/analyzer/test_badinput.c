@@ -38,15 +38,6 @@ simple_chain(const char *dir, const char *run_f)
 	cr_assert_eq(mscope_writer_close(w), 0);
 }
 
-static int
-has_warning(struct mscope_analysis *an, const char *needle)
-{
-	for (const char *const *w = mscope_an_warnings(an); *w; w++)
-		if (strstr(*w, needle))
-			return 1;
-	return 0;
-}
-
 Test(badinput, missing_directory)
 {
 	struct mscope_an_error err;
@@ -181,7 +172,11 @@ Test(badinput, non_monotonic_timestamps)
 		(int64_t[]){ T0 + 6100, T0 + 6100, T0 + 6100, T0 + 6100 }, NULL, 1);
 	struct mscope_analysis *an = mscope_an_open(dir, NULL, &err);
 	cr_assert_not_null(an, "%s", err.text);
-	cr_assert(has_warning(an, "decreasing timestamps"));
+	/* the reader now stops at the glued file's seek table (the part before
+	 * it is analysed, with a warning); an older reader went on, and the
+	 * loader clamped the timestamps */
+	cr_assert(has_warning(an, "decreasing timestamps") ||
+		has_warning(an, "analysing the part before it"));
 	cr_assert_eq(mscope_an_diagnose(an, &err), 0, "%s", err.text);
 	mscope_an_close(an);
 	tu_rmdir(dir);

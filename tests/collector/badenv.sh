@@ -9,43 +9,34 @@ PCAP=$DATA/pcapplusplus_example.pcap
 "$CHECK" pcap "$PCAP" >"$T/pcap.ids"
 N=$(wc -l <"$T/pcap.ids")
 
-# run CASE ENV...: forward the pcap; leaves the case's files in $T/CASE
+# run CASE ENV...: forward the pcap; the case's files in $T/CASE
 run() {
-	local name=$1
-	shift
-	mkdir -p "$T/$name"
-	start_testpmd "$@" -- \
-		--vdev="net_pcap0,rx_pcap=$PCAP" --vdev="net_pcap1,tx_pcap=$T/$name/out.pcap" -- \
-		--no-flush-rx --forward-mode=io --auto-start
-	wait_for "TX-packets: +$N " 30
-	stop_testpmd INT
-	cp "$T/tp.log" "$T/$name/tp.log"
-	"$CHECK" pcap "$T/$name/out.pcap" | cmp -s - "$T/pcap.ids" ||
-		fail "$name: the NF did not forward the pcap"
+	mkdir -p "$T/$1"
+	forward_pcap "$@"
 }
-warnings() { grep -c "^mscope-collector:" "$T/$1/tp.log" || true; }
+warnings() { grep -c "^mscope-collector:" "$T/$1.log" || true; }
 traces() { find "$T/$1" "$2" -maxdepth 1 -name "*.mst" 2>/dev/null | wc -l; }
 
-# 1. a directory that does not exist
-run nodir MSCOPE_DIR="$T/nonexistent"
+# 1. a directory that cannot be created (its parent is a file)
+touch "$T/plainfile"
+run nodir MSCOPE_DIR="$T/plainfile/sub"
 [ "$(warnings nodir)" = 1 ] || fail "nodir: expected one warning"
-grep -q "not a writable directory" "$T/nodir/tp.log" || fail "nodir: wrong warning"
+grep -q "not a writable directory" "$T/nodir.log" || fail "nodir: wrong warning"
 
 # 2. a regular file as directory
-touch "$T/plainfile"
 run filedir MSCOPE_DIR="$T/plainfile"
 [ "$(warnings filedir)" = 1 ] || fail "filedir: expected one warning"
 
 # 3. a directory where nothing can be created (even by root)
 run procdir MSCOPE_DIR=/proc
 [ "$(warnings procdir)" = 1 ] || fail "procdir: expected one warning"
-grep -q "collector disabled" "$T/procdir/tp.log" || fail "procdir: not disabled"
+grep -q "collector disabled" "$T/procdir.log" || fail "procdir: not disabled"
 
 # 4. bad values: one warning each, then defaults; the collector records
 mkdir -p "$T/badvals/traces"
 run badvals MSCOPE_DIR="$T/badvals/traces" MSCOPE_ZSTD_LEVEL=fast MSCOPE_BUFFER=-5 \
 	MSCOPE_QDEPTH_EVERY=often MSCOPE_NF=a/b MSCOPE_RUN_ID="two words"
-grep "^mscope-collector:" "$T/badvals/tp.log"
+grep "^mscope-collector:" "$T/badvals.log"
 [ "$(warnings badvals)" = 5 ] || fail "badvals: expected 5 warnings"
 f=$(ls "$T/badvals/traces"/dpdk-testpmd-p0q0-*.mst) || fail "badvals: no trace with the default name"
 s=$("$CHECK" stats "$f")

@@ -1204,7 +1204,9 @@ static void
 clear_env(void)
 {
 	const char *vars[] = { "MSCOPE_DIR", "MSCOPE_NF", "MSCOPE_RUN_ID", "MSCOPE_ZSTD_LEVEL",
-			       "MSCOPE_BUFFER", "MSCOPE_DISABLE", "MSCOPE_QDEPTH_EVERY" };
+			       "MSCOPE_BUFFER", "MSCOPE_DISABLE", "MSCOPE_QDEPTH_EVERY",
+			       "MSCOPE_SEGMENT_SECONDS", "MSCOPE_SEGMENT_BYTES", "MSCOPE_SEGMENTS",
+			       "MSCOPE_BUDGET", "MSCOPE_FILE_MODE", "MSCOPE_TEST_MEM_AVAILABLE" };
 
 	for (unsigned i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
 		unsetenv(vars[i]);
@@ -1247,12 +1249,27 @@ Test(config, good_values)
 	cr_assert(!c.disabled);
 }
 
-Test(config, bad_values_fall_back, .init = cr_redirect_stderr)
+/* Lines the test printed on its redirected stderr, each a MSCOPE_ warning. */
+static int
+warning_lines(void)
 {
-	struct mc_config c;
 	char line[512];
 	int lines = 0;
 	FILE *err;
+
+	fflush(stderr);
+	fclose(stderr); /* so that reading the redirected stream ends */
+	err = cr_get_redirected_stderr();
+	while (fgets(line, sizeof(line), err) != NULL) {
+		cr_assert(strncmp(line, "mscope-collector: MSCOPE_", 25) == 0, "line: %s", line);
+		lines++;
+	}
+	return lines;
+}
+
+Test(config, bad_values_fall_back, .init = cr_redirect_stderr)
+{
+	struct mc_config c;
 
 	clear_env();
 	setenv("MSCOPE_NF", "../etc", 1);
@@ -1267,14 +1284,7 @@ Test(config, bad_values_fall_back, .init = cr_redirect_stderr)
 	cr_assert_eq(c.buffer, MC_DEFAULT_BUFFER);
 	cr_assert_eq(c.qdepth_every, MC_DEFAULT_QDEPTH_EVERY);
 	cr_assert(!c.disabled);
-	fflush(stderr);
-	fclose(stderr); /* so that reading the redirected stream ends */
-	err = cr_get_redirected_stderr();
-	while (fgets(line, sizeof(line), err) != NULL) {
-		cr_assert(strncmp(line, "mscope-collector: MSCOPE_", 25) == 0, "line: %s", line);
-		lines++;
-	}
-	cr_assert_eq(lines, 5, "one warning line per bad value");
+	cr_assert_eq(warning_lines(), 5, "one warning line per bad value");
 }
 
 Test(config, disable_switch)
@@ -1287,4 +1297,73 @@ Test(config, disable_switch)
 	setenv("MSCOPE_DISABLE", "perhaps", 1);
 	mc_config_load(&c);
 	cr_assert(c.disabled, "an unclear switch disables");
+}
+
+Test(config, bounded_recording)
+{
+	struct mc_config c;
+
+	mc_config_load(&c);
+	cr_assert(!mc_rotating(&c), "no rotation by default");
+	cr_assert_eq(c.file_mode, 0640);
+	cr_assert(!c.file_mode_set);
+	setenv("MSCOPE_SEGMENT_SECONDS", "30", 1);
+	setenv("MSCOPE_SEGMENT_BYTES", "64M", 1);
+	setenv("MSCOPE_SEGMENTS", "10", 1);
+	setenv("MSCOPE_BUDGET", "2G", 1);
+	setenv("MSCOPE_FILE_MODE", "0600", 1);
+	mc_config_load(&c);
+	cr_assert_eq(c.seg_seconds, 30);
+	cr_assert_eq(c.seg_bytes, 64ull << 20);
+	cr_assert_eq(c.segments, 10);
+	cr_assert_eq(c.budget, 2ull << 30);
+	cr_assert_eq(c.file_mode, 0600);
+	cr_assert(c.file_mode_set);
+	setenv("MSCOPE_SEGMENT_BYTES", "300k", 1);
+	setenv("MSCOPE_BUDGET", "1048576", 1);
+	mc_config_load(&c);
+	cr_assert_eq(c.seg_bytes, 300ull << 10);
+	cr_assert_eq(c.budget, 1ull << 20);
+	setenv("MSCOPE_SEGMENT_BYTES", "2KiB", 1);
+	setenv("MSCOPE_SEGMENT_BYTES", "1MiB", 1);
+	mc_config_load(&c);
+	cr_assert_eq(c.seg_bytes, 1ull << 20);
+}
+
+Test(config, bounded_recording_bad_values, .init = cr_redirect_stderr)
+{
+	struct mc_config c;
+
+	clear_env();
+	setenv("MSCOPE_SEGMENTS", "5", 1); /* without anything that rotates */
+	setenv("MSCOPE_SEGMENT_SECONDS", "0", 1);
+	setenv("MSCOPE_SEGMENT_BYTES", "1k", 1); /* below 64k */
+	setenv("MSCOPE_BUDGET", "10T", 1);
+	setenv("MSCOPE_FILE_MODE", "0666", 1); /* world-writable */
+	mc_config_load(&c);
+	cr_assert(!mc_rotating(&c));
+	cr_assert_eq(c.segments, 0);
+	cr_assert_eq(c.file_mode, 0640);
+	setenv("MSCOPE_FILE_MODE", "644x", 1);
+	setenv("MSCOPE_SEGMENT_BYTES", "99999999999999999999G", 1);
+	unsetenv("MSCOPE_SEGMENTS");
+	unsetenv("MSCOPE_SEGMENT_SECONDS");
+	unsetenv("MSCOPE_BUDGET");
+	mc_config_load(&c);
+	cr_assert_eq(c.seg_bytes, 0);
+	cr_assert_eq(c.file_mode, 0640);
+	cr_assert_eq(warning_lines(), 7, "one warning line per bad value");
+}
+
+Test(config, escapes)
+{
+	char buf[64];
+
+	cr_assert_str_eq(mc_esc("fw1-a.b", buf, sizeof(buf)), "fw1-a.b");
+	cr_assert_str_eq(mc_esc("a\x1b[2J\nb", buf, sizeof(buf)), "a\\x1b[2J\\x0ab");
+	cr_assert_str_eq(mc_esc("q\"\\\x7f\xff", buf, sizeof(buf)), "q\\x22\\x5c\\x7f\\xff");
+	cr_assert_str_eq(mc_esc(NULL, buf, sizeof(buf)), "");
+	/* too long: cut whole, marked */
+	cr_assert_str_eq(mc_esc("\x01\x01\x01\x01\x01", buf, 16), "\\x01\\x01...");
+	cr_assert_lt(strlen(mc_esc("0123456789012345678901234567890123456789", buf, 16)), 16);
 }

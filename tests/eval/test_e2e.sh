@@ -1,13 +1,12 @@
 #!/usr/bin/env bash
 # End to end: the generator writes scenarios the simulator accepts, and
-# `mscope eval` scores the hand-written cases. Skips (77) until `mscope sim`
-# and `mscope analyze` are part of the build.
+# `mscope eval` scores the hand-written cases.
 set -euo pipefail
 MSCOPE=${1:?usage: test_e2e.sh MSCOPE}
 SRC=${MSCOPE_SRC:?}
 if ! "$MSCOPE" sim --help >/dev/null 2>&1 || ! "$MSCOPE" analyze --help >/dev/null 2>&1; then
-  echo "mscope sim / analyze not built: skipping"
-  exit 77
+  echo "FAIL: $MSCOPE has no working sim / analyze"
+  exit 1
 fi
 T=$(mktemp -d /tmp/mscope-test-eval-XXXXXX)
 trap 'rm -rf "$T"' EXIT

@@ -7,9 +7,18 @@
  *
  * An input starting with 'R' is a raw frame instead: it is wrapped in a valid
  * header and a checksummed zstd frame, so mutations reach the record decoder
- * rather than dying at the zstd checksum.
+ * rather than dying at the zstd checksum. An input starting with 'I' is a
+ * seek table: it is appended to the frames of a small valid trace (made once
+ * with the writer), so mutations reach the seek table checks.
+ *
+ * Every input that opens is read three ways: sequentially, through the index
+ * (a window whose bounds come from the input, then a seek), so the seek table
+ * parser, the index rebuild and the window/seek paths all see hostile bytes.
  */
 #include <stddef.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <unistd.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +26,7 @@
 #include <zstd.h>
 
 #include "mscope_trace.h"
+#include "tgen.h"
 #include "trace_proto.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -50,6 +60,9 @@ touch_record(const struct mscope_record *rec)
 		x += (uint8_t)buf[0];
 		break;
 	}
+	case MSCOPE_REC_DELETED:
+		x += rec->u.deleted.segment + rec->u.deleted.packets;
+		break;
 	default:
 		break;
 	}
@@ -87,14 +100,98 @@ raw_frame(const uint8_t *raw, size_t len)
 	free(buf);
 }
 
+/* The frames of a small valid trace, without its seek table (made once). */
+static const uint8_t *
+base_trace(size_t *len)
+{
+	static uint8_t *base;
+	static size_t base_len;
+	struct mscope_trace_header h;
+	struct mscope_trace_writer *w;
+	int fd;
+
+	if (base) {
+		*len = base_len;
+		return base;
+	}
+	fd = memfd_create("fuzz-base", 0);
+	if (fd < 0)
+		abort();
+	tgen_header(&h, "base");
+	w = mscope_writer_fdopen(dup(fd), "base", &h, &tgen_small_frames, NULL);
+	if (w == NULL || tgen_small_stream(w) < 0) /* closes w */
+		abort();
+	base_len = (size_t)lseek(fd, 0, SEEK_END);
+	base = malloc(base_len);
+	if (base == NULL || pread(fd, base, base_len, 0) != (ssize_t)base_len)
+		abort();
+	close(fd);
+	/* drop the writer's seek table: the input supplies one */
+	base_len -= 8 + (size_t)mscope_get_le32(base + base_len - 20) * MSCOPE_IDX_ENTRY +
+		    mscope_get_le32(base + base_len - 12) + MSCOPE_IDX_FOOTER;
+	*len = base_len;
+	return base;
+}
+
+static void
+seek_table(const uint8_t *tab, size_t len)
+{
+	size_t blen;
+	const uint8_t *base = base_trace(&blen);
+	uint8_t *buf = malloc(blen + len + 1);
+
+	if (buf == NULL)
+		abort();
+	memcpy(buf, base, blen);
+	if (len)
+		memcpy(buf + blen, tab, len);
+	read_all(buf, blen + len);
+	free(buf);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size > 0 && data[0] == 'R')
 		raw_frame(data + 1, size - 1);
+	else if (size > 0 && data[0] == 'I')
+		seek_table(data + 1, size - 1);
 	else
 		read_all(data, size);
 	return 0;
+}
+
+/* Read through the index: a window from the input's bytes, then a seek. */
+static uint64_t
+read_indexed(const uint8_t *data, size_t size)
+{
+	struct mscope_trace_error err;
+	struct mscope_trace_reader *r = mscope_reader_open_mem(data, size, "fuzz", &err);
+	const struct mscope_frame_info *f;
+	struct mscope_record rec;
+	uint64_t x = 0, t0 = 0, t1 = UINT64_MAX;
+	size_t n;
+	int rebuilt;
+
+	if (r == NULL)
+		return 0;
+	if (mscope_reader_index(r, &f, &n, &rebuilt, &err) == 0 && n > 0) {
+		/* every listed frame must lie inside the input */
+		for (size_t i = 0; i < n; i++)
+			if (f[i].offset > size || f[i].csize > size - f[i].offset)
+				abort();
+		t0 = f[size % n].tsc_first;
+		t1 = f[(size / 7) % n].tsc_last;
+		if (mscope_reader_window(r, t0 < t1 ? t0 : t1, t0 < t1 ? t1 : t0, &err) == 0)
+			while (mscope_reader_next(r, &rec, &err) == 1)
+				x += touch_record(&rec);
+		if (mscope_reader_seek(r, (size / 3) % (n + 1), &err) == 0)
+			while (mscope_reader_next(r, &rec, &err) == 1)
+				x += touch_record(&rec);
+	}
+	(void)mscope_reader_index_note(r);
+	mscope_reader_close(r);
+	return x;
 }
 
 static void
@@ -116,5 +213,6 @@ read_all(const uint8_t *data, size_t size)
 		sink += touch_record(&rec);
 	(void)mscope_reader_offset(r);
 	mscope_reader_close(r);
+	sink += read_indexed(data, size);
 	(void)sink;
 }

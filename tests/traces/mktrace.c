@@ -7,6 +7,7 @@
  *                                hold terminal escapes, newlines and bad UTF-8
  *   mktrace segments DIR N BURSTS [ONE]   a node stream in N segment files
  *                                DIR/s.NNNNNN.mst (and as ONE file)
+ *   mktrace small OUT            tgen_small_stream() (the fuzzer's seek-table base)
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -133,6 +134,19 @@ main(int argc, char **argv)
 		return demo(argv[2], false);
 	if (argc == 3 && !strcmp(argv[1], "evil"))
 		return demo(argv[2], true);
+	if (argc == 3 && !strcmp(argv[1], "small")) {
+		struct mscope_trace_header h;
+		struct mscope_trace_error err;
+		struct mscope_trace_writer *w;
+
+		tgen_header(&h, "base");
+		w = mscope_writer_open(argv[2], &h, &tgen_small_frames, &err);
+		if (w == NULL) {
+			fprintf(stderr, "mktrace: %s: %s\n", err.file, err.text);
+			return 1;
+		}
+		return tgen_small_stream(w) < 0 ? 1 : 0;
+	}
 	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "segments"))
 		return tgen_segments(argv[2], (unsigned)strtoul(argv[3], NULL, 0),
 				     (unsigned)strtoul(argv[4], NULL, 0),

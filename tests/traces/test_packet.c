@@ -16,7 +16,8 @@ data_dir(void)
 {
 	const char *d = getenv("MSCOPE_DATA");
 
-	return d ? d : "/work/shared/data";
+	cr_assert_not_null(d, "MSCOPE_DATA not set (run through meson test)");
+	return d;
 }
 
 struct pcap_counts {

@@ -611,4 +611,33 @@ fail_open:
 	return -1;
 }
 
+/* Frame size of tgen_small_stream files: many tiny frames. */
+static const struct mscope_writer_opts tgen_small_frames = { .zstd_level = 1, .frame_bytes = 64 };
+
+/*
+ * A small forwarding stream (a flow, 12 rx+tx bursts of 2 packets) in many
+ * frames: the base of the fuzzer's seek-table inputs (mktrace small writes
+ * the same file for the corpus). 0 / -1.
+ */
+static inline int
+tgen_small_stream(struct mscope_trace_writer *w)
+{
+	const struct mscope_flow_key k = { .family = 4, .proto = 6 };
+
+	if (mscope_writer_flow(w, 0, &k) < 0)
+		return -1;
+	for (uint32_t b = 0; b < 12; b++) {
+		uint32_t wire[2] = { b, b + 100 }, flow[2] = { 0, 0 };
+		uint64_t seq[2] = { 2 * b, 2 * b + 1 };
+		struct mscope_rx_burst rx = { .tsc = 1000 + b * 10, .n = 2, .qdepth = -1,
+					      .wire_id = wire, .flow = flow };
+		struct mscope_tx_burst tx = { .tsc = 1005 + b * 10, .offered = 2, .accepted = 2,
+					      .wire_id = wire, .rx_seq = seq };
+
+		if (mscope_writer_rx(w, &rx) < 0 || mscope_writer_tx(w, &tx) < 0)
+			return -1;
+	}
+	return mscope_writer_close(w);
+}
+
 #endif /* MSCOPE_TGEN_H */

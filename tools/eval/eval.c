@@ -1641,8 +1641,8 @@ cmd_eval(int argc, char **argv)
 	if (!o.quiet && !o.explain)
 		fprintf(stderr, "mscope eval: %zu cases, %d jobs, simulator %s, analyzer %s\n",
 			ncases, o.jobs,
-			ev_runner_inprocess(0) && !o.run.subprocess ? "in-process" : "subprocess",
-			ev_runner_inprocess(1) && !o.run.subprocess ? "in-process" : "subprocess");
+			o.run.subprocess ? "subprocess" : "in-process",
+			o.run.subprocess ? "subprocess" : "in-process");
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	results = json_array();
 	pids = calloc(ncases, sizeof(*pids));

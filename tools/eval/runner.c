@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Running the simulator and the analyzer for `mscope eval`: in-process
- * through their libraries when the build has them, else as subprocesses of
- * the mscope program itself. Either way the results land in files (truth,
+ * through their libraries, or (--subprocess) as subprocesses of the mscope
+ * program itself. Either way the results land in files (truth,
  * analysis JSON, relations), so every run can be kept and inspected. */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,12 +14,8 @@
 
 #include "runner.h"
 
-#ifdef MSCOPE_EVAL_HAVE_SIM
-#include "mscope_sim.h"
-#endif
-#ifdef MSCOPE_EVAL_HAVE_ANALYZER
 #include "mscope_analyzer.h"
-#endif
+#include "mscope_sim.h"
 
 static void
 seterr(char *err, size_t len, const char *fmt, ...)
@@ -93,7 +89,6 @@ int
 ev_run_sim(const struct ev_runner *r, const char *scenario, const char *outdir,
 		char *err, size_t errlen)
 {
-#ifdef MSCOPE_EVAL_HAVE_SIM
 	if (!r->subprocess) {
 		struct mscope_sim_scenario *s = mscope_sim_load(scenario, err, errlen);
 		struct mscope_sim_opts o = MSCOPE_SIM_OPTS_DEFAULT;
@@ -106,7 +101,6 @@ ev_run_sim(const struct ev_runner *r, const char *scenario, const char *outdir,
 		mscope_sim_free(s);
 		return rc;
 	}
-#endif
 	{
 		char log[4096];
 		char *argv[] = { (char *)r->self, "sim", (char *)scenario, "-o", (char *)outdir, NULL };
@@ -127,7 +121,6 @@ ev_run_sim(const struct ev_runner *r, const char *scenario, const char *outdir,
 	}
 }
 
-#ifdef MSCOPE_EVAL_HAVE_ANALYZER
 static int
 analyze_inproc(const struct ev_analysis_req *q, char *err, size_t errlen)
 {
@@ -193,16 +186,13 @@ out:
 	free(rates);
 	return rc;
 }
-#endif
 
 int
 ev_run_analyze(const struct ev_runner *r, const struct ev_analysis_req *q,
 		char *err, size_t errlen)
 {
-#ifdef MSCOPE_EVAL_HAVE_ANALYZER
 	if (!r->subprocess)
 		return analyze_inproc(q, err, errlen);
-#endif
 	{
 		char from[64], to[64], thr[64], log[4096];
 		char *argv[32 + 2 * EV_MAX_RATES];
@@ -252,16 +242,3 @@ ev_run_analyze(const struct ev_runner *r, const struct ev_analysis_req *q,
 	}
 }
 
-int
-ev_runner_inprocess(int what)
-{
-#ifdef MSCOPE_EVAL_HAVE_SIM
-	if (what == 0)
-		return 1;
-#endif
-#ifdef MSCOPE_EVAL_HAVE_ANALYZER
-	if (what == 1)
-		return 1;
-#endif
-	return 0;
-}

@@ -9,7 +9,7 @@
 
 struct ev_runner {
 	const char *self;   /**< the mscope program (for subprocess runs) */
-	int subprocess;     /**< force subprocesses even when the libraries are built in */
+	int subprocess;     /**< run `mscope sim/analyze` as programs, not in-process */
 };
 
 /** One analysis of a run directory. Times are us from the run's start. */
@@ -32,8 +32,5 @@ int ev_run_sim(const struct ev_runner *r, const char *scenario, const char *outd
 /** Analyse; writes q->json_out and q->rel_out. @return 0, or -1 with err. */
 int ev_run_analyze(const struct ev_runner *r, const struct ev_analysis_req *q,
 		char *err, size_t errlen);
-
-/** 1 if the simulator (what 0) / analyzer (what 1) library is built in. */
-int ev_runner_inprocess(int what);
 
 #endif

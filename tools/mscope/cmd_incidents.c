@@ -14,9 +14,7 @@
 #ifdef MSCOPE_MPI
 #include "mpi_incidents.h"
 #endif
-#ifdef MSCOPE_HAVE_REPORT
 #include "mscope_report.h"
-#endif
 
 #define TIMELINE_POINTS 2000
 
@@ -54,9 +52,7 @@ usage(FILE *f)
 		"\n"
 		"Output:\n"
 		"  --json FILE           the incidents document with every diagnosis\n"
-#ifdef MSCOPE_HAVE_REPORT
 		"  --html FILE           self-contained page: timeline, incidents, diagnoses\n"
-#endif
 		"  -q, --quiet           no table on stdout\n"
 		"  -h, --help            this text\n"
 		"\n"
@@ -275,10 +271,6 @@ cmd_incidents(int argc, char **argv)
 			json = optarg;
 			break;
 		case O_HTML:
-#ifndef MSCOPE_HAVE_REPORT
-			fprintf(stderr, "mscope incidents: --html needs the report component, not built\n");
-			return 2;
-#endif
 			html = optarg;
 			break;
 		default:
@@ -362,7 +354,6 @@ cmd_incidents(int argc, char **argv)
 		fprintf(stderr, "mscope incidents: cannot write %s: %s\n", json, strerror(errno));
 		rc = 1;
 	}
-#ifdef MSCOPE_HAVE_REPORT
 	if (html) {
 		FILE *f = fopen(html, "w");
 		if (f == NULL || mscope_report_incidents_html(doc, f) || fclose(f)) {
@@ -371,7 +362,6 @@ cmd_incidents(int argc, char **argv)
 			rc = 1;
 		}
 	}
-#endif
 	if (!quiet)
 		print_table(doc, stdout);
 	json_decref(doc);

@@ -9,6 +9,7 @@ int cmd_dump(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_export(int argc, char **argv);
 int cmd_incidents(int argc, char **argv);
+int cmd_keep(int argc, char **argv);
 int cmd_report(int argc, char **argv);
 int cmd_sim(int argc, char **argv);
 

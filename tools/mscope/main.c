@@ -18,6 +18,7 @@ static const struct command commands[] = {
 	{ "eval", cmd_eval, "score diagnoses of simulated faults against ground truth" },
 	{ "export", cmd_export, "write the packet-hops of a window as CSV or JSON lines" },
 	{ "incidents", cmd_incidents, "find and diagnose the incidents of a long recording" },
+	{ "keep", cmd_keep, "flight recorder: keep what the collectors of a directory hold now" },
 	{ "report", cmd_report, "render a saved analysis (--json) again as text or HTML" },
 	{ "sim", cmd_sim, "simulate an NF graph: traces with known faults and their victims" },
 };

@@ -22,7 +22,9 @@ usage(FILE *f)
 		"DIR/truth.json (faults, culprits, victim counts) and DIR/victims.jsonl.\n\n"
 		"output:\n"
 		"  -o, --out DIR            output directory (created if missing)\n"
-		"  -n, --dry-run            write nothing (no -o): check the scenario, time the model\n"
+		"  -n, --dry-run            check the scenario only (no -o); with --json print it\n"
+		"                           with every default filled in (what tools/mscope-chain runs)\n"
+		"      --model-only         write nothing (no -o): run the model and time it\n"
 		"  -f, --force              replace the output files of an earlier run in DIR\n"
 		"  -z, --zstd-level N       compression level of the trace files (default 1)\n"
 		"run:\n"
@@ -33,6 +35,9 @@ usage(FILE *f)
 		"      --no-victims         skip the per-fault re-runs (faster; no victim counts)\n"
 		"  -t, --threshold-us X     extra end-to-end delay that makes a victim (default:\n"
 		"                           the scenario's victim_threshold_us, else 50)\n"
+		"      --victim-horizon-ms H  stop looking for a fault's victims H ms after it\n"
+		"                           ends (faster on long runs; default: until the re-run\n"
+		"                           is in the main run's state again, or to the end)\n"
 		"  -j, --threads N          threads for the re-runs, alongside the main run\n"
 		"                           (default: one per CPU; the output does not depend on it)\n"
 		"report:\n"
@@ -116,16 +121,41 @@ print_summary(const char *outdir, const struct mscope_sim_scenario *s,
 	json_decref(truth);
 }
 
+/* --dry-run: the scenario is valid; print it (--json) or a one-line summary. */
+static int
+dry_run(const char *file, struct mscope_sim_scenario *s, int as_json, int quiet)
+{
+	int rc = 0;
+
+	if (as_json) {
+		json_t *doc = mscope_sim_scenario_json(s);
+		if (doc == NULL || json_dumpf(doc, stdout, JSON_INDENT(2) |
+				JSON_REAL_PRECISION(15)) < 0 || putchar('\n') == EOF ||
+				fflush(stdout) == EOF) {
+			fprintf(stderr, "mscope sim: %s: cannot print the scenario\n", file);
+			rc = 1;
+		}
+		json_decref(doc);
+	} else if (!quiet) {
+		printf("%s: valid scenario \"%s\": %u NFs, %u faults\n", file, mscope_sim_name(s),
+			mscope_sim_nf_count(s), mscope_sim_fault_count(s));
+	}
+	mscope_sim_free(s);
+	return rc;
+}
+
 int
 cmd_sim(int argc, char **argv)
 {
-	enum { OPT_NO_JITTER = 256, OPT_NO_VICTIMS, OPT_JSON };
+	enum { OPT_NO_JITTER = 256, OPT_NO_VICTIMS, OPT_JSON, OPT_MODEL_ONLY, OPT_HORIZON };
 	static const struct option longopts[] = {
 		{ "disable-fault", required_argument, NULL, 'x' },
 		{ "dry-run", no_argument, NULL, 'n' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "model-only", no_argument, NULL, OPT_MODEL_ONLY },
+		{ "victim-horizon-ms", required_argument, NULL, OPT_HORIZON },
 		{ "no-jitter", no_argument, NULL, OPT_NO_JITTER },
 		{ "no-victims", no_argument, NULL, OPT_NO_VICTIMS },
 		{ "out", required_argument, NULL, 'o' },
@@ -138,7 +168,7 @@ cmd_sim(int argc, char **argv)
 	};
 	struct mscope_sim_opts o = MSCOPE_SIM_OPTS_DEFAULT;
 	const char *outdir = NULL;
-	int quiet = 0, as_json = 0, dry = 0, c;
+	int quiet = 0, as_json = 0, dry = 0, model_only = 0, c;
 	uint64_t v;
 	uint64_t disable_list[MSCOPE_SIM_MAX_FAULTS];
 	unsigned n_disable = 0;
@@ -213,14 +243,30 @@ cmd_sim(int argc, char **argv)
 		case OPT_JSON:
 			as_json = 1;
 			break;
+		case OPT_MODEL_ONLY:
+			model_only = 1;
+			break;
+		case OPT_HORIZON:
+			errno = 0;
+			o.victim_horizon_us = strtod(optarg, &end) * 1000;
+			if (!*optarg || *end || errno || !(o.victim_horizon_us > 0) ||
+					o.victim_horizon_us > 1e12) {
+				fprintf(stderr, "mscope sim: --victim-horizon-ms: '%s' is not a positive "
+					"number of ms\n", optarg);
+				return 2;
+			}
+			break;
 		default:
 			usage(stderr);
 			return 2;
 		}
 	}
-	if (optind != argc - 1 || (outdir == NULL) == !dry) {
+	int nowrite = dry || model_only;
+	if (optind != argc - 1 || (outdir == NULL) == !nowrite || (dry && model_only)) {
 		fprintf(stderr, "mscope sim: %s\n", optind != argc - 1 ?
-			"exactly one scenario file expected" : dry ? "--dry-run writes nothing: no -o" :
+			"exactly one scenario file expected" :
+			dry && model_only ? "--dry-run or --model-only, not both" :
+			nowrite ? "--dry-run and --model-only write nothing: no -o" :
 			"an output directory (-o DIR) is required");
 		usage(stderr);
 		return 2;
@@ -238,6 +284,8 @@ cmd_sim(int argc, char **argv)
 			mscope_sim_free(s);
 			return 2;
 		}
+	if (dry)
+		return dry_run(argv[optind], s, as_json, quiet);
 	struct mscope_sim_stats st;
 	if (mscope_sim_run(s, &o, outdir, &st, err, sizeof(err)) < 0) {
 		fprintf(stderr, "mscope sim: %s\n", err);

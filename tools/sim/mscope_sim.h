@@ -84,9 +84,13 @@ struct mscope_sim_opts {
 	/** Threads for the victim re-runs, the main run's included (0: one per CPU).
 	 *  The output does not depend on it. */
 	int threads;
+	/** > 0: a fault's re-run stops this many us after the fault's end (victims
+	 *  later than that are not looked for: faster on long runs); 0: a re-run
+	 *  goes on until it is in the same state as the main run, or to the end. */
+	double victim_horizon_us;
 };
 
-#define MSCOPE_SIM_OPTS_DEFAULT { 0, 0, 0, 0, 0, 0.0, 0, 0, 0 }
+#define MSCOPE_SIM_OPTS_DEFAULT { 0, 0, 0, 0, 0, 0.0, 0, 0, 0, 0.0 }
 
 /** What happened to one packet that entered the graph (see mscope_sim_outcome_fn). */
 struct mscope_sim_packet {
@@ -137,6 +141,16 @@ struct mscope_sim_scenario *mscope_sim_load_json(const json_t *root, const char 
 
 /** NULL is a no-op. */
 void mscope_sim_free(struct mscope_sim_scenario *s);
+
+/**
+ * The scenario as JSON with every default filled in and every value as the
+ * simulator reads it (addresses canonical, port matches as [lo, hi], the pcap
+ * path resolved), plus the fields only the chain launcher uses (nfs[].program,
+ * args, eal_args, rules, byte_ns; traffic.timing, once, count; recording),
+ * each validated. Format: docs/simulator.md ("--dry-run --json").
+ * @return a new reference (the caller decrefs it), or NULL when out of memory.
+ */
+json_t *mscope_sim_scenario_json(const struct mscope_sim_scenario *s);
 
 /** The scenario's name ("name" field, else the file name without ".json"). */
 const char *mscope_sim_name(const struct mscope_sim_scenario *s);

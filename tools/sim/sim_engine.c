@@ -460,6 +460,8 @@ scratch(struct engine *e, size_t n)
 static int
 outv_add(struct engine *e, struct sim_outv *v, uint64_t idx, uint64_t in_ps, uint32_t wire)
 {
+	/* Packets before v->base were retired (sim_outv_retire): arrays hold [base, n). */
+	idx -= v->base;
 	if (idx >= v->cap) {
 		uint64_t nc = v->cap ? v->cap * 2 : 65536;
 		while (nc <= idx)
@@ -485,9 +487,23 @@ outv_add(struct engine *e, struct sim_outv *v, uint64_t idx, uint64_t in_ps, uin
 	v->out_ps[idx] = 0;
 	v->wire[idx] = wire;
 	v->nf[idx] = -1;
-	if (idx >= v->n)
-		v->n = idx + 1;
+	if (v->base + idx >= v->n)
+		v->n = v->base + idx + 1;
 	return 0;
+}
+
+void
+sim_outv_retire(struct sim_outv *v, uint64_t upto)
+{
+	uint64_t k = upto - v->base, left = v->n - upto;
+
+	if (k == 0)
+		return;
+	memmove(v->in_ps, v->in_ps + k, left * sizeof(*v->in_ps));
+	memmove(v->out_ps, v->out_ps + k, left * sizeof(*v->out_ps));
+	memmove(v->wire, v->wire + k, left * sizeof(*v->wire));
+	memmove(v->nf, v->nf + k, left * sizeof(*v->nf));
+	v->base = upto;
 }
 
 static void
@@ -497,8 +513,8 @@ outcome_end(struct engine *e, const struct pkt *p, uint64_t t, int nf, int dropp
 		return;
 	struct sim_outv *v = &e->res->streams[p->stream];
 
-	v->out_ps[p->idx] = dropped ? SIM_DROPPED : t;
-	v->nf[p->idx] = nf;
+	v->out_ps[p->idx - v->base] = dropped ? SIM_DROPPED : t;
+	v->nf[p->idx - v->base] = nf;
 }
 
 /* ------------------------------------------------------------------ trace */
@@ -663,7 +679,8 @@ service_ps(struct engine *e, struct node *n, const struct pkt *p, uint64_t t)
 		else if (sim_match(&f->match, &e->ft.keys[p->flow]))
 			s *= f->slowdown;
 	}
-	uint64_t r = (uint64_t)(s + 0.5);
+	/* Overlapping slow-downs may multiply past 64 bits: saturate (about 53 days). */
+	uint64_t r = sim_ps_sat(s);
 	return r ? r : 1;
 }
 
@@ -1069,14 +1086,15 @@ synth_next_time(struct engine *e, uint64_t idx)
 			double off = pareto_period(&sy->rng, tr->off_us * 1e6);
 			double on = pareto_period(&sy->rng, tr->on_us * 1e6);
 			double start = (double)sy->on_end + (idx || sy->on_end ? off : 0);
-			sy->on_end = (uint64_t)(start + on);
+			sy->on_end = start + on < 0x1p63 ? (uint64_t)(start + on) : (uint64_t)1 << 63;
 			t = start + over;
 		}
 		break;
 	}
-	sy->t = (uint64_t)t;
-	if (t >= (double)e->s->duration_ps)
+	/* Past the duration (perhaps past 64 bits at a very low rate): the stream ends. */
+	if (!(t < (double)e->s->duration_ps))
 		return NO_TIME;
+	sy->t = (uint64_t)t;
 	return (uint64_t)t / PS_PER_NS * PS_PER_NS;
 }
 
@@ -1280,6 +1298,43 @@ open_writer(struct engine *e, struct node *n, const char *outdir, int zstd_level
 	return 0;
 }
 
+/* NF n's faults that are on: interrupt windows (sorted, merged) and service
+ * modifiers (bugs, slow-downs). -1 out of memory. */
+static int
+node_faults(struct engine *e, struct node *n)
+{
+	const struct mscope_sim_scenario *s = e->s;
+
+	free(n->intr);
+	free(n->mods);
+	n->n_intr = n->n_mods = n->intr_cur = 0;
+	n->intr = calloc(s->n_faults + 1, sizeof(*n->intr));
+	n->mods = calloc(s->n_faults + 1, sizeof(*n->mods));
+	if (!n->intr || !n->mods)
+		return -1;
+	for (unsigned f = 0; f < s->n_faults; f++) {
+		const struct sim_fault *ft = &s->faults[f];
+		if (ft->nf != n->index || !fault_on(e, f))
+			continue;
+		if (ft->kind == F_INTERRUPT)
+			n->intr[n->n_intr++] = (struct window){ ft->at_ps, ft->end_ps };
+		else
+			n->mods[n->n_mods++] = ft;
+	}
+	qsort(n->intr, n->n_intr, sizeof(*n->intr), cmp_window);
+	unsigned m = 0;
+	for (unsigned k = 0; k < n->n_intr; k++) {
+		if (m && n->intr[k].start <= n->intr[m - 1].end) {
+			if (n->intr[k].end > n->intr[m - 1].end)
+				n->intr[m - 1].end = n->intr[k].end;
+		} else {
+			n->intr[m++] = n->intr[k];
+		}
+	}
+	n->n_intr = m;
+	return 0;
+}
+
 static int
 setup(struct engine *e, const char *outdir, int zstd_level, int overwrite, int writer_thread)
 {
@@ -1331,34 +1386,9 @@ setup(struct engine *e, const char *outdir, int zstd_level, int overwrite, int w
 			return -1;
 		}
 	}
-	/* Faults: interrupt windows (sorted, merged) and per-NF service modifiers. */
-	for (unsigned i = 0; i < s->n_nfs; i++) {
-		struct node *n = &e->nodes[i];
-		n->intr = calloc(s->n_faults + 1, sizeof(*n->intr));
-		n->mods = calloc(s->n_faults + 1, sizeof(*n->mods));
-		if (!n->intr || !n->mods)
+	for (unsigned i = 0; i < s->n_nfs; i++)
+		if (node_faults(e, &e->nodes[i]) < 0)
 			goto oom;
-		for (unsigned f = 0; f < s->n_faults; f++) {
-			const struct sim_fault *ft = &s->faults[f];
-			if (ft->nf != (int)i || !fault_on(e, f))
-				continue;
-			if (ft->kind == F_INTERRUPT)
-				n->intr[n->n_intr++] = (struct window){ ft->at_ps, ft->end_ps };
-			else
-				n->mods[n->n_mods++] = ft;
-		}
-		qsort(n->intr, n->n_intr, sizeof(*n->intr), cmp_window);
-		unsigned m = 0;
-		for (unsigned k = 0; k < n->n_intr; k++) {
-			if (m && n->intr[k].start <= n->intr[m - 1].end) {
-				if (n->intr[k].end > n->intr[m - 1].end)
-					n->intr[m - 1].end = n->intr[k].end;
-			} else {
-				n->intr[m++] = n->intr[k];
-			}
-		}
-		n->n_intr = m;
-	}
 	/* Streams: 0 = traffic, 1 + i = burst fault i (only if injected). */
 	e->res->n_streams = s->n_faults + 1;
 	e->res->streams = calloc(e->res->n_streams, sizeof(*e->res->streams));
@@ -1470,54 +1500,351 @@ teardown(struct engine *e)
 	flowtab_free(&e->ft);
 }
 
-int
-sim_engine_run(const struct mscope_sim_scenario *s, const struct sim_engine_opts *o,
+struct sim_engine *
+sim_engine_open(const struct mscope_sim_scenario *s, const struct sim_engine_opts *o,
 		struct sim_result *res, char *err, size_t errlen)
 {
-	struct engine e;
+	struct engine *e = calloc(1, sizeof(*e));
 
-	memset(&e, 0, sizeof(e));
 	memset(res, 0, sizeof(*res));
-	e.s = s;
-	e.seed = o->seed;
-	e.disabled = o->disabled;
-	e.no_jitter = o->no_jitter;
-	e.res = res;
-	e.err = err;
-	e.errlen = errlen;
+	if (e == NULL) {
+		if (err && errlen)
+			snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	e->s = s;
+	e->seed = o->seed;
+	e->disabled = o->disabled;
+	e->no_jitter = o->no_jitter;
+	e->res = res;
+	e->err = err;
+	e->errlen = errlen;
 	res->trace = o->outdir != NULL;
 	res->outcomes = !o->no_outcomes;
 	res->nodes = calloc(s->n_nfs, sizeof(*res->nodes));
 	if (res->nodes == NULL) {
-		eng_fail(&e, "out of memory");
-		return -1;
+		eng_fail(e, "out of memory");
+		return (struct sim_engine *)e;
 	}
-	if (setup(&e, o->outdir, o->zstd_level, o->overwrite, o->writer_thread) == 0) {
-		struct node *src = &e.nodes[s->n_nfs];
+	if (setup(e, o->outdir, o->zstd_level, o->overwrite, o->writer_thread) == 0) {
+		struct node *src = &e->nodes[s->n_nfs];
 		uint64_t first = NO_TIME;
-		for (unsigned si = 0; si < e.n_streams; si++) {
-			e.streams[si].next_t = stream_time(&e, &e.streams[si]);
-			if (e.streams[si].next_t < first)
-				first = e.streams[si].next_t;
+		for (unsigned si = 0; si < e->n_streams; si++) {
+			e->streams[si].next_t = stream_time(e, &e->streams[si]);
+			if (e->streams[si].next_t < first)
+				first = e->streams[si].next_t;
 		}
 		if (first != NO_TIME)
-			heap_push(&e, first, (uint32_t)src->index);
-		while (e.heap_n && !e.failed) {
-			struct event ev = heap_pop(&e);
-			struct node *n = &e.nodes[ev.node];
-			if (res->trace)
-				maybe_flush(&e, ev.t);
-			res->end_ps = ev.t;
-			if (n->cfg == NULL)
-				source_emit(&e, n, ev.t);
-			else if (n->state == N_BUSY)
-				nf_complete(&e, n, ev.t);
-			else
-				nf_poll(&e, n, ev.t);
-		}
+			heap_push(e, first, (uint32_t)src->index);
 	}
-	teardown(&e);
-	return e.failed ? -1 : 0;
+	return (struct sim_engine *)e;
+}
+
+int
+sim_engine_advance(struct sim_engine *se, uint64_t until_ps)
+{
+	struct engine *e = (struct engine *)se;
+	struct sim_result *res = e->res;
+
+	while (e->heap_n && !e->failed && e->heap[0].t < until_ps) {
+		struct event ev = heap_pop(e);
+		struct node *n = &e->nodes[ev.node];
+		if (res->trace)
+			maybe_flush(e, ev.t);
+		res->end_ps = ev.t;
+		if (n->cfg == NULL)
+			source_emit(e, n, ev.t);
+		else if (n->state == N_BUSY)
+			nf_complete(e, n, ev.t);
+		else
+			nf_poll(e, n, ev.t);
+	}
+	if (e->failed)
+		return -1;
+	return e->heap_n > 0;
+}
+
+int
+sim_engine_close(struct sim_engine *se)
+{
+	struct engine *e = (struct engine *)se;
+
+	if (e == NULL)
+		return -1;
+	teardown(e);
+	int rc = e->failed ? -1 : 0;
+	free(e);
+	return rc;
+}
+
+int
+sim_engine_run(const struct mscope_sim_scenario *s, const struct sim_engine_opts *o,
+		struct sim_result *res, char *err, size_t errlen)
+{
+	struct sim_engine *e = sim_engine_open(s, o, res, err, errlen);
+
+	if (e == NULL)
+		return -1;
+	sim_engine_advance(e, NO_TIME);
+	return sim_engine_close(e);
+}
+
+/* ------------------------------------------------------------ re-runs */
+
+/* A copy of n elements of size sz (NULL for none); *ok cleared when out of memory. */
+static void *
+dup_array(const void *p, size_t n, size_t sz, int *ok)
+{
+	if (p == NULL || n == 0)
+		return NULL;
+	void *q = malloc(n * sz);
+	if (q == NULL)
+		*ok = 0;
+	else
+		memcpy(q, p, n * sz);
+	return q;
+}
+
+static int
+cmp_event(const void *a, const void *b)
+{
+	const struct event *x = a, *y = b;
+
+	return ev_less(x, y) ? -1 : ev_less(y, x);
+}
+
+/* Time of node i's pending event, NO_TIME if none. */
+static uint64_t
+pending(const struct engine *e, uint32_t node)
+{
+	for (uint32_t k = 0; k < e->heap_n; k++)
+		if (e->heap[k].node == node)
+			return e->heap[k].t;
+	return NO_TIME;
+}
+
+static int
+copy_outcomes(const struct sim_result *from, struct sim_result *to)
+{
+	int ok = 1;
+
+	to->n_streams = from->n_streams;
+	to->streams = calloc(from->n_streams, sizeof(*to->streams));
+	if (to->streams == NULL)
+		return -1;
+	for (unsigned i = 0; i < from->n_streams; i++) {
+		const struct sim_outv *a = &from->streams[i];
+		struct sim_outv *b = &to->streams[i];
+		uint64_t k = a->n - a->base;
+		b->n = a->n;
+		b->base = a->base;
+		b->cap = k;
+		b->in_ps = dup_array(a->in_ps, k, sizeof(*a->in_ps), &ok);
+		b->out_ps = dup_array(a->out_ps, k, sizeof(*a->out_ps), &ok);
+		b->wire = dup_array(a->wire, k, sizeof(*a->wire), &ok);
+		b->nf = dup_array(a->nf, k, sizeof(*a->nf), &ok);
+		if (k == 0)
+			b->n = b->base;
+	}
+	return ok ? 0 : -1;
+}
+
+int
+sim_engine_clone(const struct sim_engine *src, unsigned fault, struct sim_result *res,
+		char *err, size_t errlen, struct sim_engine **out)
+{
+	const struct engine *m = (const struct engine *)src;
+	const struct mscope_sim_scenario *s = m->s;
+	const struct sim_fault *f = &s->faults[fault];
+	int ok = 1;
+
+	*out = NULL;
+	memset(res, 0, sizeof(*res));
+	/* Fault `fault` must not have acted yet: nothing at or after its start
+	 * handled, no burst packet sent, and its NF's pending event (a service
+	 * end or a poll) computed before the fault could stretch it. */
+	if (m->failed || (m->res->end_ps >= f->at_ps && m->res->end_ps))
+		return 1;
+	if (f->kind != F_BURST && pending(m, (uint32_t)f->nf) >= f->at_ps &&
+			pending(m, (uint32_t)f->nf) != NO_TIME)
+		return 1;
+	for (unsigned i = 0; i < m->n_streams; i++)
+		if (m->streams[i].burst == f && m->streams[i].next_idx)
+			return 1;
+	struct engine *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		goto oom;
+	*c = *m;
+	c->res = res;
+	c->err = err;
+	c->errlen = errlen;
+	c->disabled |= 1ULL << fault;
+	c->writers = NULL;
+	c->wq = NULL;
+	c->nodes = NULL;
+	c->heap = NULL;
+	c->pool = NULL;
+	c->streams = NULL;
+	c->pcap_flow = NULL;
+	c->syn.prob = NULL;
+	c->syn.alias = NULL;
+	c->syn.flow = NULL;
+	c->syn.ipid = NULL;
+	c->syn.seq = c->syn.ack = NULL;
+	c->s_wire = c->s_flow = c->s_pkt = NULL;
+	c->s_seq = NULL;
+	c->s_pos = NULL;
+	c->s_cap = 0;
+	c->port_pkts = NULL;
+	c->port_cap = 0;
+	c->pcount = c->pstart = NULL;
+	memset(&c->ft, 0, sizeof(c->ft));
+	*out = (struct sim_engine *)c;
+	res->outcomes = 1;
+	res->packets = m->res->packets;
+	res->hops = m->res->hops;
+	res->drops = m->res->drops;
+	res->egress = m->res->egress;
+	res->end_ps = m->res->end_ps;
+	res->nodes = calloc(s->n_nfs, sizeof(*res->nodes));
+	if (res->nodes == NULL || copy_outcomes(m->res, res) < 0)
+		goto oom;
+	c->nodes = calloc(c->n_nodes, sizeof(*c->nodes));
+	if (c->nodes == NULL)
+		goto oom;
+	for (unsigned i = 0; i < c->n_nodes; i++) {
+		const struct node *a = &m->nodes[i];
+		struct node *b = &c->nodes[i];
+		*b = *a;
+		b->w = NULL;
+		b->q = dup_array(a->q, a->qcap, sizeof(*a->q), &ok);
+		b->out = dup_array(a->out, a->n_out + 1, sizeof(*a->out), &ok);
+		b->spread = dup_array(a->spread, a->n_out + 1, sizeof(*a->spread), &ok);
+		b->fm.t = dup_array(a->fm.t, a->fm.t ? a->fm.mask + 1 : 0, sizeof(*a->fm.t), &ok);
+		b->nat = dup_array(a->nat, a->nat_cap, sizeof(*a->nat), &ok);
+		b->intr = NULL;
+		b->mods = NULL;
+		if (b->cfg && node_faults(c, b) < 0)
+			ok = 0;
+	}
+	c->heap = dup_array(m->heap, c->n_nodes + 1, sizeof(*m->heap), &ok);
+	c->pool = dup_array(m->pool, m->pool_cap, sizeof(*m->pool), &ok);
+	c->streams = dup_array(m->streams, s->n_faults + 1, sizeof(*m->streams), &ok);
+	c->ft.keys = dup_array(m->ft.keys, m->ft.cap, sizeof(*m->ft.keys), &ok);
+	c->ft.hash = dup_array(m->ft.hash, m->ft.cap, sizeof(*m->ft.hash), &ok);
+	c->ft.slots = dup_array(m->ft.slots, m->ft.slots ? m->ft.mask + 1 : 0,
+		sizeof(*m->ft.slots), &ok);
+	c->ft.n = m->ft.n;
+	c->ft.cap = m->ft.cap;
+	c->ft.mask = m->ft.mask;
+	if (s->traffic.kind == T_SYNTH) {
+		uint32_t n = m->syn.n;
+		c->syn.prob = dup_array(m->syn.prob, n, sizeof(*m->syn.prob), &ok);
+		c->syn.alias = dup_array(m->syn.alias, n, sizeof(*m->syn.alias), &ok);
+		c->syn.flow = dup_array(m->syn.flow, n, sizeof(*m->syn.flow), &ok);
+		c->syn.ipid = dup_array(m->syn.ipid, n, sizeof(*m->syn.ipid), &ok);
+		c->syn.seq = dup_array(m->syn.seq, n, sizeof(*m->syn.seq), &ok);
+		c->syn.ack = dup_array(m->syn.ack, n, sizeof(*m->syn.ack), &ok);
+	} else {
+		c->pcap_flow = dup_array(m->pcap_flow, s->traffic.pcap.n, sizeof(*m->pcap_flow), &ok);
+	}
+	c->pcount = calloc(s->n_links + 2, sizeof(*c->pcount));
+	c->pstart = calloc(s->n_links + 2, sizeof(*c->pstart));
+	if (!ok || !c->pcount || !c->pstart || !c->heap || !c->streams ||
+			scratch(c, SIM_BURST * 4) < 0)
+		goto oom;
+	/* The fault's burst stream goes, and the source's next event with it. */
+	unsigned k = 0;
+	uint64_t next = NO_TIME;
+	for (unsigned i = 0; i < c->n_streams; i++) {
+		if (c->streams[i].burst == f)
+			continue;
+		c->streams[k] = c->streams[i];
+		if (c->streams[k].next_t < next)
+			next = c->streams[k].next_t;
+		k++;
+	}
+	c->n_streams = k;
+	for (uint32_t i = 0; i < c->heap_n; i++)
+		if (c->heap[i].node == s->n_nfs) {
+			if (next == NO_TIME)
+				c->heap[i] = c->heap[--c->heap_n];
+			else
+				c->heap[i].t = next;
+			break;
+		}
+	/* Sorted by (time, insertion order) is a valid heap. */
+	qsort(c->heap, c->heap_n, sizeof(*c->heap), cmp_event);
+	return 0;
+oom:
+	if (err && errlen)
+		snprintf(err, errlen, "out of memory");
+	if (c)
+		c->failed = 1;
+	return -1;
+}
+
+/* Identity of the packet in pool slot i. */
+static inline uint64_t
+pkt_id(const struct engine *e, uint32_t i)
+{
+	return (uint64_t)e->pool[i].stream << 56 ^ e->pool[i].idx;
+}
+
+int
+sim_engine_same(const struct sim_engine *x, const struct sim_engine *y)
+{
+	const struct engine *a = (const struct engine *)x, *b = (const struct engine *)y;
+
+	if (a->failed || b->failed || a->heap_n != b->heap_n)
+		return 0;
+	for (unsigned i = 0; i < a->s->n_nfs; i++) {
+		const struct node *p = &a->nodes[i], *q = &b->nodes[i];
+		if (p->state != q->state || p->qlen != q->qlen || p->nburst != q->nburst ||
+				(p->state == N_IDLE && p->idle_since != q->idle_since))
+			return 0;
+		for (uint32_t k = 0; k < p->qlen; k++)
+			if (pkt_id(a, p->q[(p->qhead + k) % p->qcap]) !=
+					pkt_id(b, q->q[(q->qhead + k) % q->qcap]))
+				return 0;
+		for (uint32_t k = 0; k < p->nburst; k++)
+			if (pkt_id(a, p->burst[k]) != pkt_id(b, q->burst[k]))
+				return 0;
+	}
+	/* Streams by id; one only a run has must be over. */
+	for (unsigned i = 0; i <= a->s->n_faults; i++) {
+		const struct stream *p = NULL, *q = NULL;
+		for (unsigned k = 0; k < a->n_streams; k++)
+			if (a->streams[k].id == i)
+				p = &a->streams[k];
+		for (unsigned k = 0; k < b->n_streams; k++)
+			if (b->streams[k].id == i)
+				q = &b->streams[k];
+		uint64_t pt = p ? p->next_t : NO_TIME, qt = q ? q->next_t : NO_TIME;
+		if (pt != qt || (p && q && p->next_idx != q->next_idx))
+			return 0;
+	}
+	/* The same events in the same order (insertion numbers differ). */
+	struct event *ea = dup_array(a->heap, a->heap_n, sizeof(*a->heap), &(int){ 1 });
+	struct event *eb = dup_array(b->heap, b->heap_n, sizeof(*b->heap), &(int){ 1 });
+	int same = a->heap_n == 0 || (ea && eb);
+	if (same && a->heap_n) {
+		qsort(ea, a->heap_n, sizeof(*ea), cmp_event);
+		qsort(eb, b->heap_n, sizeof(*eb), cmp_event);
+		for (uint32_t k = 0; k < a->heap_n && same; k++)
+			same = ea[k].t == eb[k].t && ea[k].node == eb[k].node;
+	}
+	free(ea);
+	free(eb);
+	return same;
+}
+
+uint64_t
+sim_engine_next(const struct sim_engine *e)
+{
+	const struct engine *x = (const struct engine *)e;
+
+	return x->heap_n && !x->failed ? x->heap[0].t : UINT64_MAX;
 }
 
 void

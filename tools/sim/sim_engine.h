@@ -11,6 +11,7 @@
 /* Fate of every packet of one stream, indexed by the packet's index in it. */
 struct sim_outv {
 	uint64_t n, cap;
+	uint64_t base;           /* packets before it were retired: arrays hold [base, n) */
 	uint64_t *in_ps;         /* ingress time */
 	uint64_t *out_ps;        /* egress time, SIM_DROPPED, or 0 (never left) */
 	uint32_t *wire;          /* ingress wire ID */
@@ -49,6 +50,34 @@ struct sim_engine_opts {
 /* Run once; res is filled (free with sim_result_free even on failure). */
 int sim_engine_run(const struct mscope_sim_scenario *s, const struct sim_engine_opts *o,
 		struct sim_result *res, char *err, size_t errlen);
+
+/* The same in steps, so that runs can go side by side (victims are compared
+ * as the runs go, memory staying bounded): open, advance to a time again and
+ * again, close. res and err must outlive the engine. open returns NULL only
+ * when out of memory (err filled); a failed setup makes advance return -1. */
+struct sim_engine;
+struct sim_engine *sim_engine_open(const struct mscope_sim_scenario *s,
+		const struct sim_engine_opts *o, struct sim_result *res, char *err, size_t errlen);
+/* Handle every event before until_ps. 1: events remain, 0: the run is over
+ * (drained), -1: failed (err filled). */
+int sim_engine_advance(struct sim_engine *e, uint64_t until_ps);
+/* Flush and close the traces, free the engine; res keeps the figures. 0 / -1. */
+int sim_engine_close(struct sim_engine *e);
+/* The re-run without fault `fault` from where src is now: a copy of src with
+ * the fault left out, into res (outcomes of the packets not yet retired
+ * included). Only before the fault acted: 1 when it may have (nothing made;
+ * start that re-run from the beginning instead), 0 with *out, -1 out of
+ * memory (err filled; *out, if set, must still be closed). */
+int sim_engine_clone(const struct sim_engine *src, unsigned fault, struct sim_result *res,
+		char *err, size_t errlen, struct sim_engine **out);
+/* 1 if both runs are in the same state (the same packets queued and in
+ * service, in the same order, the same events pending, the same traffic to
+ * come): from there on they do the same, so a re-run can stop. */
+int sim_engine_same(const struct sim_engine *a, const struct sim_engine *b);
+/* Time of the next event (UINT64_MAX: none). */
+uint64_t sim_engine_next(const struct sim_engine *e);
+/* Forget the fates of packets before index upto (they were compared). */
+void sim_outv_retire(struct sim_outv *v, uint64_t upto);
 void sim_result_free(struct sim_result *r);
 
 #endif

@@ -40,6 +40,7 @@ struct sim_nf {
 	double jitter;           /* service time uniform in base*(1 +- jitter) */
 	uint16_t vpn_port;       /* 4500 (IPsec NAT-T) or 1194 (OpenVPN) */
 	uint8_t addr[4];         /* NAT public / VPN tunnel address */
+	json_t *launch;          /* fields only the chain launcher uses (program, args, ...) */
 };
 
 struct sim_link {
@@ -91,6 +92,7 @@ struct sim_traffic {
 	/* pcap */
 	char path[1024];
 	struct sim_pcap pcap;
+	json_t *launch;          /* fields only the chain launcher uses (timing, once, count) */
 };
 
 struct mscope_sim_scenario {
@@ -99,6 +101,7 @@ struct mscope_sim_scenario {
 	uint64_t duration_ps;
 	double victim_threshold_us;
 	uint32_t poll_ns;        /* idle polling loop period */
+	double jitter;           /* default service jitter of the NFs */
 	struct sim_nf *nfs;
 	unsigned n_nfs;
 	struct sim_link *links;
@@ -106,7 +109,24 @@ struct mscope_sim_scenario {
 	struct sim_traffic traffic;
 	struct sim_fault *faults;
 	unsigned n_faults;
+	json_t *recording;       /* the launcher's collector rotation settings, or NULL */
 };
+
+/* Longest service time of one packet (ps; about 53 days): the engine saturates
+ * at it, and the parser refuses rates whose service time would not fit. */
+#define SIM_MAX_SERVICE_PS ((uint64_t)1 << 62)
+
+/* Picoseconds from a double, saturated to [0, SIM_MAX_SERVICE_PS]: a double
+ * beyond the range of uint64_t must never be converted (undefined behaviour). */
+static inline uint64_t
+sim_ps_sat(double x)
+{
+	if (!(x > 0))
+		return 0;
+	if (x >= (double)SIM_MAX_SERVICE_PS)
+		return SIM_MAX_SERVICE_PS;
+	return (uint64_t)(x + 0.5);
+}
 
 /* Packet header helpers (sim_packet.c). */
 uint16_t sim_ip_csum(const uint8_t *hdr, unsigned len);
@@ -118,6 +138,11 @@ void sim_vpn_encap(uint8_t *head, uint8_t *caplen, uint32_t *len, const uint8_t 
 		uint64_t inner_hash);
 int sim_match(const struct sim_match *m, const struct mscope_flow_key *k);
 int sim_parse_proto(const char *s, uint8_t *proto);
+
+/* JSON of the outputs (sim_dump.c): a protocol by name ("tcp", "udp", "icmp")
+ * or number, a flow key as {src, dst, sport, dport, proto}. */
+const char *sim_proto_name(uint8_t p, char *buf, size_t len);
+json_t *sim_flow_json(const struct mscope_flow_key *k);
 
 /* splitmix64: seeds and stateless hashes (Steele, Lea, Flood, OOPSLA 2014). */
 static inline uint64_t

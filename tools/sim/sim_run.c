@@ -53,31 +53,6 @@ us_json(uint64_t ps)
 	return json_real((double)ps / 1e6);
 }
 
-static const char *
-proto_name(uint8_t p, char *buf, size_t len)
-{
-	if (p == 6)
-		return "tcp";
-	if (p == 17)
-		return "udp";
-	if (p == 1)
-		return "icmp";
-	snprintf(buf, len, "%u", p);
-	return buf;
-}
-
-static json_t *
-flow_json(const struct mscope_flow_key *k)
-{
-	char a[INET6_ADDRSTRLEN], b[INET6_ADDRSTRLEN], pb[8];
-	int af = k->family == 6 ? AF_INET6 : AF_INET;
-
-	inet_ntop(af, k->src, a, sizeof(a));
-	inet_ntop(af, k->dst, b, sizeof(b));
-	return json_pack("{s:s, s:s, s:i, s:i, s:s}", "src", a, "dst", b, "sport", (int)k->sport,
-		"dport", (int)k->dport, "proto", proto_name(k->proto, pb, sizeof(pb)));
-}
-
 static json_t *
 links_json(const struct mscope_sim_scenario *s)
 {
@@ -149,71 +124,6 @@ write_json(const char *dir, const char *name, json_t *doc, char *err, size_t err
 	return 0;
 }
 
-struct victim {
-	uint64_t in_ps;
-	uint32_t stream;
-	uint32_t wire;
-	uint64_t idx;
-	uint64_t extra_ns;
-	int dropped;
-};
-
-static int
-cmp_victim(const void *a, const void *b)
-{
-	const struct victim *x = a, *y = b;
-
-	if (x->in_ps != y->in_ps)
-		return x->in_ps < y->in_ps ? -1 : 1;
-	if (x->stream != y->stream)
-		return x->stream < y->stream ? -1 : 1;
-	return (x->idx > y->idx) - (x->idx < y->idx);
-}
-
-/* Packets worse off in `full` than in `without` (the same run minus one fault). */
-static int
-find_victims(const struct sim_result *full, const struct sim_result *without, uint64_t thr_ps,
-		unsigned skip_stream, struct victim **out, size_t *n_out)
-{
-	size_t n = 0, cap = 0;
-	struct victim *v = NULL;
-
-	for (unsigned s = 0; s < full->n_streams; s++) {
-		const struct sim_outv *a = &full->streams[s], *b = &without->streams[s];
-		if (s == skip_stream)
-			continue;
-		uint64_t m = a->n < b->n ? a->n : b->n;
-		for (uint64_t i = 0; i < m; i++) {
-			uint64_t fo = a->out_ps[i], wo = b->out_ps[i];
-			struct victim x = { a->in_ps[i], s, a->wire[i], i, 0, 0 };
-			if (wo == SIM_DROPPED || fo == 0 || wo == 0)
-				continue;
-			if (fo == SIM_DROPPED)
-				x.dropped = 1;
-			else if (fo > wo + thr_ps)
-				x.extra_ns = (fo - wo) / 1000;
-			else
-				continue;
-			if (n == cap) {
-				size_t nc = cap ? cap * 2 : 1024;
-				struct victim *nv = realloc(v, nc * sizeof(*nv));
-				if (nv == NULL) {
-					free(v);
-					return -1;
-				}
-				v = nv;
-				cap = nc;
-			}
-			v[n++] = x;
-		}
-	}
-	if (n)
-		qsort(v, n, sizeof(*v), cmp_victim);
-	*out = v;
-	*n_out = n;
-	return 0;
-}
-
 static int
 prepare_dir(const char *dir, const struct mscope_sim_scenario *s, int overwrite,
 		char *err, size_t errlen)
@@ -250,7 +160,7 @@ culprit_json(const struct mscope_sim_scenario *s, const struct sim_fault *f)
 	if (f->kind == F_BURST) {
 		json_object_set_new(c, "nf", json_string("source"));
 		json_object_set_new(c, "kind", json_string("source"));
-		json_object_set_new(c, "flow", flow_json(&f->flow));
+		json_object_set_new(c, "flow", sim_flow_json(&f->flow));
 	} else {
 		json_object_set_new(c, "nf", json_string(s->nfs[f->nf].name));
 		json_object_set_new(c, "kind", json_string("processing"));
@@ -260,76 +170,327 @@ culprit_json(const struct mscope_sim_scenario *s, const struct sim_fault *f)
 	return c;
 }
 
-/* Victim re-runs: one per injected fault, independent of each other and of
- * the main run (no files), so they run on worker threads while the main run
- * writes the traces; each is compared with the main run as soon as both are
- * done, so at most one re-run result per thread is alive. */
-struct fault_victims {
-	struct victim *v;
-	size_t n;
-	uint64_t hops;
+/* Victims. One re-run per injected fault, with that fault left out, goes side
+ * by side with the main run: all of them advance STEP_PS of simulated time
+ * (the re-runs on worker threads, the main run on this one), then every
+ * packet whose fate is known in all of them is compared, in order of ingress,
+ * and forgotten. Memory stays that of the packets in flight, however long the
+ * run; each fault's victims go to a temporary file, copied into victims.jsonl
+ * (grouped by fault) at the end.
+ * A re-run is the main run until its fault starts: it begins as a copy of the
+ * main run a step before that (GUARD_PS at least before), and it stops as soon
+ * as it is in the same state as the main run again (after the fault's end):
+ * from there on both do the same. So a fault costs what its aftermath lasts,
+ * not the whole run. (A copy is refused when the fault may already have acted,
+ * e.g. a service in progress ends after its start: that re-run then starts
+ * from time 0, catching up.) */
+#define STEP_PS (10ULL * 1000000000ULL)
+#define GUARD_PS (1ULL * 1000000000ULL)
+
+struct rerun {
+	unsigned fault;
+	uint64_t start_ps;          /* the step it begins at (a copy of the main run) */
+	uint64_t end_ps;            /* its fault's end: from then on, check for the same state */
+	unsigned skip;              /* its own burst stream (never its victims), or UINT32_MAX */
+	struct sim_engine *e;
+	struct sim_result res;
+	int state;                  /* 2 not begun, 1 running, 0 drained or the same as the
+	                               main run, -1 failed */
+	char err[512];
+	FILE *tmp;                  /* its victims.jsonl lines */
+	uint64_t hops0;             /* hops copied from the main run when it began */
+	uint64_t n, ndrop;
 };
 
-struct rerun_pool {
-	const struct mscope_sim_scenario *s;
-	struct sim_engine_opts eo;
-	const struct sim_result *full;
-	uint64_t thr_ps;
-	unsigned *fault_of;          /* job -> fault index */
-	unsigned n_jobs, next;
-	struct fault_victims *res;   /* per job */
-	int main_done, main_failed, failed;
-	char err[512];
+struct lockstep {
+	struct rerun *rr;
+	unsigned n;
+	uint64_t until;
+	unsigned next, done, gen;
+	int quit;
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	pthread_cond_t cv, cv_done;
 };
+
+/* Advance the re-runs not yet taken to ls->until (called with ls->mu held). */
+static void
+step_jobs(struct lockstep *ls)
+{
+	while (ls->next < ls->n) {
+		struct rerun *r = &ls->rr[ls->next++];
+		pthread_mutex_unlock(&ls->mu);
+		if (r->state == 1 && r->e)
+			r->state = sim_engine_advance(r->e, ls->until);
+		pthread_mutex_lock(&ls->mu);
+		if (++ls->done == ls->n)
+			pthread_cond_broadcast(&ls->cv_done);
+	}
+}
 
 static void *
-rerun_worker(void *arg)
+step_worker(void *arg)
 {
-	struct rerun_pool *p = arg;
+	struct lockstep *ls = arg;
+	unsigned seen = 0;
 
+	pthread_mutex_lock(&ls->mu);
 	for (;;) {
-		pthread_mutex_lock(&p->mu);
-		if (p->failed || p->main_failed || p->next >= p->n_jobs) {
-			pthread_mutex_unlock(&p->mu);
+		while (!ls->quit && ls->gen == seen)
+			pthread_cond_wait(&ls->cv, &ls->mu);
+		if (ls->quit)
 			break;
-		}
-		unsigned k = p->next++;
-		pthread_mutex_unlock(&p->mu);
-		unsigned i = p->fault_of[k];
-		struct sim_engine_opts ro = p->eo;
-		struct sim_result without;
-		char e[512];
-		ro.outdir = NULL;
-		ro.disabled |= 1ULL << i;
-		int rc = sim_engine_run(p->s, &ro, &without, e, sizeof(e));
-		pthread_mutex_lock(&p->mu);
-		if (rc < 0 && !p->failed) {
-			p->failed = 1;
-			snprintf(p->err, sizeof(p->err), "%s", e);
-		}
-		while (rc == 0 && !p->main_done)
-			pthread_cond_wait(&p->cv, &p->mu);
-		int stop = p->failed || p->main_failed;
-		pthread_mutex_unlock(&p->mu);
-		if (!stop && find_victims(p->full, &without, p->thr_ps,
-				p->s->faults[i].kind == F_BURST ? 1 + i : UINT32_MAX,
-				&p->res[k].v, &p->res[k].n) < 0) {
-			pthread_mutex_lock(&p->mu);
-			if (!p->failed) {
-				p->failed = 1;
-				snprintf(p->err, sizeof(p->err), "out of memory");
-			}
-			stop = 1;
-			pthread_mutex_unlock(&p->mu);
-		}
-		p->res[k].hops = without.hops;
-		sim_result_free(&without);
-		if (stop)
-			break;
+		seen = ls->gen;
+		step_jobs(ls);
 	}
+	pthread_mutex_unlock(&ls->mu);
 	return NULL;
+}
+
+/* Fate of packet j of stream v (its arrays hold [base, n)); 0 if not known yet. */
+static uint64_t
+fate(const struct sim_outv *v, uint64_t j)
+{
+	return j >= v->base && j < v->n ? v->out_ps[j - v->base] : 0;
+}
+
+/* Compare, in order of ingress, every packet whose fate is known in the main
+ * run and in every re-run still going; then forget them. */
+static int
+compare_known(struct sim_result *full, struct rerun *rr, unsigned n_rr, uint64_t thr_ps)
+{
+	unsigned ns = full->n_streams;
+	uint64_t cur[MSCOPE_SIM_MAX_FAULTS + 1];
+
+	for (unsigned s = 0; s < ns; s++)
+		cur[s] = full->streams[s].base;
+	for (;;) {
+		int best = -1;
+		for (unsigned s = 0; s < ns; s++) {
+			const struct sim_outv *v = &full->streams[s];
+			if (cur[s] < v->n && (best < 0 || v->in_ps[cur[s] - v->base] <
+					full->streams[best].in_ps[cur[best] - full->streams[best].base]))
+				best = (int)s;
+		}
+		if (best < 0)
+			break;
+		const struct sim_outv *a = &full->streams[best];
+		uint64_t j = cur[best], fo = a->out_ps[j - a->base];
+		if (fo == 0)
+			break;
+		int known = 1;
+		/* (a re-run not begun yet: its fault starts after this packet left) */
+		for (unsigned k = 0; k < n_rr && known; k++)
+			if (rr[k].skip != (unsigned)best && rr[k].state == 1 &&
+					fate(&rr[k].res.streams[best], j) == 0)
+				known = 0;
+		if (!known)
+			break;
+		for (unsigned k = 0; k < n_rr; k++) {
+			struct rerun *r = &rr[k];
+			if (r->skip == (unsigned)best || r->state == 2)
+				continue;
+			uint64_t wo = fate(&r->res.streams[best], j), extra = 0;
+			int dropped = fo == SIM_DROPPED;
+			/* dropped without the fault, or never left: not its victim */
+			if (wo == SIM_DROPPED || wo == 0)
+				continue;
+			if (!dropped) {
+				if (fo <= wo + thr_ps)
+					continue;
+				extra = (fo - wo) / 1000;
+			}
+			r->n++;
+			r->ndrop += (uint64_t)dropped;
+			if (fprintf(r->tmp, "{\"fault\": %u, \"wire_id\": %u, \"tsc\": %llu, \"dropped\": "
+					"%s, \"delay_ns\": %llu}\n", r->fault, a->wire[j - a->base],
+					(unsigned long long)(MSCOPE_SIM_START_TSC +
+						a->in_ps[j - a->base] / 1000),
+					dropped ? "true" : "false", (unsigned long long)extra) < 0)
+				return -1;
+		}
+		cur[best]++;
+	}
+	for (unsigned s = 0; s < ns; s++) {
+		sim_outv_retire(&full->streams[s], cur[s]);
+		for (unsigned k = 0; k < n_rr; k++)
+			if (rr[k].skip != s && rr[k].res.streams &&
+					cur[s] <= rr[k].res.streams[s].n)
+				sim_outv_retire(&rr[k].res.streams[s], cur[s]);
+	}
+	return 0;
+}
+
+/* Begin re-run r at step boundary t: a copy of the main run, or when that is
+ * refused, a run from time 0 brought to t (forgetting, as it goes, the fates
+ * of packets the main run already compared: they are no victims of a fault
+ * that had not started). */
+static int
+begin_rerun(const struct mscope_sim_scenario *s, const struct sim_engine_opts *eo,
+		struct sim_engine *me, struct rerun *r, uint64_t t, struct sim_result *full)
+{
+	int rc = t ? sim_engine_clone(me, r->fault, &r->res, r->err, sizeof(r->err), &r->e) : 1;
+
+	if (rc < 0)
+		return -1;
+	if (rc == 1) {
+		struct sim_engine_opts ro = *eo;
+		ro.outdir = NULL;
+		ro.writer_thread = 0;
+		ro.no_outcomes = 0;
+		ro.disabled |= 1ULL << r->fault;
+		r->e = sim_engine_open(s, &ro, &r->res, r->err, sizeof(r->err));
+		if (r->e == NULL)
+			return -1;
+		for (uint64_t u = STEP_PS; u <= t; u += STEP_PS) {
+			if (sim_engine_advance(r->e, u) < 0)
+				return -1;
+			for (unsigned i = 0; i < full->n_streams; i++) {
+				struct sim_outv *v = &r->res.streams[i];
+				uint64_t upto = full->streams[i].base < v->n ? full->streams[i].base : v->n;
+				if (upto > v->base)
+					sim_outv_retire(v, upto);
+			}
+		}
+	}
+	r->hops0 = r->res.hops;
+	r->state = 1;
+	return 0;
+}
+
+/* The main run (writing the traces) and the victim re-runs side by side. */
+static int
+run_with_victims(const struct mscope_sim_scenario *s, const struct sim_engine_opts *eo,
+		unsigned threads, uint64_t thr_ps, uint64_t horizon_ps, struct sim_result *full,
+		struct rerun *rr,
+		unsigned n_rr, double *main_cpu, char *err, size_t errlen)
+{
+	struct lockstep ls = { .rr = rr, .n = n_rr };
+	pthread_t tids[64];
+	unsigned n_threads = 0;
+	int rc = -1, main_state = 1;
+
+	pthread_mutex_init(&ls.mu, NULL);
+	pthread_cond_init(&ls.cv, NULL);
+	pthread_cond_init(&ls.cv_done, NULL);
+	struct sim_engine *me = sim_engine_open(s, eo, full, err, errlen);
+	if (me == NULL)
+		goto out;
+	for (unsigned k = 0; k < n_rr; k++) {
+		const struct sim_fault *f = &s->faults[rr[k].fault];
+		rr[k].start_ps = f->at_ps > GUARD_PS ? (f->at_ps - GUARD_PS) / STEP_PS * STEP_PS : 0;
+		rr[k].end_ps = f->end_ps;
+		rr[k].state = 2;
+		rr[k].tmp = tmpfile();
+		if (rr[k].tmp == NULL) {
+			seterr(err, errlen, "cannot create a temporary file: %s%s", strerror(errno), "");
+			goto out;
+		}
+	}
+	while (n_threads + 1 < threads && n_threads < n_rr &&
+			pthread_create(&tids[n_threads], NULL, step_worker, &ls) == 0) {
+		pthread_setname_np(tids[n_threads], "mscope-sim-rr");
+		n_threads++;
+	}
+	for (uint64_t t = STEP_PS;; t += STEP_PS) {
+		int going = 0;
+		/* re-runs whose fault starts in the coming step (after GUARD_PS) begin */
+		for (unsigned k = 0; k < n_rr; k++)
+			if (rr[k].state == 2 && rr[k].start_ps <= t - STEP_PS &&
+					begin_rerun(s, eo, me, &rr[k], t - STEP_PS, full) < 0) {
+				seterr(err, errlen, "%s%s", rr[k].err, "");
+				goto out;
+			}
+		pthread_mutex_lock(&ls.mu);
+		ls.until = t;
+		ls.next = ls.done = 0;
+		ls.gen++;
+		pthread_cond_broadcast(&ls.cv);
+		pthread_mutex_unlock(&ls.mu);
+		if (main_state == 1) {
+			double c0 = cpu_s();
+			main_state = sim_engine_advance(me, t);
+			*main_cpu += cpu_s() - c0;
+		}
+		pthread_mutex_lock(&ls.mu);
+		step_jobs(&ls);
+		while (ls.done < ls.n)
+			pthread_cond_wait(&ls.cv_done, &ls.mu);
+		pthread_mutex_unlock(&ls.mu);
+		if (main_state < 0)
+			goto out;
+		going |= main_state;
+		for (unsigned k = 0; k < n_rr; k++) {
+			if (rr[k].state < 0) {
+				seterr(err, errlen, "%s%s", rr[k].err, "");
+				goto out;
+			}
+			going |= rr[k].state;
+		}
+		if (compare_known(full, rr, n_rr, thr_ps) < 0) {
+			seterr(err, errlen, "%s%s", "writing victims to a temporary file failed", "");
+			goto out;
+		}
+		/* a re-run back in the main run's state has nothing more to tell (nor,
+		 * by choice, one past its horizon) */
+		for (unsigned k = 0; k < n_rr; k++)
+			if (rr[k].state == 1 && t > rr[k].end_ps && (t > rr[k].end_ps + horizon_ps ||
+					sim_engine_same(me, rr[k].e))) {
+				rr[k].state = 0;
+				if (sim_engine_close(rr[k].e) < 0) {
+					rr[k].e = NULL;
+					seterr(err, errlen, "%s%s", rr[k].err, "");
+					goto out;
+				}
+				rr[k].e = NULL;
+			}
+		/* nothing to do before the next event or re-run: skip ahead */
+		uint64_t next = main_state == 1 ? sim_engine_next(me) : UINT64_MAX;
+		for (unsigned k = 0; k < n_rr; k++) {
+			if (rr[k].state == 1 && sim_engine_next(rr[k].e) < next)
+				next = sim_engine_next(rr[k].e);
+			if (rr[k].state == 2 && rr[k].start_ps < next)
+				next = rr[k].start_ps;
+			going |= rr[k].state == 2;
+		}
+		if (!going)
+			break;
+		if (next != UINT64_MAX && next / STEP_PS * STEP_PS > t)
+			t = next / STEP_PS * STEP_PS;
+	}
+	rc = 0;
+out:
+	pthread_mutex_lock(&ls.mu);
+	ls.quit = 1;
+	pthread_cond_broadcast(&ls.cv);
+	pthread_mutex_unlock(&ls.mu);
+	for (unsigned i = 0; i < n_threads; i++)
+		pthread_join(tids[i], NULL);
+	for (unsigned k = 0; k < n_rr; k++)
+		if (rr[k].e && sim_engine_close(rr[k].e) < 0 && rc == 0) {
+			seterr(err, errlen, "%s%s", rr[k].err, "");
+			rc = -1;
+		}
+	if (me && sim_engine_close(me) < 0)
+		rc = -1;
+	pthread_mutex_destroy(&ls.mu);
+	pthread_cond_destroy(&ls.cv);
+	pthread_cond_destroy(&ls.cv_done);
+	return rc;
+}
+
+/* Copy fault k's victim lines into victims.jsonl. */
+static int
+copy_victims(FILE *from, FILE *to)
+{
+	char buf[65536];
+	size_t n;
+
+	if (fflush(from) != 0 || fseek(from, 0, SEEK_SET) != 0)
+		return -1;
+	while ((n = fread(buf, 1, sizeof(buf), from)) > 0)
+		if (fwrite(buf, 1, n, to) != n)
+			return -1;
+	return ferror(from) ? -1 : 0;
 }
 
 static unsigned
@@ -362,6 +523,8 @@ mscope_sim_run(const struct mscope_sim_scenario *s, const struct mscope_sim_opts
 	int rc = -1;
 	FILE *vf = NULL;
 	json_t *faults = NULL;
+	struct rerun *rr = NULL;
+	unsigned n_rr = 0;
 
 	memset(&st, 0, sizeof(st));
 	memset(&full, 0, sizeof(full));
@@ -370,54 +533,35 @@ mscope_sim_run(const struct mscope_sim_scenario *s, const struct mscope_sim_opts
 	if (outdir && prepare_dir(outdir, s, o->overwrite, err, errlen) < 0)
 		return -1;
 	int victims = outdir != NULL && !o->no_victims;
-	struct rerun_pool pool;
-	pthread_t tids[64];
-	unsigned n_threads = 0;
-	memset(&pool, 0, sizeof(pool));
-	pthread_mutex_init(&pool.mu, NULL);
-	pthread_cond_init(&pool.cv, NULL);
-	pool.s = s;
-	pool.eo = eo;
-	pool.full = &full;
-	pool.thr_ps = (uint64_t)llround(thr_us * 1e6);
-	pool.fault_of = calloc(s->n_faults + 1, sizeof(*pool.fault_of));
-	pool.res = calloc(s->n_faults + 1, sizeof(*pool.res));
-	if (pool.fault_of == NULL || pool.res == NULL) {
+	rr = calloc(s->n_faults + 1, sizeof(*rr));
+	if (rr == NULL) {
 		seterr(err, errlen, "%s%s", "out of memory", "");
-		goto out_pool;
+		goto out;
 	}
 	for (unsigned i = 0; victims && i < s->n_faults; i++)
 		if (!(eo.disabled >> i & 1))
-			pool.fault_of[pool.n_jobs++] = i;
+			rr[n_rr++] = (struct rerun){ .fault = i,
+				.skip = s->faults[i].kind == F_BURST ? 1 + i : UINT32_MAX };
 	unsigned want = thread_count(o);
-	while (n_threads + 1 < want && n_threads < pool.n_jobs) {
-		if (pthread_create(&tids[n_threads], NULL, rerun_worker, &pool) != 0)
-			break;      /* fewer threads: the main thread does the rest */
-		pthread_setname_np(tids[n_threads], "mscope-sim-rr");
-		n_threads++;
-	}
-
-	double t0 = now_s(), c0 = cpu_s();
-	eo.no_outcomes = pool.n_jobs == 0;   /* fates are needed only to find victims */
 	eo.writer_thread = want > 1;
-	int mrc = sim_engine_run(s, &eo, &full, err, errlen);
-	st.sim_seconds = now_s() - t0;
-	st.sim_cpu_seconds = cpu_s() - c0;
-	pthread_mutex_lock(&pool.mu);
-	pool.main_done = 1;
-	pool.main_failed = mrc < 0;
-	pthread_cond_broadcast(&pool.cv);
-	pthread_mutex_unlock(&pool.mu);
-	if (mrc == 0)
-		rerun_worker(&pool);
-	for (unsigned t = 0; t < n_threads; t++)
-		pthread_join(tids[t], NULL);
-	st.rerun_seconds = now_s() - t0 - st.sim_seconds;
-	if (mrc < 0)
-		goto out_pool;
-	if (pool.failed) {
-		seterr(err, errlen, "%s%s", pool.err, "");
-		goto out_pool;
+	double t0 = now_s(), c0 = cpu_s();
+	if (n_rr == 0) {
+		eo.no_outcomes = 1;      /* fates are needed only to find victims */
+		int mrc = sim_engine_run(s, &eo, &full, err, errlen);
+		st.sim_seconds = now_s() - t0;
+		st.sim_cpu_seconds = cpu_s() - c0;
+		if (mrc < 0)
+			goto out;
+	} else {
+		/* seconds: the whole side-by-side run; CPU seconds: the main run's share */
+		uint64_t horizon = o->victim_horizon_us > 0 ?
+			(uint64_t)llround(o->victim_horizon_us * 1e6) : UINT64_MAX / 2;
+		int mrc = run_with_victims(s, &eo, want, (uint64_t)llround(thr_us * 1e6), horizon,
+			&full, rr,
+			n_rr, &st.sim_cpu_seconds, err, errlen);
+		st.sim_seconds = now_s() - t0;
+		if (mrc < 0)
+			goto out;
 	}
 	st.packets = full.packets;
 	st.hops = full.hops;
@@ -427,7 +571,7 @@ mscope_sim_run(const struct mscope_sim_scenario *s, const struct mscope_sim_opts
 	st.trace_bytes = full.trace_bytes;
 	if (outdir == NULL) {
 		rc = 0;
-		goto out_pool;
+		goto out;
 	}
 	if (victims) {
 		snprintf(file, sizeof(file), "%s/victims.jsonl", outdir);
@@ -436,7 +580,7 @@ mscope_sim_run(const struct mscope_sim_scenario *s, const struct mscope_sim_opts
 			seterr(err, errlen, "%s: %s", file, strerror(errno));
 			if (fd >= 0)
 				close(fd);
-			goto out_pool;
+			goto out;
 		}
 	}
 	faults = json_array();
@@ -454,20 +598,15 @@ mscope_sim_run(const struct mscope_sim_scenario *s, const struct mscope_sim_opts
 		json_array_append_new(faults, fj);
 		if (!victims)
 			continue;
-		const struct fault_victims *fv = &pool.res[k++];
-		size_t ndrop = 0;
-		for (size_t j = 0; j < fv->n; j++) {
-			const struct victim *v = &fv->v[j];
-			ndrop += v->dropped;
-			fprintf(vf, "{\"fault\": %u, \"wire_id\": %u, \"tsc\": %llu, \"dropped\": %s, "
-				"\"delay_ns\": %llu}\n", i, v->wire,
-				(unsigned long long)(MSCOPE_SIM_START_TSC + v->in_ps / 1000),
-				v->dropped ? "true" : "false", (unsigned long long)v->extra_ns);
+		const struct rerun *r = &rr[k++];
+		if (copy_victims(r->tmp, vf) < 0) {
+			seterr(err, errlen, "%s/victims.jsonl: %s", outdir, "write failed");
+			goto out;
 		}
-		st.rerun_hops += fv->hops;
-		st.victims += fv->n;
-		json_object_set_new(fj, "victims", json_integer((json_int_t)fv->n));
-		json_object_set_new(fj, "victims_dropped", json_integer((json_int_t)ndrop));
+		st.rerun_hops += r->res.hops - r->hops0;
+		st.victims += r->n;
+		json_object_set_new(fj, "victims", json_integer((json_int_t)r->n));
+		json_object_set_new(fj, "victims_dropped", json_integer((json_int_t)r->ndrop));
 		json_object_set_new(fj, "victims_file", json_string("victims.jsonl"));
 	}
 	if (vf) {
@@ -476,7 +615,7 @@ mscope_sim_run(const struct mscope_sim_scenario *s, const struct mscope_sim_opts
 			vf = NULL;
 			snprintf(file, sizeof(file), "%s/victims.jsonl", outdir);
 			seterr(err, errlen, "%s: %s", file, "write failed");
-			goto out_pool;
+			goto out;
 		}
 		vf = NULL;
 	}
@@ -489,7 +628,7 @@ mscope_sim_run(const struct mscope_sim_scenario *s, const struct mscope_sim_opts
 	int wrc = write_json(outdir, "topology.json", topo, err, errlen);
 	json_decref(topo);
 	if (wrc < 0)
-		goto out_pool;
+		goto out;
 
 	json_t *truth = json_pack("{s:s, s:I, s:I, s:I, s:o, s:I, s:f}",
 		"scenario", s->name, "seed", (json_int_t)eo.seed, "tsc_hz", (json_int_t)1000000000,
@@ -505,15 +644,15 @@ mscope_sim_run(const struct mscope_sim_scenario *s, const struct mscope_sim_opts
 	wrc = write_json(outdir, "truth.json", truth, err, errlen);
 	json_decref(truth);
 	if (wrc < 0)
-		goto out_pool;
+		goto out;
 	rc = 0;
-out_pool:
-	for (unsigned k = 0; pool.res && k < pool.n_jobs; k++)
-		free(pool.res[k].v);
-	free(pool.res);
-	free(pool.fault_of);
-	pthread_mutex_destroy(&pool.mu);
-	pthread_cond_destroy(&pool.cv);
+out:
+	for (unsigned k = 0; rr && k < n_rr; k++) {
+		if (rr[k].tmp)
+			fclose(rr[k].tmp);
+		sim_result_free(&rr[k].res);
+	}
+	free(rr);
 	if (vf)
 		fclose(vf);
 	json_decref(faults);

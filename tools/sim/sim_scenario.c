@@ -10,10 +10,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <pcap/pcap.h>
 
 #include "sim_private.h"
+
+/* Lowest rate (Mpps) anywhere: one packet a second. With the highest
+ * slow-down (1e6) or the lowest slow factor (1e-6) a service time then still
+ * fits in SIM_MAX_SERVICE_PS; lower rates, or values a double cannot turn
+ * into 64-bit picoseconds, are refused rather than silently wrapped. */
+#define MIN_RATE_MPPS 1e-6
+#define MAX_RATE_MPPS 1000.0
 
 struct perr {
 	char *buf;
@@ -394,6 +402,189 @@ valid_name(const char *n)
 	return 1;
 }
 
+/* Launcher-only fields (tools/mscope-chain) are validated here too, so that
+ * one parser decides what a scenario is, and kept to be printed back by
+ * `mscope sim --dry-run --json`. The simulator itself ignores them. */
+
+/* An array of at most 4096 strings, copied into `into` under `key`. */
+static int
+keep_strings(const struct perr *pe, const json_t *obj, const char *parent, const char *key,
+		json_t *into)
+{
+	char p[160];
+	const json_t *v = json_object_get(obj, key);
+	size_t i;
+	const json_t *x;
+
+	if (v == NULL || json_is_null(v))
+		return 0;
+	path(p, sizeof(p), parent, key);
+	if (!json_is_array(v) || json_array_size(v) > 4096) {
+		fail(pe, p, "must be an array of at most 4096 strings");
+		return -1;
+	}
+	json_array_foreach(v, i, x) {
+		if (!json_is_string(x) || json_string_length(x) > 4095) {
+			fail(pe, p, "[%zu]: must be a string of at most 4095 bytes", i);
+			return -1;
+		}
+	}
+	json_object_set_new(into, key, json_deep_copy(v));
+	return 0;
+}
+
+static int
+parse_launch_nf(const struct perr *pe, const json_t *o, const char *p, struct sim_nf *nf)
+{
+	const char *str;
+	double d;
+	int rc;
+
+	nf->launch = json_object();
+	if (nf->launch == NULL) {
+		fail(pe, NULL, "out of memory");
+		return -1;
+	}
+	if ((rc = get_str(pe, o, p, "program", 0, &str)) < 0)
+		return -1;
+	if (rc == 1) {
+		char q[160];
+		if (!*str || strlen(str) > 4095) {
+			fail(pe, path(q, sizeof(q), p, "program"), "must be 1-4095 bytes");
+			return -1;
+		}
+		json_object_set_new(nf->launch, "program", json_string(str));
+	}
+	if (keep_strings(pe, o, p, "args", nf->launch) < 0 ||
+			keep_strings(pe, o, p, "eal_args", nf->launch) < 0 ||
+			keep_strings(pe, o, p, "rules", nf->launch) < 0)
+		return -1;
+	if ((rc = get_num(pe, o, p, "byte_ns", 0, 0, 1e6, &d)) < 0)
+		return -1;
+	if (rc == 1)
+		json_object_set_new(nf->launch, "byte_ns", json_real(d));
+	return 0;
+}
+
+/* traffic.timing, .once, .count (the real source's options). */
+static int
+parse_launch_traffic(const struct perr *pe, const json_t *t, struct sim_traffic *tr)
+{
+	const char *str;
+	long long ll;
+	int rc;
+
+	tr->launch = json_object();
+	if (tr->launch == NULL) {
+		fail(pe, NULL, "out of memory");
+		return -1;
+	}
+	if ((rc = get_str(pe, t, "traffic", "timing", 0, &str)) < 0)
+		return -1;
+	if (rc == 1) {
+		if (strcmp(str, "pcap") && strcmp(str, "cbr") && strcmp(str, "poisson")) {
+			fail(pe, "traffic.timing", "\"%.80s\": must be \"pcap\", \"cbr\" or "
+				"\"poisson\"", str);
+			return -1;
+		}
+		json_object_set_new(tr->launch, "timing", json_string(str));
+	}
+	const json_t *once = json_object_get(t, "once");
+	if (once != NULL && !json_is_null(once)) {
+		if (!json_is_boolean(once)) {
+			fail(pe, "traffic.once", "must be true or false");
+			return -1;
+		}
+		json_object_set_new(tr->launch, "once", json_boolean(json_is_true(once)));
+	}
+	if ((rc = get_int(pe, t, "traffic", "count", 0, 1, 1000000000000LL, &ll)) < 0)
+		return -1;
+	if (rc == 1)
+		json_object_set_new(tr->launch, "count", json_integer(ll));
+	return 0;
+}
+
+/* A byte size as the collector reads it: an integer, or "N" with a k, M or G
+ * suffix (powers of 1024, optional "B" or "iB"). */
+static int
+size_value(const json_t *v, double *out)
+{
+	if (json_is_integer(v)) {
+		*out = (double)json_integer_value(v);
+		return 0;
+	}
+	if (!json_is_string(v))
+		return -1;
+	const char *s = json_string_value(v);
+	char *end;
+	if (*s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	double x = (double)strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	if (*end) {
+		const char *sfx = strchr("kKmMgG", *end);
+		if (sfx == NULL)
+			return -1;
+		x *= (double)(1ULL << (10 * (1 + (sfx - "kKmMgG") / 2)));
+		end++;
+		if (*end && strcmp(end, "B") && strcmp(end, "b") && strcmp(end, "iB"))
+			return -1;
+	}
+	*out = x;
+	return 0;
+}
+
+/* "recording": the collector's rotation settings for real runs, passed by the
+ * launcher as MSCOPE_SEGMENT_SECONDS, _BYTES, MSCOPE_SEGMENTS, MSCOPE_BUDGET. */
+static int
+parse_recording(const struct perr *pe, const json_t *root, struct mscope_sim_scenario *s)
+{
+	const json_t *r = json_object_get(root, "recording");
+	const char *key;
+	const json_t *v;
+	char p[160];
+
+	if (r == NULL || json_is_null(r))
+		return 0;
+	if (!json_is_object(r)) {
+		fail(pe, "recording", "must be an object (segment_seconds, segment_bytes, "
+			"segments, budget)");
+		return -1;
+	}
+	s->recording = json_object();
+	if (s->recording == NULL) {
+		fail(pe, NULL, "out of memory");
+		return -1;
+	}
+	json_object_foreach((json_t *)r, key, v) {
+		long long ll;
+		double d;
+		path(p, sizeof(p), "recording", key);
+		if (json_is_null(v))
+			continue;
+		if (!strcmp(key, "segment_seconds") || !strcmp(key, "segments")) {
+			int sec = key[7] == '_';
+			if (get_int(pe, r, "recording", key, 1, 1, sec ? 2678400 : 1000000, &ll) < 0)
+				return -1;
+			json_object_set_new(s->recording, key, json_integer(ll));
+		} else if (!strcmp(key, "segment_bytes") || !strcmp(key, "budget")) {
+			double lo = key[0] == 'b' ? 262144 : 65536;
+			if (size_value(v, &d) < 0 || d < lo || d > 0x1p50) {
+				fail(pe, p, "must be a size of at least %gk and at most 1P: an integer "
+					"or \"N\" with a k, M or G suffix", lo / 1024);
+				return -1;
+			}
+			json_object_set(s->recording, key, (json_t *)v);
+		} else {
+			fail(pe, p, "unknown (segment_seconds, segment_bytes, segments or budget)");
+			return -1;
+		}
+	}
+	return 0;
+}
+
 static int
 parse_nfs(const struct perr *pe, const json_t *root, struct mscope_sim_scenario *s,
 		double default_jitter)
@@ -458,7 +649,7 @@ parse_nfs(const struct perr *pe, const json_t *root, struct mscope_sim_scenario 
 				nf->kind = type_defaults[t].kind;
 				nf->rate_mpps = type_defaults[t].rate_mpps;
 			}
-		if ((rc = get_pos(pe, o, p, "rate_mpps", 0, 1000, &d)) < 0)
+		if ((rc = get_num(pe, o, p, "rate_mpps", 0, MIN_RATE_MPPS, MAX_RATE_MPPS, &d)) < 0)
 			return -1;
 		if (rc == 1)
 			nf->rate_mpps = d;
@@ -478,6 +669,8 @@ parse_nfs(const struct perr *pe, const json_t *root, struct mscope_sim_scenario 
 		if (rc == 1)
 			nf->vpn_port = (uint16_t)ll;
 		s->n_nfs++;
+		if (parse_launch_nf(pe, o, p, nf) < 0)
+			return -1;
 	}
 	/* NAT public and VPN tunnel addresses: one documentation /24 per role. */
 	unsigned nat = 0, vpn = 0;
@@ -723,6 +916,12 @@ load_pcap(const struct perr *pe, const char *file, double rate_mpps, struct sim_
 	}
 	if (span == 0)
 		k = 0;
+	if ((double)span * k * 1000.0 > 0x1p62) {
+		free(idx), free(t), free(l), free(c), free(hd);
+		fail(pe, "traffic.pcap", "%s: the capture spans %.0f s: too long to replay", file,
+			(double)span * 1e-9);
+		goto err;
+	}
 	for (uint64_t i = 0; i < pc->n; i++) {
 		uint64_t j = idx[i];
 		double rel = span == 0 ? gap * (double)i : (double)(ts[j] - t0) * k;
@@ -774,6 +973,8 @@ parse_traffic(const struct perr *pe, const json_t *root, const char *base_dir,
 		fail(pe, "traffic", "needs exactly one of \"synthetic\" and \"pcap\"");
 		return -1;
 	}
+	if (parse_launch_traffic(pe, t, tr) < 0)
+		return -1;
 	if (pcap != NULL) {
 		const char *f;
 		tr->kind = T_PCAP;
@@ -787,8 +988,18 @@ parse_traffic(const struct perr *pe, const json_t *root, const char *base_dir,
 			snprintf(tr->path, sizeof(tr->path), "%s", f);
 		else
 			snprintf(tr->path, sizeof(tr->path), "%s/%s", base_dir, f);
+		/* As the launcher always did: a relative capture not found there may be
+		 * in $MSCOPE_DATA (the shared data directory). */
+		const char *data = getenv("MSCOPE_DATA");
+		if (f[0] != '/' && data && *data && access(tr->path, F_OK) < 0) {
+			char alt[sizeof(tr->path)];
+			snprintf(alt, sizeof(alt), "%s/%s", data, f);
+			if (access(alt, F_OK) == 0)
+				memcpy(tr->path, alt, sizeof(alt));
+		}
 		tr->rate_mpps = 0;
-		if ((rc = get_pos(pe, t, "traffic", "rate_mpps", 0, 1000, &d)) < 0)
+		if ((rc = get_num(pe, t, "traffic", "rate_mpps", 0, MIN_RATE_MPPS, MAX_RATE_MPPS,
+				&d)) < 0)
 			return -1;
 		if (rc == 1)
 			tr->rate_mpps = d;
@@ -803,7 +1014,7 @@ parse_traffic(const struct perr *pe, const json_t *root, const char *base_dir,
 	if (get_int(pe, syn, p, "flows", 1, 1, 10000000, &ll) < 0)
 		return -1;
 	tr->flows = (uint32_t)ll;
-	if (get_pos(pe, syn, p, "rate_mpps", 1, 1000, &tr->rate_mpps) < 0)
+	if (get_num(pe, syn, p, "rate_mpps", 1, MIN_RATE_MPPS, MAX_RATE_MPPS, &tr->rate_mpps) < 0)
 		return -1;
 	const char *arr = "poisson";
 	if (get_str(pe, syn, p, "arrival", 0, &arr) < 0)
@@ -825,7 +1036,8 @@ parse_traffic(const struct perr *pe, const json_t *root, const char *base_dir,
 			get_pos(pe, syn, p, "off_us", 0, 1e9, &tr->off_us) < 0)
 		return -1;
 	tr->alpha = 1.2;
-	if (get_pos(pe, syn, p, "alpha", 0, 100, &tr->alpha) < 0)
+	/* Flow weights are u^(-1/alpha): below 0.1 they overflow a double. */
+	if (get_num(pe, syn, p, "alpha", 0, 0.1, 100, &tr->alpha) < 0)
 		return -1;
 	tr->udp_share = 0.2;
 	if (get_num(pe, syn, p, "udp_share", 0, 0, 1, &tr->udp_share) < 0)
@@ -880,6 +1092,23 @@ parse_flow(const struct perr *pe, const json_t *v, const char *p, struct mscope_
 	return 0;
 }
 
+/* A fault that stretches NF nf's service times by `stretch`: the longest one
+ * (jitter included) must fit in SIM_MAX_SERVICE_PS. */
+static int
+check_service(const struct perr *pe, const struct mscope_sim_scenario *s, int nf, double stretch,
+		const char *field)
+{
+	const struct sim_nf *n = &s->nfs[nf];
+	double ps = 1e6 / n->rate_mpps * (1 + n->jitter) * stretch;
+
+	if (!(ps <= (double)SIM_MAX_SERVICE_PS)) {
+		fail(pe, field, "makes %s's service time %g ps, more than %g ps (about 53 days)",
+			n->name, ps, (double)SIM_MAX_SERVICE_PS);
+		return -1;
+	}
+	return 0;
+}
+
 static int
 parse_faults(const struct perr *pe, const json_t *root, struct mscope_sim_scenario *s)
 {
@@ -927,8 +1156,9 @@ parse_faults(const struct perr *pe, const json_t *root, struct mscope_sim_scenar
 				"\"%s\": must be \"burst\", \"interrupt\", \"bug\" or \"slow\"", kind);
 			return -1;
 		}
+		/* (a duration under 1 ps would be none at all) */
 		if (get_num(pe, o, p, "at_us", 1, 0, 1e10, &at) < 0 ||
-				get_pos(pe, o, p, "duration_us", 1, 1e10, &dur) < 0)
+				get_num(pe, o, p, "duration_us", 1, 1e-6, 1e10, &dur) < 0)
 			return -1;
 		f->at_ps = (uint64_t)llround(at * 1e6);
 		f->end_ps = f->at_ps + (uint64_t)llround(dur * 1e6);
@@ -942,7 +1172,8 @@ parse_faults(const struct perr *pe, const json_t *root, struct mscope_sim_scenar
 			if (parse_flow(pe, json_object_get(o, "flow"), path(q, sizeof(q), p, "flow"),
 					&f->flow) < 0)
 				return -1;
-			if (get_pos(pe, o, p, "rate_mpps", 1, 1000, &f->rate_mpps) < 0)
+			if (get_num(pe, o, p, "rate_mpps", 1, MIN_RATE_MPPS, MAX_RATE_MPPS,
+					&f->rate_mpps) < 0)
 				return -1;
 			if ((rc = get_int(pe, o, p, "size", 0, 60, 9000, &ll)) < 0)
 				return -1;
@@ -967,11 +1198,15 @@ parse_faults(const struct perr *pe, const json_t *root, struct mscope_sim_scenar
 			}
 			if (parse_match(pe, m, q, &f->match) < 0)
 				return -1;
-			if (get_num(pe, o, p, "slowdown", 1, 1, 1e6, &f->slowdown) < 0)
+			if (get_num(pe, o, p, "slowdown", 1, 1, 1e6, &f->slowdown) < 0 ||
+					check_service(pe, s, f->nf, f->slowdown,
+						path(q, sizeof(q), p, "slowdown")) < 0)
 				return -1;
 			f->culprit_flow = json_deep_copy(m);
 		} else if (f->kind == F_SLOW) {
-			if (get_pos(pe, o, p, "factor", 1, 1, &f->factor) < 0)
+			if (get_num(pe, o, p, "factor", 1, 1e-6, 1, &f->factor) < 0 ||
+					check_service(pe, s, f->nf, 1 / f->factor,
+						path(q, sizeof(q), p, "factor")) < 0)
 				return -1;
 		}
 	}
@@ -1001,11 +1236,20 @@ mscope_sim_load_json(const json_t *root, const char *name, const char *base_dir,
 		return NULL;
 	}
 	snprintf(s->name, sizeof(s->name), "%s", name ? name : "scenario");
+	/* A name taken from the file name follows the rule of names too. */
+	for (char *c = s->name; *c; c++)
+		if ((!isalnum((unsigned char)*c) && *c != '_' && *c != '-' && *c != '.') ||
+				(c == s->name && (*c == '.' || *c == '-')))
+			*c = '_';
+	if (!s->name[0])
+		snprintf(s->name, sizeof(s->name), "scenario");
 	if ((rc = get_str(&pe, root, NULL, "name", 0, &str)) < 0)
 		goto err;
 	if (rc == 1) {
-		if (!*str || strlen(str) > 63) {
-			fail(&pe, "name", "must be 1-63 characters");
+		/* It names the run (MSCOPE_RUN_ID of a real run): the collector's rule. */
+		if (!valid_name(str)) {
+			fail(&pe, "name", "\"%.80s\" is not 1-63 of A-Z a-z 0-9 _ - . (not starting "
+				"with . or -)", str);
 			goto err;
 		}
 		snprintf(s->name, sizeof(s->name), "%s", str);
@@ -1015,7 +1259,7 @@ mscope_sim_load_json(const json_t *root, const char *name, const char *base_dir,
 		goto err;
 	if (rc == 1)
 		s->seed = (uint64_t)ll;
-	if (get_pos(&pe, root, NULL, "duration_ms", 1, 3.6e6, &d) < 0)
+	if (get_num(&pe, root, NULL, "duration_ms", 1, 1e-6, 3.6e6, &d) < 0)
 		goto err;
 	s->duration_ps = (uint64_t)llround(d * 1e9);
 	s->victim_threshold_us = 50;
@@ -1028,8 +1272,10 @@ mscope_sim_load_json(const json_t *root, const char *name, const char *base_dir,
 		s->poll_ns = (uint32_t)ll;
 	if (get_num(&pe, root, NULL, "jitter", 0, 0, 0.9, &jitter) < 0)
 		goto err;
+	s->jitter = jitter;
 	if (parse_nfs(&pe, root, s, jitter) < 0 || parse_links(&pe, root, s) < 0 ||
-			parse_traffic(&pe, root, base_dir, s) < 0 || parse_faults(&pe, root, s) < 0)
+			parse_traffic(&pe, root, base_dir, s) < 0 || parse_faults(&pe, root, s) < 0 ||
+			parse_recording(&pe, root, s) < 0)
 		goto err;
 	return s;
 err:
@@ -1085,6 +1331,10 @@ mscope_sim_free(struct mscope_sim_scenario *s)
 		json_decref(s->faults[i].culprit_flow);
 		json_decref(s->faults[i].json);
 	}
+	for (unsigned i = 0; s->nfs && i < s->n_nfs; i++)
+		json_decref(s->nfs[i].launch);
+	json_decref(s->traffic.launch);
+	json_decref(s->recording);
 	free(s->nfs);
 	free(s->links);
 	free(s->faults);
