@@ -195,17 +195,14 @@ write_rec(struct wstate *ws, const struct mscope_record *rec, struct buf *b, uin
 	return 0;
 }
 
+/* A record's time (0 for a flow definition). */
 static uint64_t
 rec_tsc(const struct mscope_record *rec)
 {
-	switch (rec->type) {
-	case MSCOPE_REC_RX: return rec->u.rx.tsc;
-	case MSCOPE_REC_TX: return rec->u.tx.tsc;
-	case MSCOPE_REC_DROP: return rec->u.drop.tsc;
-	case MSCOPE_REC_LOSS: return rec->u.loss.tsc;
-	case MSCOPE_REC_CLOCK: return rec->u.clock.tsc;
-	default: return 0;
-	}
+	uint64_t t;
+
+	mscope_record_tsc(rec, &t);
+	return t;
 }
 
 static int

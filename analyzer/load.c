@@ -183,7 +183,6 @@ seq_hop(const struct an_node *nd, uint64_t seq)
 	return nd->segs[lo].hop0 + (uint32_t)(seq - nd->segs[lo].seq0);
 }
 
-/* A record's time (raw TSC; 0 for a flow definition, which has none). */
 /* Packets start the run: a collector writes a clock record when its NF
  * starts, long before the first packet (and flow definitions have no time). */
 static bool
@@ -193,18 +192,14 @@ is_packet_rec(const struct mscope_record *rec)
 		rec->type == MSCOPE_REC_DROP;
 }
 
+/* A record's time (raw TSC; 0 for a flow definition, which has none). */
 static uint64_t
 rec_tsc(const struct mscope_record *rec)
 {
-	switch (rec->type) {
-	case MSCOPE_REC_RX: return rec->u.rx.tsc;
-	case MSCOPE_REC_TX: return rec->u.tx.tsc;
-	case MSCOPE_REC_DROP: return rec->u.drop.tsc;
-	case MSCOPE_REC_LOSS: return rec->u.loss.tsc;
-	case MSCOPE_REC_CLOCK: return rec->u.clock.tsc;
-	case MSCOPE_REC_DELETED: return rec->u.deleted.tsc;
-	default: return 0;
-	}
+	uint64_t t;
+
+	mscope_record_tsc(rec, &t);
+	return t;
 }
 
 /* A node's reader: its file, or its segment files as one stream. */
