@@ -30,8 +30,8 @@ mscope_inc_opts_init(struct mscope_inc_opts *o)
 	o->margin_us = 20000;
 }
 
-static double
-now_s(clockid_t c)
+double
+inc_now_s(clockid_t c)
 {
 	struct timespec ts;
 
@@ -344,12 +344,12 @@ report_progress(struct mscope_inc_scan *s)
 static int
 run_scan(struct mscope_inc_scan *s, struct mscope_an_error *err)
 {
-	double c0 = now_s(CLOCK_PROCESS_CPUTIME_ID), w0 = now_s(CLOCK_MONOTONIC);
+	double c0 = inc_now_s(CLOCK_PROCESS_CPUTIME_ID), w0 = inc_now_s(CLOCK_MONOTONIC);
 	int rc = inc_for_nodes(s, inc_scan_node, s, s->opts.progress ? report_progress : NULL,
 		err);
 
-	s->cpu_s = now_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
-	s->wall_s = now_s(CLOCK_MONOTONIC) - w0;
+	s->cpu_s = inc_now_s(CLOCK_PROCESS_CPUTIME_ID) - c0;
+	s->wall_s = inc_now_s(CLOCK_MONOTONIC) - w0;
 	if (rc)
 		return -1;
 	/* one bin width for all nodes */
@@ -364,10 +364,10 @@ run_scan(struct mscope_inc_scan *s, struct mscope_an_error *err)
 }
 
 struct mscope_inc_scan *
-mscope_inc_scan(const char *dir, const struct mscope_inc_opts *o, struct mscope_an_error *err)
+inc_scan_open(const char *dir, const struct mscope_inc_opts *o, struct mscope_an_error *err)
 {
 	struct mscope_inc_scan *s = calloc(1, sizeof(*s));
-	uint64_t origin = UINT64_MAX, last = 0;
+	uint64_t origin = UINT64_MAX;
 
 	if (s == NULL) {
 		an_err(err, "out of memory");
@@ -413,8 +413,19 @@ mscope_inc_scan(const char *dir, const struct mscope_inc_opts *o, struct mscope_
 		goto fail;
 	}
 	s->bin_ticks = s->opts.bin_us * s->hz / 1e6;
+	return s;
+fail:
+	mscope_inc_free(s);
+	return NULL;
+}
+
+int
+inc_scan_run(struct mscope_inc_scan *s, struct mscope_an_error *err)
+{
+	uint64_t last = 0;
+
 	if (run_scan(s, err))
-		goto fail;
+		return -1;
 	for (size_t i = 0; i < s->nnodes; i++)
 		if (s->nodes[i].nbins) {
 			uint64_t t = (uint64_t)s->nodes[i].nbins;
@@ -422,10 +433,19 @@ mscope_inc_scan(const char *dir, const struct mscope_inc_opts *o, struct mscope_
 				last = t;
 		}
 	s->last_tsc = last;   /* number of bins */
+	return 0;
+}
+
+struct mscope_inc_scan *
+mscope_inc_scan(const char *dir, const struct mscope_inc_opts *o, struct mscope_an_error *err)
+{
+	struct mscope_inc_scan *s = inc_scan_open(dir, o, err);
+
+	if (s && inc_scan_run(s, err)) {
+		mscope_inc_free(s);
+		return NULL;
+	}
 	return s;
-fail:
-	mscope_inc_free(s);
-	return NULL;
 }
 
 double
@@ -703,5 +723,6 @@ mscope_inc_free(struct mscope_inc_scan *s)
 		free(s->inc[i].diag_err);
 	}
 	free(s->inc);
+	free(s->shard_t);
 	free(s);
 }

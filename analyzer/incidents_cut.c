@@ -195,17 +195,14 @@ write_rec(struct wstate *ws, const struct mscope_record *rec, struct buf *b, uin
 	return 0;
 }
 
+/* A record's time (0 for a flow definition). */
 static uint64_t
 rec_tsc(const struct mscope_record *rec)
 {
-	switch (rec->type) {
-	case MSCOPE_REC_RX: return rec->u.rx.tsc;
-	case MSCOPE_REC_TX: return rec->u.tx.tsc;
-	case MSCOPE_REC_DROP: return rec->u.drop.tsc;
-	case MSCOPE_REC_LOSS: return rec->u.loss.tsc;
-	case MSCOPE_REC_CLOCK: return rec->u.clock.tsc;
-	default: return 0;
-	}
+	uint64_t t;
+
+	mscope_record_tsc(rec, &t);
+	return t;
 }
 
 static int
@@ -222,6 +219,19 @@ close_writer(struct inc_node *nd, struct wstate *ws)
 	return rc;
 }
 
+/* Read r from the frame of time t0 on (to t1). @return 0, or -1 with nd->err. */
+static int
+seek_to(struct inc_node *nd, struct mscope_trace_reader *r, uint64_t t0, uint64_t t1)
+{
+	struct mscope_trace_error te;
+
+	if (mscope_reader_window(r, t0, t1, &te) == 0)
+		return 0;
+	snprintf(nd->err, sizeof(nd->err), "%s: offset %llu: %s", te.file,
+		(unsigned long long)te.offset, te.text);
+	return -1;
+}
+
 /* One node stream through every window. */
 static int
 cut_node(void *ctx, struct inc_node *nd)
@@ -232,7 +242,7 @@ cut_node(void *ctx, struct inc_node *nd)
 	struct buf b = { 0 };
 	uint64_t seq_next = 0, off = 0, tmax = 0, *first = NULL;
 	size_t lo = 0;
-	int rc = -1;
+	int rc = -1, fresh = 1;
 
 	first = malloc(job->nw * sizeof(*first));
 	if (ws == NULL || first == NULL) {
@@ -249,12 +259,19 @@ cut_node(void *ctx, struct inc_node *nd)
 		struct mscope_trace_reader *r = mscope_reader_open(nd->paths[f], &te);
 		struct mscope_record rec;
 		int k = 0;
+		size_t jumped;
 
 		if (r == NULL) {
 			snprintf(nd->err, sizeof(nd->err), "%s: offset %llu: %s", te.file,
 				(unsigned long long)te.offset, te.text);
 			goto out;
 		}
+		/* only the frames from the first window on (the index seeks) */
+		if (seek_to(nd, r, job->w[lo].t0, tmax)) {
+			mscope_reader_close(r);
+			goto out;
+		}
+		jumped = lo;
 		while (lo < job->nw && (k = mscope_reader_next(r, &rec, &te)) == 1) {
 			uint64_t t = rec_tsc(&rec);
 
@@ -266,12 +283,27 @@ cut_node(void *ctx, struct inc_node *nd)
 						goto werr;
 				continue;
 			}
+			if (rec.type == MSCOPE_REC_RX && fresh) {
+				/* numbering goes on from the first rx read, wherever it starts */
+				seq_next = rec.u.rx.first_seq;
+				fresh = 0;
+			}
 			if (rec.type == MSCOPE_REC_RX && rec.u.rx.first_seq + off < seq_next)
 				off += seq_next - (rec.u.rx.first_seq + off);
 			while (lo < job->nw && t > job->w[lo].t1) {
 				if (close_writer(nd, &ws[lo]))
 					goto out;
 				lo++;
+			}
+			if (lo < job->nw && t < job->w[lo].t0 && jumped != lo) {
+				/* no window open and the next one later: skip the frames
+				 * between (once per window: its first frame may start
+				 * before it) */
+				jumped = lo;
+				if (seek_to(nd, r, job->w[lo].t0, tmax))
+					goto rclose;
+				fresh = 1;
+				continue;
 			}
 			for (size_t j = lo; j < job->nw && job->w[j].t0 <= t; j++) {
 				if (ws[j].closed || t > job->w[j].t1)
@@ -441,6 +473,8 @@ prepare(struct mscope_inc_scan *s, struct mscope_an_error *err)
 	for (size_t i = 0; i <= s->ninc; i++) {
 		double from, to;
 
+		if (i < s->ninc && s->cut_mask && !s->cut_mask[i])
+			continue;   /* diagnosed elsewhere (a shard driver) */
 		if (i < s->ninc) {
 			struct inc_incident *x = &s->inc[i];
 			x->cut_from_us = x->start_us - s->opts.margin_us;

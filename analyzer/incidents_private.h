@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "mscope_incidents.h"
 
@@ -35,6 +36,8 @@ struct inc_node {
 	uint64_t unlinked;  /* tx packets whose rx was not seen (cut, or too old) */
 	/* baseline */
 	double med_us, mad_us, thr_us, dthr;
+	uint64_t read_from_tsc; /* shard scan: read from the frame of this time (0: the start) */
+	uint64_t inexact;   /* shard scan: packets whose residence needs an earlier look-back */
 	char err[512];      /* scan failure of this node */
 	char warn[512];     /* damaged tail: scanned up to it */
 };
@@ -63,6 +66,10 @@ struct mscope_inc_scan {
 	double bin_ticks;     /* base width */
 	uint32_t shift;       /* common final shift */
 	int64_t bin0;         /* index of the first scanned bin from the origin (base width) */
+	uint64_t count_tsc;   /* shard scan: records before this are look-back (state only) */
+	const unsigned char *cut_mask; /* incidents whose windows are cut (NULL: all) */
+	uint64_t *shard_t;    /* shard plan: shard k starts at shard_t[k] (TSC) */
+	unsigned nshards, rescans;
 	double cpu_s, wall_s;
 	int threads;
 	uint64_t last_tsc;
@@ -75,6 +82,15 @@ struct mscope_inc_scan {
 	double normal_p99_us; /* end-to-end p99 latency there, 0 unknown */
 };
 
+/* incidents.c: mscope_inc_scan() in two steps, the files listed and the
+ * scan window set, then the scan (incidents_shard.c scans shards) */
+struct mscope_inc_scan *inc_scan_open(const char *dir, const struct mscope_inc_opts *o,
+		struct mscope_an_error *err);
+int inc_scan_run(struct mscope_inc_scan *s, struct mscope_an_error *err);
+
+/* incidents.c: clock c in seconds */
+double inc_now_s(clockid_t c);
+
 /* incidents.c: fn(ctx, node) on every node stream, s->threads at a time; the
  * calling thread calls tick(s) every 200 ms meanwhile when given. Errors are
  * in the nodes' err. @return 0, or -1 with the first node's error in *err. */
@@ -83,6 +99,8 @@ int inc_for_nodes(struct mscope_inc_scan *s, int (*fn)(void *ctx, struct inc_nod
 
 /* incidents_scan.c: scan one node stream (ctx: the scan) */
 int inc_scan_node(void *ctx, struct inc_node *nd);
+/* Where the scan of a node starts reading (0: the start of its files). */
+uint64_t inc_read_start(const struct mscope_inc_scan *s, const struct inc_node *nd);
 /* Merge a node's bins pairwise: twice the width. */
 void inc_halve(struct inc_node *nd);
 

@@ -36,6 +36,8 @@ struct scan {
 	uint32_t hist[NBUCK];
 	uint32_t hn;              /* packets in it */
 	uint64_t hmax;
+	uint64_t exact_seq;       /* shard: residences of packets below it need more look-back */
+	int seen_rx;
 };
 
 static inline uint32_t
@@ -163,6 +165,13 @@ on_rx(struct scan *sc, const struct mscope_rx_burst *rx)
 		s0 = sc->seq_next;
 		sc->aq_n = 0;
 	}
+	if (!sc->seen_rx) {
+		/* a shard's look-back starts here: packets queued before it are the
+		 * ones below the first rx's queue-depth bound */
+		sc->seen_rx = 1;
+		if (sc->nd->read_from_tsc)
+			sc->exact_seq = s0 + rx->n + (rx->qdepth > 0 ? (uint64_t)rx->qdepth : 0);
+	}
 	/* runs of packets under the same arrival bound (the head of aq, whose
 	 * count covers them), each filled in one loop */
 	for (uint64_t s = s0, end = s0 + rx->n; s < end; ) {
@@ -182,7 +191,8 @@ on_rx(struct scan *sc, const struct mscope_rx_burst *rx)
 			sc->arr[s & (RING - 1)] = a;
 	}
 	sc->seq_next = s0 + rx->n;
-	sc->nd->hops += rx->n;
+	if (rx->tsc >= sc->s->count_tsc)
+		sc->nd->hops += rx->n;
 	if (rx->qdepth > 0) {
 		c = sc->seq_next + (uint64_t)rx->qdepth;
 		if (sc->aq_n == 0 || c > sc->aq[(sc->aq_head + sc->aq_n - 1) & (AQ - 1)].c) {
@@ -216,6 +226,8 @@ on_tx(struct scan *sc, const struct mscope_tx_burst *tx)
 	uint32_t *hist = sc->hist, n = 0;
 	const int scale = sc->ns_per_tick != 1.0;
 
+	if (tx->tsc < sc->s->count_tsc)
+		return;   /* a shard's look-back: state only */
 	nd->packets += tx->accepted;
 	if (tx->tsc < sc->s->t0_tsc || tx->accepted == 0)
 		return;
@@ -242,6 +254,8 @@ on_tx(struct scan *sc, const struct mscope_tx_burst *tx)
 			nd->unlinked++;
 			continue;
 		}
+		if (r < sc->exact_seq)
+			nd->inexact++;
 		a = arr[r & (RING - 1)];
 		if (run && a == prev_a) {
 			run++;
@@ -265,6 +279,8 @@ on_drop(struct scan *sc, const struct mscope_drop *d)
 {
 	struct inc_bin *bn;
 
+	if (d->tsc < sc->s->count_tsc)
+		return;
 	if (d->reason == MSCOPE_DROP_QUEUE_FULL)
 		sc->nd->hops += d->n;
 	if (d->tsc < sc->s->t0_tsc)
@@ -275,6 +291,18 @@ on_drop(struct scan *sc, const struct mscope_drop *d)
 	else
 		bn->drops += d->n;
 	sc->nd->drops += d->n;
+}
+
+uint64_t
+inc_read_start(const struct mscope_inc_scan *s, const struct inc_node *nd)
+{
+	/* --from/--to: from 100 ms before the window, so that the packets queued
+	 * at its start are known */
+	uint64_t slack = (uint64_t)(0.1 * nd->hz);
+
+	if (s->opts.from_ns <= 0 && s->opts.to_ns < 0)
+		return 0;
+	return s->t0_tsc > slack ? s->t0_tsc - slack : 0;
 }
 
 static int
@@ -294,11 +322,10 @@ scan_file(struct scan *sc, const char *path, uint64_t *base)
 	}
 	/* neither wire IDs nor flows are needed: the reader skips them */
 	mscope_reader_set_fields(r, MSCOPE_FIELDS_LEAN);
-	/* --from/--to: only the frames of the window (the time index), from
-	 * 100 ms before it so that the packets queued at its start are known */
-	if (sc->s->opts.from_ns > 0 || sc->s->opts.to_ns >= 0) {
-		uint64_t slack = (uint64_t)(0.1 * nd->hz);
-		uint64_t t0 = sc->s->t0_tsc > slack ? sc->s->t0_tsc - slack : 0;
+	if (nd->read_from_tsc || sc->s->opts.from_ns > 0 || sc->s->opts.to_ns >= 0) {
+		/* only the frames of the window (the time index), from a look-back
+		 * before it: a shard's, or that of --from/--to */
+		uint64_t t0 = nd->read_from_tsc ? nd->read_from_tsc : inc_read_start(sc->s, nd);
 
 		if (mscope_reader_window(r, t0, sc->s->t1_tsc, &te)) {
 			snprintf(nd->err, sizeof(nd->err), "%s: offset %llu: %s", te.file,
@@ -368,6 +395,7 @@ inc_scan_node(void *ctx, struct inc_node *nd)
 	if (sc.bin_ticks == 0)
 		sc.bin_ticks = 1;
 	sc.ns_per_tick = 1e9 / nd->hz;
+	sc.exact_seq = nd->read_from_tsc ? UINT64_MAX : 0;
 	nd->bins = calloc(INC_MAX_BINS, sizeof(*nd->bins));
 	sc.arr = malloc(RING * sizeof(*sc.arr));
 	sc.aq = malloc(AQ * sizeof(*sc.aq));

@@ -183,19 +183,23 @@ seq_hop(const struct an_node *nd, uint64_t seq)
 	return nd->segs[lo].hop0 + (uint32_t)(seq - nd->segs[lo].seq0);
 }
 
+/* Packets start the run: a collector writes a clock record when its NF
+ * starts, long before the first packet (and flow definitions have no time). */
+static bool
+is_packet_rec(const struct mscope_record *rec)
+{
+	return rec->type == MSCOPE_REC_RX || rec->type == MSCOPE_REC_TX ||
+		rec->type == MSCOPE_REC_DROP;
+}
+
 /* A record's time (raw TSC; 0 for a flow definition, which has none). */
 static uint64_t
 rec_tsc(const struct mscope_record *rec)
 {
-	switch (rec->type) {
-	case MSCOPE_REC_RX: return rec->u.rx.tsc;
-	case MSCOPE_REC_TX: return rec->u.tx.tsc;
-	case MSCOPE_REC_DROP: return rec->u.drop.tsc;
-	case MSCOPE_REC_LOSS: return rec->u.loss.tsc;
-	case MSCOPE_REC_CLOCK: return rec->u.clock.tsc;
-	case MSCOPE_REC_DELETED: return rec->u.deleted.tsc;
-	default: return 0;
-	}
+	uint64_t t;
+
+	mscope_record_tsc(rec, &t);
+	return t;
 }
 
 /* A node's reader: its file, or its segment files as one stream. */
@@ -243,8 +247,8 @@ load_node(struct an_node *nd, struct mscope_an_error *err)
 
 		raw = rec_tsc(&rec);
 		t = conv(nd, raw);
-		if (rec.type != MSCOPE_REC_FLOW && nd->from_start && nd->first_t == INT64_MAX)
-			nd->first_t = t;    /* the file's first record: the run's start */
+		if (is_packet_rec(&rec) && nd->from_start && nd->first_t == INT64_MAX)
+			nd->first_t = t;    /* the file's first packet: the run's start */
 		if (rec.type != MSCOPE_REC_FLOW) {
 			if (t < last) {
 				/* Keep time monotone per file: the dequeue counts rely on it. */
@@ -768,7 +772,7 @@ read_indexes(struct mscope_analysis *an, struct mscope_an_error *err)
 			an->frames_total += n;
 		if (n && nd->frame_t[2 * n - 1] > an->run_last)
 			an->run_last = nd->frame_t[2 * n - 1];
-		while ((rc = mscope_reader_next(r, &rec, &terr)) == 1 && rec.type == MSCOPE_REC_FLOW)
+		while ((rc = mscope_reader_next(r, &rec, &terr)) == 1 && !is_packet_rec(&rec))
 			;
 		if (rc == 1) {
 			nd->first_t = conv(nd, rec_tsc(&rec));

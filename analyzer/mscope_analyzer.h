@@ -5,7 +5,7 @@
  * packets that were slow or dropped in a graph of NFs, from the per-node trace
  * files of traces/mscope_trace.h (collector or simulator).
  *
- * ## Pipeline (../shared/docs/method.md)
+ * ## Pipeline (docs/method.md)
  *   load      every *.mst file of a directory, streamed into compact per-hop
  *             arrays (<= 64 bytes per packet-hop);
  *   match     packets across hops: an upstream tx with wire ID W at time e

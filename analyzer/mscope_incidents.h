@@ -151,6 +151,97 @@ json_t *mscope_inc_json(const struct mscope_inc_scan *s, int points);
 /** NULL is a no-op. */
 void mscope_inc_free(struct mscope_inc_scan *s);
 
+/* ------------------------------------------------------------- sharding */
+/*
+ * A scan split into time shards, one per process of a distributed driver
+ * (mscope-mpi, docs/scale-out.md); the library itself has no MPI. Every
+ * process opens the recording, plans the same shards, scans its own,
+ * exports its bins; every process merges all exports in the same order
+ * and so detects the same incidents as one process scanning everything.
+ *   s = mscope_inc_scan_open(dir, &o, &err);
+ *   mscope_inc_shard_plan(s, n, &err);  mscope_inc_scan_shard(s, k, &err);
+ *   mscope_inc_shard_export(s, &buf, &len, &err);  ... exchange ...
+ *   mscope_inc_shard_merge(s, bufs, lens, n, &err);  mscope_inc_detect(s, &o, &err);
+ * Diagnoses: mscope_inc_diagnose_only() limits a process to its incidents,
+ * mscope_inc_diag_export() / mscope_inc_diag_import() carry them (JSON text).
+ */
+
+/** The traces listed, the clock and the scan window set; nothing scanned
+ *  yet. NULL with *err as mscope_inc_scan(). */
+struct mscope_inc_scan *mscope_inc_scan_open(const char *dir, const struct mscope_inc_opts *o,
+		struct mscope_an_error *err);
+
+/**
+ * Split the scan window into n shards of about the same packets (the frame
+ * counts of the traces' time index), of whole bins of the final width (no bin
+ * spans two shards). The same on every process. @return 0, or -1 with *err.
+ */
+int mscope_inc_shard_plan(struct mscope_inc_scan *s, unsigned n, struct mscope_an_error *err);
+
+/** Shard k's time range, us from the run's start (the last one ends at the
+ *  recording's end). @return 0, or -1 when there is no such shard. */
+int mscope_inc_shard_range(const struct mscope_inc_scan *s, unsigned k, double *from_us,
+		double *to_us);
+
+/**
+ * Scan shard k: every node from its look-back before the shard (read from
+ * that frame on through the time index) to the shard's end; bins and counts
+ * of the shard only. A look-back too short for a packet's residence (one
+ * that entered earlier) is doubled and the shard scanned again, so that the
+ * result is exactly what one scan of everything gives. A damaged frame is an
+ * error here (a single scan warns and stops that node). @return 0, or -1 with *err.
+ */
+int mscope_inc_scan_shard(struct mscope_inc_scan *s, unsigned k, struct mscope_an_error *err);
+
+/** Figures of a shard's scan (after mscope_inc_scan_shard()). */
+struct mscope_inc_shard_stats {
+	uint64_t hops;          /**< NF packet-hops of the shard */
+	uint64_t bytes_read;    /**< trace bytes read, look-back included */
+	double cpu_s, wall_s;   /**< CPU (all threads) and wall time of the scan */
+	unsigned rescans;       /**< look-backs that had to be doubled */
+};
+void mscope_inc_shard_stats(const struct mscope_inc_scan *s, struct mscope_inc_shard_stats *st);
+
+/**
+ * The shard's bins and counts as one flat buffer (native byte order and
+ * float layout: for processes of one architecture; layout in
+ * incidents_shard.c). *buf is malloc'ed. @return 0, or -1 with *err.
+ */
+int mscope_inc_shard_export(const struct mscope_inc_scan *s, void **buf, size_t *len,
+		struct mscope_an_error *err);
+
+/**
+ * Replace the scan's bins and counts by the union of n shard exports (all
+ * shards of one plan, any order): the scan is then the one of the whole
+ * window (CPU time: the sum; wall time: the largest). @return 0, or -1 with *err.
+ */
+int mscope_inc_shard_merge(struct mscope_inc_scan *s, const void *const *bufs,
+		const size_t *lens, size_t n, struct mscope_an_error *err);
+
+/** Estimated cost of diagnosing incident i: packets and drops in its window
+ *  with margins (after mscope_inc_detect()). */
+double mscope_inc_cost(const struct mscope_inc_scan *s, size_t i);
+
+/**
+ * Cut only the windows of the incidents with mask[i] != 0 (and the window of
+ * normal operation) when diagnosing; NULL: all. The mask must outlive the
+ * diagnoses. Call before the first mscope_inc_diagnose() or
+ * mscope_inc_normal_latency().
+ */
+void mscope_inc_diagnose_only(struct mscope_inc_scan *s, const unsigned char *mask);
+
+/** Incident i's diagnosis (its window, the analysis or why there is none)
+ *  as JSON text, malloc'ed; NULL if out of memory or out of range. */
+char *mscope_inc_diag_export(const struct mscope_inc_scan *s, size_t i);
+
+/** Set incident i's diagnosis from mscope_inc_diag_export() text of another
+ *  process. @return 0, or -1 with *err. */
+int mscope_inc_diag_import(struct mscope_inc_scan *s, size_t i, const char *text,
+		struct mscope_an_error *err);
+
+/** Whether incident i has a diagnosis error, and its text (NULL: none). */
+const char *mscope_inc_diag_error(const struct mscope_inc_scan *s, size_t i);
+
 #ifdef __cplusplus
 }
 #endif

@@ -441,6 +441,12 @@ void mscope_trace_group_free(struct mscope_trace_stream *s, size_t n);
 /** NULL is a no-op. */
 void mscope_reader_close(struct mscope_trace_reader *r);
 
+/**
+ * A record's time: every kind has one except flow definitions.
+ * @return 1 and *tsc, or 0 (and *tsc = 0) for a record without a time.
+ */
+int mscope_record_tsc(const struct mscope_record *rec, uint64_t *tsc);
+
 /* ------------------------------------------------------------------ packets */
 
 /**

@@ -106,18 +106,17 @@ mscope_reader_gaps(const struct mscope_trace_reader *r)
 	return r ? r->gaps : 0;
 }
 
-/* The record's time, if it has one. */
-static bool
-rec_tsc(const struct mscope_record *rec, uint64_t *tsc)
+int
+mscope_record_tsc(const struct mscope_record *rec, uint64_t *tsc)
 {
 	switch (rec->type) {
-	case MSCOPE_REC_RX: *tsc = rec->u.rx.tsc; return true;
-	case MSCOPE_REC_TX: *tsc = rec->u.tx.tsc; return true;
-	case MSCOPE_REC_DROP: *tsc = rec->u.drop.tsc; return true;
-	case MSCOPE_REC_LOSS: *tsc = rec->u.loss.tsc; return true;
-	case MSCOPE_REC_CLOCK: *tsc = rec->u.clock.tsc; return true;
-	case MSCOPE_REC_DELETED: *tsc = rec->u.deleted.tsc; return true;
-	default: return false;
+	case MSCOPE_REC_RX: *tsc = rec->u.rx.tsc; return 1;
+	case MSCOPE_REC_TX: *tsc = rec->u.tx.tsc; return 1;
+	case MSCOPE_REC_DROP: *tsc = rec->u.drop.tsc; return 1;
+	case MSCOPE_REC_LOSS: *tsc = rec->u.loss.tsc; return 1;
+	case MSCOPE_REC_CLOCK: *tsc = rec->u.clock.tsc; return 1;
+	case MSCOPE_REC_DELETED: *tsc = rec->u.deleted.tsc; return 1;
+	default: *tsc = 0; return 0;
 	}
 }
 
@@ -192,7 +191,7 @@ mscope_rd_stream_next(struct mscope_trace_reader *r, struct mscope_record *rec,
 			return -1;
 		}
 		if (rc == 1) {
-			if (rec_tsc(rec, &tsc)) {
+			if (mscope_record_tsc(rec, &tsc)) {
 				if (r->s_have_last && tsc < r->s_last_tsc)
 					return stream_fail(r, err, s, "segment %llu: time goes back "
 							   "across segments (tsc %llu after %llu)",

@@ -156,6 +156,8 @@ open_seg(const char *dir, const char *file, const char *nf, int role, unsigned s
  * 40 ms and 52 ms, a burst of one flow comes at ~48 ms; b's trace is rotated
  * every 15000 packets (4 segments, the first deleted). Frames of 2 KiB:
  * hundreds per file. */
+static int early_clock;   /* a's trace starts with a clock record 1 ms before any packet */
+
 static void
 rotated_chain(const char *dir)
 {
@@ -213,6 +215,12 @@ rotated_chain(const char *dir)
 				tu_flows(w, 16);
 			} else if (node == 0 && w == NULL) {
 				w = open_seg(dir, "a.mst", "a", MSCOPE_ROLE_RXQ, 0, 0);
+				if (early_clock) {
+					/* as a collector writes when its NF starts */
+					struct mscope_clock c = { .tsc = 0,
+						.realtime_ns = 1700000000000000000LL };
+					cr_assert_eq(mscope_writer_clock(w, &c), 0);
+				}
 				tu_flows(w, 16);
 			}
 			struct mscope_rx_burst rx = { .tsc = (uint64_t)d[i], .n = 1, .qdepth = -1,
@@ -302,4 +310,33 @@ Test(window, index_equals_whole_read_with_segments, .timeout = 60)
 	cr_assert_gt(json_real_value(json_object_get(s, "region_start_us")), 20000);
 	json_decref(win);
 	tu_rmdir(dir);
+}
+
+/* A collector writes a clock record when its NF starts, long before traffic:
+ * the run (and so --from/--to) still starts at the first packet. */
+Test(window, run_starts_at_the_first_packet, .timeout = 60)
+{
+	char *plain = tu_mkdir(), *clocked = tu_mkdir();
+
+	rotated_chain(plain);
+	early_clock = 1;
+	rotated_chain(clocked);
+	early_clock = 0;
+	for (int no_index = 0; no_index < 2; no_index++) {
+		json_t *a = analyse_window(plain, 39900 * US, 40600 * US, 1000 * US, no_index);
+		json_t *b = analyse_window(clocked, 39900 * US, 40600 * US, 1000 * US, no_index);
+		char *sa = json_dumps(json_object_get(a, "culprits"), JSON_SORT_KEYS);
+		char *sb = json_dumps(json_object_get(b, "culprits"), JSON_SORT_KEYS);
+
+		cr_assert_gt(json_integer_value(json_object_get(json_object_get(b, "summary"),
+			"victims")), 0);
+		cr_assert_str_eq(sa, sb, "an early clock record moved the window (no_index %d)",
+			no_index);
+		free(sa);
+		free(sb);
+		json_decref(a);
+		json_decref(b);
+	}
+	tu_rmdir(plain);
+	tu_rmdir(clocked);
 }

@@ -278,3 +278,27 @@ Test(roundtrip, segment_header_and_deleted)
 	cr_assert_eq(mscope_reader_next(r, &rec, &err), 0, "%s", err.text);
 	mscope_reader_close(r);
 }
+
+/* mscope_record_tsc: every kind but a flow definition has a time. */
+Test(roundtrip, record_tsc)
+{
+	struct mscope_record rec;
+	uint64_t t = 7;
+
+	memset(&rec, 0, sizeof(rec));
+	rec.type = MSCOPE_REC_FLOW;
+	cr_assert_eq(mscope_record_tsc(&rec, &t), 0);
+	cr_assert_eq(t, 0);
+	rec.type = MSCOPE_REC_RX;
+	rec.u.rx.tsc = 42;
+	cr_assert_eq(mscope_record_tsc(&rec, &t), 1);
+	cr_assert_eq(t, 42);
+	rec.type = MSCOPE_REC_DELETED;
+	rec.u.deleted.tsc = 99;
+	cr_assert_eq(mscope_record_tsc(&rec, &t), 1);
+	cr_assert_eq(t, 99);
+	rec.type = MSCOPE_REC_CLOCK;
+	rec.u.clock.tsc = 5;
+	cr_assert_eq(mscope_record_tsc(&rec, &t), 1);
+	cr_assert_eq(t, 5);
+}

@@ -11,6 +11,9 @@
 
 #include "commands.h"
 #include "mscope_incidents.h"
+#ifdef MSCOPE_MPI
+#include "mpi_incidents.h"
+#endif
 #include "mscope_report.h"
 
 #define TIMELINE_POINTS 2000
@@ -284,6 +287,14 @@ cmd_incidents(int argc, char **argv)
 	if (show) {
 		o.progress = progress;
 	}
+#ifdef MSCOPE_MPI
+	/* mscope-mpi: the ranks scan and diagnose; rank 0 writes what follows */
+	(void)err;
+	s = NULL;
+	rc = mpi_incidents(argv[optind], &o, &ao, diagnose, show, &s);
+	if (s == NULL)
+		return rc;
+#else
 	s = mscope_inc_scan(argv[optind], &o, &err);
 	if (show)
 		fprintf(stderr, "\r%40s\r", "");
@@ -324,6 +335,7 @@ cmd_incidents(int argc, char **argv)
 		if (show)
 			fprintf(stderr, "\r%40s\r", "");
 	}
+#endif
 	doc = mscope_inc_json(s, TIMELINE_POINTS);
 	mscope_inc_free(s);
 	if (doc == NULL) {
