@@ -38,28 +38,18 @@ expect 4 1 "rank 3 \(shard 2\.[0-9]{3}-3\.[0-9]{3} s\): damaged trace: .*bad/vpn
 expect 2 1 "rank 1 \(listing the traces\): .*missing: No such file" incidents "$work/missing"
 grep -q "rank 0 (listing the traces)" "$work/err" && ok "rank 0 named too" || bad "rank 0 not named"
 expect 2 2 "bad value for --bin" incidents --bin 0 "$work/run"
-# a rank that crashes (SIGSEGV sent to rank 1 while it works): named with its
+# a rank that crashes (SIGSEGV in rank 1 while it works): named with its
 # shard, the run fails, no report
-TMPDIR=$work mpirun_n 2 "$mpi" incidents "$work/run" --json "$work/crash.json" \
-	>"$work/out" 2>"$work/err" &
-job=$!
-victim=
-for _ in $(seq 100); do
-	for p in $(pgrep -f "$mpi incidents $work/run" || true); do
-		grep -qz '^OMPI_COMM_WORLD_RANK=1$' "/proc/$p/environ" 2>/dev/null && victim=$p
-	done
-	[ -n "$victim" ] && break
-	sleep 0.1
-done
-sleep 1
-[ -n "$victim" ] && kill -SEGV "$victim"
-wait "$job"
+# (a test hook raises SIGSEGV in rank 1 once it knows its shard: a kill
+# timed from outside raced the run's end on a quiet machine)
+MSCOPE_TEST_MPI_CRASH_RANK=1 TMPDIR=$work mpirun_n 2 "$mpi" incidents "$work/run" \
+	--json "$work/crash.json" >"$work/out" 2>"$work/err"
 got=$?
 if [ "$got" -ne 0 ] && grep -Eq "rank 1 \((shard [0-9.]+-[0-9.]+ s|listing the traces)\): crashed" \
 		"$work/err" && [ ! -e "$work/crash.json" ]; then
 	ok "crashed rank 1 named, exit $got: $(grep crashed "$work/err")"
 else
-	bad "crash of rank 1 (pid '$victim'): exit $got"; cat "$work/err"
+	bad "crash of rank 1: exit $got"; cat "$work/err"
 fi
 # the healthy recording still works with the same ranks
 expect 2 0 "" incidents "$work/run" -q

@@ -409,6 +409,10 @@ mpi_incidents(const char *dir, struct mscope_inc_opts *o, struct mscope_an_opts 
 	mscope_inc_shard_range(s, (unsigned)rank, &from, &to);
 	snprintf(where, sizeof(where), "(shard %.3f-%.3f s)", from / 1e6, to / 1e6);
 	catch_crashes();
+	/* test hook: this rank dies here, before any report can exist */
+	const char *crash = getenv("MSCOPE_TEST_MPI_CRASH_RANK");
+	if (crash && atoi(crash) == rank)
+		raise(SIGSEGV);
 	if (failed(mscope_inc_scan_shard(s, (unsigned)rank, &err) ? msg(err.text) : NULL))
 		goto fail;
 	if (show)
