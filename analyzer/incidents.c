@@ -231,12 +231,6 @@ list_nodes(struct mscope_inc_scan *s, const char *dir, struct mscope_an_error *e
 			an_err(err, "out of memory");
 			goto out;
 		}
-		for (size_t j = 0; j < i; j++)
-			if (!strcmp(s->nodes[i].id, s->nodes[j].id)) {
-				an_err(err, "two traces for node %s: %s and %s", s->nodes[i].id,
-					s->nodes[j].paths[0], s->nodes[i].paths[0]);
-				goto out;
-			}
 	}
 	rc = 0;
 out:
@@ -249,9 +243,51 @@ cmp_node(const void *a, const void *b)
 {
 	const struct inc_node *x = a, *y = b;
 
+	int c;
+
 	if (x->is_source != y->is_source)
 		return x->is_source ? -1 : 1;
-	return strcmp(x->id, y->id);
+	if ((c = strcmp(x->id, y->id)) != 0)
+		return c;
+	/* one NF's sources share a name: the same order whatever readdir gives */
+	if (x->hdr.port != y->hdr.port)
+		return x->hdr.port < y->hdr.port ? -1 : 1;
+	if (x->hdr.queue != y->hdr.queue)
+		return x->hdr.queue < y->hdr.queue ? -1 : 1;
+	return x->hdr.pid < y->hdr.pid ? -1 : x->hdr.pid > y->hdr.pid;
+}
+
+/* Node ids as the analyzer gives them (analyzer/load.c node_ids): the
+ * second source of a name is nf:srcpPqQ, then nf:srcpPqQ-PID; beyond that
+ * it is one node recorded twice, an error. */
+static int
+node_ids(struct mscope_inc_scan *s, struct mscope_an_error *err)
+{
+	for (size_t i = 0; i < s->nnodes; i++) {
+		struct inc_node *nd = &s->nodes[i];
+		const char *nf = nd->hdr.nf_name[0] ? nd->hdr.nf_name : "?";
+
+		for (int attempt = 0;; attempt++) {
+			size_t j;
+			for (j = 0; j < i; j++)
+				if (!strcmp(s->nodes[j].id, nd->id))
+					break;
+			if (j == i)
+				break;
+			if (!nd->is_source || attempt == 2) {
+				an_err(err, "two traces for node %s: %s and %s", nd->id,
+					s->nodes[j].paths[0], nd->paths[0]);
+				return -1;
+			}
+			if (attempt == 0)
+				snprintf(nd->id, sizeof(nd->id), "%s:srcp%uq%u", nf,
+					nd->hdr.port, nd->hdr.queue);
+			else
+				snprintf(nd->id, sizeof(nd->id), "%s:srcp%uq%u-%u", nf,
+					nd->hdr.port, nd->hdr.queue, nd->hdr.pid);
+		}
+	}
+	return 0;
 }
 
 struct pool {
@@ -387,6 +423,8 @@ inc_scan_open(const char *dir, const struct mscope_inc_opts *o, struct mscope_an
 		goto fail;
 	s->opts.run_id = NULL;    /* the caller's string is not kept */
 	qsort(s->nodes, s->nnodes, sizeof(*s->nodes), cmp_node);
+	if (node_ids(s, err))
+		goto fail;
 	for (size_t i = 0; i < s->nnodes; i++) {
 		uint64_t t;
 

@@ -47,4 +47,14 @@ expect 0 "warning: .*trunc/fw1.mst" "$mscope" incidents "$work/trunc" --no-diagn
 # an unwritable output
 expect 1 "cannot write" "$mscope" incidents "$work/run" --no-diagnose --json "$work/nodir/x.json"
 expect 1 "cannot" "$mscope" export "$work/run" -o "$work/nodir/x.csv"
+# one NF that sends on two ports has two source traces of one name (a real
+# chain's traffic source): two nodes, as the analyzer names them, not an error
+mktrace=$build/tests/traces/mktrace
+cp -r "$work/run" "$work/twosrc"
+"$mktrace" source "$work/twosrc/gen-src-p1q0-7.mst" 1
+"$mktrace" source "$work/twosrc/gen-src-p0q0-7.mst" 0
+expect 0 "scanned [0-9]+ nodes" "$mscope" incidents --no-diagnose "$work/twosrc"
+if grep -q "two traces" "$work/err" "$work/out"; then
+	echo "FAIL: two source ports of one NF taken for one node twice"; fail=1
+fi
 exit $fail

@@ -8,6 +8,8 @@
  *   mktrace segments DIR N BURSTS [ONE]   a node stream in N segment files
  *                                DIR/s.NNNNNN.mst (and as ONE file)
  *   mktrace small OUT            tgen_small_stream() (the fuzzer's seek-table base)
+ *   mktrace source OUT PORT      a traffic source "gen" sending on PORT (one NF
+ *                                with several tx ports has one source trace each)
  */
 #include <stdbool.h>
 #include <stdio.h>
@@ -127,9 +129,46 @@ random_file(const char *path, uint64_t seed, size_t n, size_t frame_bytes)
 	return mscope_writer_close(w) < 0 ? 1 : 0;
 }
 
+/* 20 bursts of 2 unlinked packets sent by "gen" on port `port`. */
+static int
+source(const char *path, unsigned port)
+{
+	struct mscope_trace_header h;
+	struct mscope_trace_error err;
+	struct mscope_trace_writer *w;
+	struct mscope_flow_key k = { .family = 4, .proto = 17, .sport = 9, .dport = 9,
+				     .src = { 10, 0, 0, 1 }, .dst = { 10, 0, 0, 2 } };
+
+	tgen_header(&h, "gen");
+	h.run_id[0] = '\0';    /* joins any run's directory */
+	h.role = MSCOPE_ROLE_SOURCE;
+	h.port = (uint16_t)port;
+	h.tsc_hz = 1000000000;
+	h.anchor_tsc = 0;
+	w = mscope_writer_open(path, &h, NULL, &err);
+	if (w == NULL) {
+		fprintf(stderr, "mktrace: %s: %s\n", err.file, err.text);
+		return 1;
+	}
+	if (mscope_writer_flow(w, 0, &k) < 0)
+		return fail(w);
+	for (uint32_t b = 0; b < 20; b++) {
+		uint32_t wire[2] = { port << 16 | b << 1, port << 16 | (b << 1 | 1) }, flow[2] = { 0, 0 };
+		uint64_t seq[2] = { MSCOPE_NO_LINK, MSCOPE_NO_LINK };
+		struct mscope_tx_burst tx = { .tsc = 1000 + b * 1000, .port = (uint16_t)port,
+					      .offered = 2, .accepted = 2, .wire_id = wire,
+					      .rx_seq = seq, .flow = flow };
+		if (mscope_writer_tx(w, &tx) < 0)
+			return fail(w);
+	}
+	return mscope_writer_close(w) < 0;
+}
+
 int
 main(int argc, char **argv)
 {
+	if (argc == 4 && !strcmp(argv[1], "source"))
+		return source(argv[2], (unsigned)atoi(argv[3]));
 	if (argc == 3 && !strcmp(argv[1], "demo"))
 		return demo(argv[2], false);
 	if (argc == 3 && !strcmp(argv[1], "evil"))
