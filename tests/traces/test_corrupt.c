@@ -19,24 +19,7 @@
 #include "tgen.h"
 #include "trace_proto.h"
 
-static char tmpdir[] = "/tmp/mscope-corrupt-XXXXXX";
-
-static void
-setup(void)
-{
-	cr_assert_not_null(mkdtemp(tmpdir));
-}
-
-static void
-teardown(void)
-{
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	(void)system(cmd);
-}
-
-TestSuite(corrupt, .init = setup, .fini = teardown);
+TGEN_TMPDIR_SUITE(corrupt, "corrupt");
 
 struct mfile {
 	uint8_t *p;

@@ -17,24 +17,7 @@
 #include "tgen.h"
 #include "trace_proto.h"
 
-static char tmpdir[] = "/tmp/mscope-idx-XXXXXX";
-
-static void
-setup(void)
-{
-	cr_assert_not_null(mkdtemp(tmpdir));
-}
-
-static void
-teardown(void)
-{
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	(void)system(cmd);
-}
-
-TestSuite(index, .init = setup, .fini = teardown);
+TGEN_TMPDIR_SUITE(index, "idx");
 
 static void
 write_gen(const char *path, struct tgen *g, size_t frame_bytes)

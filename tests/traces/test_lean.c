@@ -13,24 +13,7 @@
 #include "mscope_trace.h"
 #include "tgen.h"
 
-static char tmpdir[] = "/tmp/mscope-lean-XXXXXX";
-
-static void
-setup(void)
-{
-	cr_assert_not_null(mkdtemp(tmpdir));
-}
-
-static void
-teardown(void)
-{
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	(void)system(cmd);
-}
-
-TestSuite(lean, .init = setup, .fini = teardown);
+TGEN_TMPDIR_SUITE(lean, "lean");
 
 static void
 write_gen(const char *path, struct tgen *g, size_t frame_bytes)

@@ -9,24 +9,7 @@
 #include "tgen.h"
 #include "mscope_trace.h"
 
-static char tmpdir[] = "/tmp/mscope-rt-XXXXXX";
-
-static void
-setup(void)
-{
-	cr_assert_not_null(mkdtemp(tmpdir));
-}
-
-static void
-teardown(void)
-{
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	(void)system(cmd);
-}
-
-TestSuite(roundtrip, .init = setup, .fini = teardown);
+TGEN_TMPDIR_SUITE(roundtrip, "rt");
 
 /* Write g's records to path with the given options, flushing at random. */
 static void

@@ -668,4 +668,21 @@ tgen_small_stream(struct mscope_trace_writer *w)
 	return mscope_writer_close(w);
 }
 
+/* For Criterion test files: a suite `name` whose tests share a fresh
+ * directory `tmpdir` (mkdtemp of /tmp/mscope-<prefix>-XXXXXX), removed after
+ * each test. Expanded only where criterion.h is included. */
+#define TGEN_TMPDIR_SUITE(name, prefix)                                          \
+	static char tmpdir[] = "/tmp/mscope-" prefix "-XXXXXX";                  \
+	static void tgen_suite_setup(void)                                       \
+	{                                                                        \
+		cr_assert_not_null(mkdtemp(tmpdir));                             \
+	}                                                                        \
+	static void tgen_suite_teardown(void)                                    \
+	{                                                                        \
+		char cmd_[300];                                                  \
+		snprintf(cmd_, sizeof(cmd_), "rm -rf '%s'", tmpdir);             \
+		(void)system(cmd_);                                              \
+	}                                                                        \
+	TestSuite(name, .init = tgen_suite_setup, .fini = tgen_suite_teardown)
+
 #endif /* MSCOPE_TGEN_H */
